@@ -1,0 +1,56 @@
+"""snncompile: a deployment compiler for spiking neural networks.
+
+Public API: :func:`load` (a ``.nir`` file or bundled model name to a Graph),
+:func:`save` (Graph to ``.nir``), :func:`trace` (a torch/snnTorch module to a
+Graph), :func:`simulate` (the float reference executor), :func:`format` (text
+dump) and the error classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors, semantics
+from .errors import (
+    BackendError,
+    GraphError,
+    InputError,
+    QuantizationError,
+    ResourceError,
+    SnnCompileError,
+    UnsupportedNodeError,
+    VerificationError,
+)
+from .graph import Graph, format
+from .reference import run as simulate
+from .semantics import PRESETS, Semantics
+
+__version__ = "0.1.0"
+
+
+def load(model: str, **kwargs: Any) -> Graph:
+    """Read a ``.nir`` file or bundled model; see :func:`snncompile.frontend.nir_read.load`."""
+    from .frontend.nir_read import load as _load
+
+    return _load(model, **kwargs).graph
+
+
+def save(graph: Graph, path: str) -> None:
+    """Write ``graph`` to ``path`` as NIR with snncompile metadata (exact round trip)."""
+    from .frontend.nir_write import write
+
+    write(graph, path)
+
+
+def trace(module: Any, sample: Any, **kwargs: Any) -> Graph:
+    """Trace a torch module built from snnTorch layers; see :mod:`snncompile.frontend.torch_trace`."""
+    from .frontend.torch_trace import trace as _trace
+
+    return _trace(module, sample, **kwargs)
+
+
+__all__ = [
+    "BackendError", "Graph", "GraphError", "InputError", "PRESETS", "QuantizationError", "ResourceError",
+    "Semantics", "SnnCompileError", "UnsupportedNodeError", "VerificationError", "errors", "format", "load",
+    "save", "semantics", "simulate", "trace",
+]

@@ -1,0 +1,297 @@
+"""Float reference executor: the float rung of the verification ladder.
+
+Runs a :class:`~snncompile.graph.Graph` on time-major inputs ``[T, B, *shape]``
+exactly as its nodes' :class:`~snncompile.semantics.Semantics` say (see that
+module for the equations), in float64 by default.
+
+Feed-forward graphs are executed layer by layer: stateless nodes see all T*B
+samples at once, neurons loop over t. Graphs with recurrent edges are executed
+step by step. Both orders compute the same operations on the same values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import GraphError, UnsupportedNodeError
+from .graph import Graph
+from .nodes import (
+    IF,
+    LI,
+    LIF,
+    Affine,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    CubaLI,
+    CubaLIF,
+    Delay,
+    Flatten,
+    I,
+    Input,
+    Linear,
+    NeuronNode,
+    Node,
+    Output,
+    Scale,
+    SumPool2d,
+    Threshold,
+)
+from .semantics import Semantics
+
+Traces = dict[str, dict[str, np.ndarray]]
+
+
+def _t(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    return torch.from_numpy(np.array(a, dtype=np.float64, copy=True)).to(dtype)
+
+
+def apply_stateless(node: Node, x: torch.Tensor) -> torch.Tensor:
+    """A stateless node on a batch ``[N, *in_shape]`` (N = B, or T*B)."""
+    dt = x.dtype
+    if isinstance(node, (Input, Output)):
+        return x
+    if isinstance(node, Affine):
+        return F.linear(x, _t(node.weight, dt), _t(node.bias, dt))
+    if isinstance(node, Linear):
+        return F.linear(x, _t(node.weight, dt))
+    if isinstance(node, Scale):
+        return x * _t(node.scale, dt)
+    if isinstance(node, Conv1d):
+        return F.conv1d(x, _t(node.weight, dt), _t(node.bias, dt), node.stride, node.padding, node.dilation, node.groups)
+    if isinstance(node, Conv2d):
+        return F.conv2d(x, _t(node.weight, dt), _t(node.bias, dt), node.stride, node.padding, node.dilation, node.groups)
+    if isinstance(node, SumPool2d):
+        return F.avg_pool2d(x, node.kernel_size, node.stride, node.padding, divisor_override=1)
+    if isinstance(node, AvgPool2d):
+        return F.avg_pool2d(x, node.kernel_size, node.stride, node.padding, count_include_pad=True)
+    if isinstance(node, Flatten):
+        return torch.flatten(x, node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1)
+    raise UnsupportedNodeError(f"reference executor: no rule for node type {node.type_name}")
+
+
+def _fire(v: torch.Tensor, theta: torch.Tensor, sem: Semantics) -> torch.Tensor:
+    hit = v > theta if sem.compare == "gt" else v >= theta
+    if sem.spikes == "binary":
+        return hit.to(v.dtype)
+    count = torch.clamp(torch.floor(v / theta), 1, sem.spike_cap)
+    return torch.where(hit, count, torch.zeros_like(v))
+
+
+@dataclass
+class NeuronState:
+    """State of one neuron node across steps (shape ``[B, *shape]``)."""
+
+    node: NeuronNode
+    v: torch.Tensor
+    i: torch.Tensor
+    s: torch.Tensor  # spikes of the previous step (delayed reset)
+    x_prev: torch.Tensor  # input of the previous step (synapse_delay = 1)
+
+    @classmethod
+    def fresh(cls, node: NeuronNode, batch: int, dtype: torch.dtype) -> NeuronState:
+        shape = (batch, *node.shape)
+        zeros = torch.zeros(shape, dtype=dtype)
+        v = zeros.clone()
+        if node.semantics.initial_v == "v_init":
+            v = v + _t(node.v_init, dtype)
+        return cls(node, v, zeros.clone(), zeros.clone(), zeros.clone())
+
+    def step(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One step; returns the output (spikes, or v for non-spiking) and the recorded states."""
+        node, sem, dt = self.node, self.node.semantics, x.dtype
+        if isinstance(node, Threshold):
+            return _fire(x, _t(node.threshold, dt), sem), {}
+        if sem.synapse_delay == 1:
+            x, self.x_prev = self.x_prev, x
+        beta = _t(node.beta, dt) if isinstance(node, (LI, LIF, CubaLI, CubaLIF)) else None
+        bias = _t(node.bias, dt)
+        if isinstance(node, (CubaLI, CubaLIF)):
+            alpha = _t(node.alpha, dt)
+            if sem.synapse_order == "decay_then_add":
+                self.i = alpha * self.i + x
+            else:
+                self.i = alpha * (self.i + x)
+            drive = self.i
+        else:
+            drive = x
+        decayed = self.v if beta is None else beta * self.v
+        states: dict[str, torch.Tensor] = {}
+        if isinstance(node, (CubaLI, CubaLIF)):
+            states["i"] = self.i
+        if not node.SPIKING:
+            self.v = decayed + drive + bias
+            states["v"] = self.v
+            return self.v, states
+        theta = _t(node.threshold, dt)  # type: ignore[attr-defined]
+        v_reset = _t(node.v_reset, dt)  # type: ignore[attr-defined]
+        if sem.timing == "immediate":
+            v = decayed + drive + bias
+            s = _fire(v, theta, sem)
+            v = _reset(v, s, theta, v_reset, sem.reset)
+        else:
+            if sem.timing == "delayed":
+                r = self.s
+            else:  # snntorch_immediate: R from the recorded (already reset) membrane
+                r = _fire(self.v, theta, sem)
+            v = _delayed_reset_update(self.v, decayed, drive + bias, r, theta, v_reset, sem)
+            s = _fire(v, theta, sem)
+            if sem.timing == "snntorch_immediate":
+                d = s - r
+                if sem.reset == "subtract":
+                    v = v - d * theta
+                elif sem.reset == "zero":
+                    v = v - d * (v - v_reset)
+        self.v, self.s = v, s
+        states["v"] = v
+        return s, states
+
+
+def _reset(v: torch.Tensor, s: torch.Tensor, theta: torch.Tensor, v_reset: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "subtract":
+        return v - s * theta
+    if mode == "zero":
+        return torch.where(s > 0, v_reset.expand_as(v), v)
+    return v
+
+
+def _delayed_reset_update(
+    v_prev: torch.Tensor,
+    decayed: torch.Tensor,
+    new: torch.Tensor,
+    r: torch.Tensor,
+    theta: torch.Tensor,
+    v_reset: torch.Tensor,
+    sem: Semantics,
+) -> torch.Tensor:
+    """The new membrane with the reset of the previous step's spikes ``r`` folded in."""
+    if sem.reset == "subtract":
+        return decayed + new - r * theta
+    if sem.reset == "zero":
+        fired = r > 0
+        if sem.delayed_zero == "state":
+            # beta*(1-R)*v + new, generalised to v_reset: the carried state restarts at v_reset
+            carried = torch.where(fired, v_reset.expand_as(decayed), decayed)
+            return carried + new
+        return torch.where(fired, v_reset.expand_as(decayed), decayed + new)
+    return decayed + new
+
+
+def _as_inputs(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    names = graph.inputs
+    if not isinstance(inputs, Mapping):
+        if len(names) != 1:
+            raise GraphError(f"graph has {len(names)} inputs ({', '.join(names)}); pass a dict of arrays")
+        inputs = {names[0]: inputs}
+    out = {}
+    for name in names:
+        if name not in inputs:
+            raise GraphError(f"no data for input node '{name}'")
+        arr = np.asarray(inputs[name])
+        want = graph.nodes[name].shape  # type: ignore[attr-defined]
+        if arr.ndim != len(want) + 2 or tuple(arr.shape[2:]) != tuple(want):
+            raise GraphError(
+                f"input '{name}': data of shape {arr.shape} does not match [T, B, *{tuple(want)}]"
+            )
+        out[name] = arr
+    return out
+
+
+def run(
+    graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray], *, dtype: torch.dtype = torch.float64
+) -> Traces:
+    """Run ``graph`` on ``[T, B, *shape]`` inputs; per-node traces ``[T, B, ...]``.
+
+    Every node gets ``"out"`` (its output: spikes or counts for spiking neurons,
+    v for non-spiking ones). Neuron nodes also record ``"v"`` (after an
+    immediate reset; the un-reset value under delayed timing, as snnTorch
+    reports it) and, for CubaLI/CubaLIF, ``"i"``.
+    """
+    data = _as_inputs(graph, inputs)
+    first = next(iter(data.values()))
+    T, B = int(first.shape[0]), int(first.shape[1])
+    with torch.no_grad():
+        if graph.recurrent_edges:
+            raw = _run_stepwise(graph, data, T, B, dtype)
+        else:
+            raw = _run_layerwise(graph, data, T, B, dtype)
+    return {n: {k: v.numpy() for k, v in tr.items()} for n, tr in raw.items()}
+
+
+def _run_layerwise(graph: Graph, data: dict[str, np.ndarray], T: int, B: int, dtype: torch.dtype) -> dict:
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for name in graph.order:
+        node = graph.nodes[name]
+        if isinstance(node, Input):
+            out[name] = {"out": _t(data[name], dtype)}
+            continue
+        x = sum(out[p]["out"] for p in graph.predecessors(name))
+        assert isinstance(x, torch.Tensor)
+        if isinstance(node, Delay):
+            out[name] = {"out": _delay_all(node, x)}
+        elif isinstance(node, NeuronNode):
+            state = NeuronState.fresh(node, B, dtype)
+            steps = [state.step(x[t]) for t in range(T)]
+            rec = {"out": torch.stack([o for o, _ in steps])}
+            for key in steps[0][1] if steps else ():
+                rec[key] = torch.stack([st[key] for _, st in steps])
+            out[name] = rec
+        else:
+            flat = x.reshape(T * B, *x.shape[2:])
+            y = apply_stateless(node, flat)
+            out[name] = {"out": y.reshape(T, B, *y.shape[1:])}
+    return out
+
+
+def _delay_all(node: Delay, x: torch.Tensor) -> torch.Tensor:
+    d = torch.as_tensor(node.delay.astype(np.int64))
+    T = x.shape[0]
+    t_idx = torch.arange(T).reshape(T, *([1] * (x.ndim - 1)))
+    src = t_idx - d  # [T, 1, *shape]
+    valid = src >= 0
+    gathered = torch.gather(x, 0, src.clamp(min=0).expand_as(x))
+    return torch.where(valid, gathered, torch.zeros_like(x))
+
+
+def _run_stepwise(graph: Graph, data: dict[str, np.ndarray], T: int, B: int, dtype: torch.dtype) -> dict:
+    states = {n: NeuronState.fresh(nd, B, dtype) for n, nd in graph.nodes.items() if isinstance(nd, NeuronNode)}
+    delay_buf = {
+        n: torch.zeros((int(nd.delay.max(initial=0)) + 1, B, *nd.delay.shape), dtype=dtype)
+        for n, nd in graph.nodes.items()
+        if isinstance(nd, Delay)
+    }
+    prev: dict[str, torch.Tensor] = {n: torch.zeros((B, *graph.shapes[n]), dtype=dtype) for n in graph.nodes}
+    recs: dict[str, dict[str, list[torch.Tensor]]] = {n: {} for n in graph.nodes}
+    tensors = {n: _t(a, dtype) for n, a in data.items()}
+    for t in range(T):
+        cur: dict[str, torch.Tensor] = {}
+        for name in graph.order:
+            node = graph.nodes[name]
+            extra: dict[str, torch.Tensor] = {}
+            if isinstance(node, Input):
+                y = tensors[name][t]
+            else:
+                x = sum(
+                    prev[p] if (p, name) in graph.recurrent_edges else cur[p] for p in graph.predecessors(name)
+                )
+                assert isinstance(x, torch.Tensor)
+                if isinstance(node, NeuronNode):
+                    y, extra = states[name].step(x)
+                elif isinstance(node, Delay):
+                    buf = torch.roll(delay_buf[name], 1, dims=0)
+                    buf[0] = x
+                    delay_buf[name] = buf
+                    d = torch.as_tensor(node.delay.astype(np.int64)).unsqueeze(0).unsqueeze(0)
+                    y = torch.gather(buf, 0, d.expand(1, *buf.shape[1:]))[0]
+                else:
+                    y = apply_stateless(node, x)
+            cur[name] = y
+            for key, val in {"out": y, **extra}.items():
+                recs[name].setdefault(key, []).append(val.clone())
+        prev = cur
+    return {n: {k: torch.stack(v) for k, v in r.items()} for n, r in recs.items()}

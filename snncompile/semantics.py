@@ -1,0 +1,132 @@
+"""Discrete-time neuron conventions as data (ARCHITECTURE §3).
+
+NIR stores continuous ODEs and says nothing about how a framework steps them.
+Every neuron node in a snncompile graph carries a :class:`Semantics` value, and
+every executor reads the conventions from it; none hard-codes one.
+
+Per neuron and step t, with ``x[t]`` the sum of all incoming edges:
+
+    CubaLIF:  i[t] = alpha*i[t-1] + x[t-d]              (LIF: i[t] = x[t-d])
+              v[t] = beta*v[t-1] + i[t] + b
+    spike:    s[t] = v[t] >  theta   (compare="gt")  or  v[t] >= theta  ("ge")
+              spikes="multi": s[t] = min(floor(v/theta), spike_cap) where it fires
+    reset:    "zero": v <- v_reset;  "subtract": v <- v - s*theta;  "none"
+
+Reset timing:
+
+* ``immediate`` -- the reset applies in the step of the spike; the recorded v
+  is the value after the reset.
+* ``delayed`` -- snnTorch ``reset_delay=True``: s[t] comes from the un-reset v[t]
+  (which is what is recorded), and the reset term is applied inside step t+1:
+  ``v[t+1] = beta*v[t] + i[t+1] + b - theta*s[t]`` (subtract). For reset to
+  zero, ``delayed_zero="state"`` zeroes only the carried state
+  (``beta*(1-s[t])*v[t] + i[t+1] + b``, snnTorch Leaky) and ``"total"``
+  zeroes the whole new value (``(1-s[t])*(beta*v[t] + i[t+1] + b)``,
+  snnTorch Synaptic, RLeaky, RSynaptic).
+* ``snntorch_immediate`` -- snnTorch ``reset_delay=False``: at the start of
+  step t, ``R = v[t-1] > theta`` on the recorded (already reset) membrane;
+  the new value carries the delayed-form reset term for R, then the spike is
+  computed and ``(s - R)`` reset once more. This differs from ``immediate``
+  only when a membrane is still above threshold after its reset.
+
+``synapse_delay`` d in {0, 1}: the neuron sees its summed input of step t-d
+(Loihi: one step per Dense). ``initial_v``: v starts at 0 or at the node's
+``v_init`` array (Norse starts at v_leak). ``synapse_order`` for CubaLIF:
+``decay_then_add`` (i = alpha*i + x, snnTorch) or ``add_then_decay``
+(i = alpha*(i + x), Rockpool).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .errors import GraphError
+
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "compare": ("gt", "ge"),
+    "reset": ("zero", "subtract", "none"),
+    "timing": ("immediate", "delayed", "snntorch_immediate"),
+    "delayed_zero": ("state", "total"),
+    "synapse_delay": (0, 1),
+    "spikes": ("binary", "multi"),
+    "initial_v": ("zero", "v_init"),
+    "synapse_order": ("decay_then_add", "add_then_decay"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Semantics:
+    """How one neuron node is stepped in discrete time (see module docstring).
+
+    spike_cap: int >= 1, only read when ``spikes == "multi"``.
+    """
+
+    compare: str = "gt"
+    reset: str = "zero"
+    timing: str = "immediate"
+    delayed_zero: str = "state"
+    synapse_delay: int = 0
+    spikes: str = "binary"
+    spike_cap: int = 1
+    initial_v: str = "zero"
+    synapse_order: str = "decay_then_add"
+
+    def __post_init__(self) -> None:
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise GraphError(
+                    f"semantics: {name}={value!r} is not one of {', '.join(map(repr, allowed))}"
+                )
+        if not isinstance(self.spike_cap, int) or self.spike_cap < 1:
+            raise GraphError(f"semantics: spike_cap={self.spike_cap!r} must be an int >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Semantics:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise GraphError(f"semantics: unknown field(s) {', '.join(unknown)}")
+        clean = {k: (int(v) if k in ("synapse_delay", "spike_cap") else str(v)) for k, v in data.items()}
+        return cls(**clean)
+
+    def with_(self, **changes: Any) -> Semantics:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        """One stable line, used by ``ir.format`` and ``inspect``."""
+        parts = [f"compare={self.compare}", f"reset={self.reset}", f"timing={self.timing}"]
+        if self.reset == "zero" and self.timing == "delayed":
+            parts.append(f"delayed_zero={self.delayed_zero}")
+        parts.append(f"synapse_delay={self.synapse_delay}")
+        parts.append(f"spikes={self.spikes}" + (f"(cap={self.spike_cap})" if self.spikes == "multi" else ""))
+        if self.initial_v != "zero":
+            parts.append(f"initial_v={self.initial_v}")
+        if self.synapse_order != "decay_then_add":
+            parts.append(f"synapse_order={self.synapse_order}")
+        return " ".join(parts)
+
+
+#: Named presets. Sources: NIR 1.0.8 node docstrings (``nir``); snnTorch 1.0.0
+#: Leaky/Synaptic defaults reset_mechanism="subtract", reset_delay=True
+#: (``snntorch``); Lava 0.10 PyLifModelBitAcc + PyDenseModelBitAcc (``loihi``).
+PRESETS: dict[str, Semantics] = {
+    "nir": Semantics(compare="gt", reset="zero", timing="immediate", synapse_delay=0),
+    "snntorch": Semantics(compare="gt", reset="subtract", timing="delayed", synapse_delay=0),
+    "loihi": Semantics(compare="gt", reset="zero", timing="immediate", synapse_delay=1),
+}
+
+
+def preset(name: str) -> Semantics:
+    """The named preset, or a ``GraphError`` listing the known names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise GraphError(
+            f"unknown semantics preset {name!r}; known: {', '.join(sorted(PRESETS))}"
+        ) from None
