@@ -1,0 +1,192 @@
+"""The ``snncompile`` command line (ARCHITECTURE §6).
+
+Every :class:`~snncompile.errors.SnnCompileError` becomes one line on stderr,
+``snncompile: error: <message>``, and the exit code of its class (2 for bad
+input); usage errors exit 2 as argparse does. No traceback for either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+from . import __version__, stats
+from .errors import SnnCompileError
+from .graph import Graph
+from .nodes import NeuronNode
+
+PROG = "snncompile"
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG, description="Deployment compiler for spiking neural networks (NIR / PyTorch in)."
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "inspect", help="show a model's nodes, shapes, semantics and sizes",
+        description="Read MODEL and print its nodes, shapes, neuron semantics and totals.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a .nir file or the name of a bundled model")
+    p.add_argument("--from", dest="convention", metavar="CONVENTION",
+                   help="source convention for files without snncompile metadata (e.g. nir, snntorch)")
+    p.add_argument("--dt", type=_positive_seconds, metavar="SECONDS",
+                   help="time step for files without snncompile metadata")
+    p.add_argument("--discretization", choices=("euler", "exact"), default="euler",
+                   help="how continuous NIR parameters become per-step decays (default: euler)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage error (2), --help / --version (0)
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        return int(args.func(args))
+    except SnnCompileError as err:
+        message = " ".join(str(err).split())  # one line, whatever the message holds
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return err.exit_code
+
+
+# -- inspect ---------------------------------------------------------------------------------------------------------
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .frontend.nir_read import load
+
+    loaded = load(args.model, convention=args.convention, dt=args.dt, discretization=args.discretization)
+    if args.json:
+        report = inspect_report(loaded.graph, model=args.model, source=loaded.source, path=str(loaded.path))
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_inspect(loaded.graph, model=args.model, source=loaded.source, path=str(loaded.path)), end="")
+    return 0
+
+
+def _number(value: Any) -> float | int | bool | None:
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no inf/nan
+    return value  # type: ignore[no-any-return]
+
+
+def _array_summary(a: np.ndarray) -> dict[str, Any]:
+    empty = a.size == 0
+    return {
+        "shape": list(a.shape),
+        "dtype": str(a.dtype),
+        "min": None if empty else _number(a.min()),
+        "max": None if empty else _number(a.max()),
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return _number(value)
+
+
+def inspect_report(graph: Graph, *, model: str, source: str, path: str) -> dict[str, Any]:
+    """The ``inspect --json`` object (schema in docs/cli.md)."""
+    nodes = []
+    for name in graph.order:
+        node = graph.nodes[name]
+        arrays = stats.node_arrays(node)
+        attrs = {k: _plain(v) for k, v in node.params().items() if k not in arrays and v is not None}
+        nodes.append({
+            "name": name,
+            "type": node.type_name,
+            "shape_out": list(graph.shapes[name]),
+            "params": {k: _array_summary(a) for k, a in arrays.items()},
+            "attrs": attrs,
+            "semantics": node.semantics.to_dict() if isinstance(node, NeuronNode) else None,
+            "neurons": stats.neuron_count(node),
+            "synapses": stats.synapse_count(graph, name),
+        })
+    t = stats.totals(graph)
+    return {
+        "model": model,
+        "path": path,
+        "source": source,
+        "dt": graph.dt,
+        "nodes": nodes,
+        "edges": [list(e) for e in graph.edges],
+        "recurrent_edges": [list(e) for e in stats.recurrent_edges(graph)],
+        "totals": {
+            "neurons": t.neurons,
+            "neurons_by_type": stats.neurons_by_type(graph),
+            "synapses": t.synapses,
+            "parameters": t.parameters,
+            "parameter_bytes": t.parameter_bytes,
+        },
+    }
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(s) for s in shape) if shape else "scalar"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _bytes_text(n: int) -> str:
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n} bytes ({n / size:.1f} {unit})"
+    return f"{n} bytes"
+
+
+def format_inspect(graph: Graph, *, model: str, source: str, path: str) -> str:
+    """The human ``inspect`` output: plain aligned text, stable for tests and diffs."""
+    lines = [f"model: {model} ({path})", f"source: {source}", f"dt: {graph.dt:.6g} s", ""]
+    rows = [["name", "type", "output", "params", "semantics"]]
+    for name in graph.order:
+        node = graph.nodes[name]
+        sem = node.semantics.describe() if isinstance(node, NeuronNode) else ""
+        rows.append([name, node.type_name, _shape_text(graph.shapes[name]), str(stats.parameter_count(node)), sem])
+    lines += _table(rows)
+    lines.append("")
+    recurrent = stats.recurrent_edges(graph)
+    lines.append("recurrent edges: " + (", ".join(f"{a} -> {b}" for a, b in recurrent) if recurrent else "none"))
+    t = stats.totals(graph)
+    by_type = stats.neurons_by_type(graph)
+    detail = " + ".join(f"{k} {v}" for k, v in by_type.items()) or "no neuron nodes"
+    total_rows = [
+        ["neurons", str(t.neurons), f"({detail}; Threshold nodes count as neurons)"],
+        ["synapses", str(t.synapses), "(Affine/Linear weights, Scale elements, connected conv taps)"],
+        ["parameters", str(t.parameters), f"({_bytes_text(t.parameter_bytes)})"],
+    ]
+    lines.append("totals:")
+    lines += ["  " + line for line in _table(total_rows)]
+    return "\n".join(lines) + "\n"
