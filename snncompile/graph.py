@@ -49,6 +49,10 @@ class Graph:
         object.__setattr__(self, "recurrent_edges", frozenset(back))
         object.__setattr__(self, "order", tuple(order))
         object.__setattr__(self, "shapes", MappingProxyType(_infer_shapes(self)))
+        # An Output's shape is its input's: record it so equal graphs compare equal after a round trip.
+        filled = {n: Output(shape=self.shapes[n]) if isinstance(nd, Output) and nd.shape is None else nd
+                  for n, nd in self.nodes.items()}
+        object.__setattr__(self, "nodes", MappingProxyType(filled))
 
     # -- queries -------------------------------------------------------------
     def predecessors(self, name: str) -> list[str]:

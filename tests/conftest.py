@@ -1,0 +1,37 @@
+"""Shared test helpers: paths to the shared reference data, spike comparison with a first-mismatch report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"shared reference data not found at {SHARED} (CI lays shared/ beside the clone)")
+    return SHARED
+
+
+def first_mismatch(expected: np.ndarray, got: np.ndarray) -> str:
+    """'' when equal, else a description of the first differing entry (timestep, batch, neuron)."""
+    if expected.shape != got.shape:
+        return f"shape {got.shape} != expected {expected.shape}"
+    diff = np.argwhere(expected != got)
+    if diff.size == 0:
+        return ""
+    idx = tuple(int(i) for i in diff[0])
+    return (
+        f"{len(diff)} mismatches; first at timestep {idx[0]}, batch {idx[1]}, neuron {idx[2:]}: "
+        f"expected {expected[idx]}, got {got[idx]}"
+    )
+
+
+def assert_spikes_equal(layer: str, expected: np.ndarray, got: np.ndarray) -> None:
+    report = first_mismatch(np.asarray(expected), np.asarray(got))
+    assert report == "", f"layer '{layer}': {report}"
