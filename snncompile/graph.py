@@ -2,15 +2,17 @@
 
 Edges into a node are summed (fan-in). An edge that closes a cycle -- found by a
 depth-first search from the Input nodes, in node order then edge order -- is a
-*recurrent* edge: it carries its source's output of step t-1 (zeros at t=0),
-as snnTorch's RLeaky/RSynaptic do. Every cycle must pass through a stateful node
+*recurrent* edge: it carries its source's output of step t-1. At t=0 that is
+the source's output on the initial state (neurons silent, readouts at their
+initial v, stateless nodes applied to that), so a recurrent Affine delivers its
+bias at t=0 -- exactly what snnTorch's RLeaky/RSynaptic compute. Every cycle must pass through a stateful node
 (a neuron or a Delay); a cycle of stateless nodes is an algebraic loop and is
 rejected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -28,7 +30,7 @@ class Graph:
     """A validated discrete-time SNN graph. Build a new one to change it."""
 
     nodes: Mapping[str, Node]
-    edges: tuple[Edge, ...]
+    edges: Sequence[Edge]
     dt: float = 1e-3
     metadata: Mapping[str, Any] = field(default_factory=dict)
     shapes: Mapping[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
@@ -124,7 +126,7 @@ def _check_nodes_and_edges(nodes: Mapping[str, Node], edges: Iterable[Edge]) -> 
             raise GraphError(f"node '{name}' ({node.type_name}) has no incoming edge")
 
 
-def _find_recurrent_edges(nodes: Mapping[str, Node], edges: tuple[Edge, ...]) -> set[Edge]:
+def _find_recurrent_edges(nodes: Mapping[str, Node], edges: Sequence[Edge]) -> set[Edge]:
     succ: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in edges:
         succ[a].append(b)
@@ -175,7 +177,7 @@ def _topological_order(nodes: Mapping[str, Node], edges: list[Edge]) -> list[str
     return order
 
 
-def _check_cycles_have_state(nodes: Mapping[str, Node], edges: tuple[Edge, ...], back: set[Edge]) -> None:
+def _check_cycles_have_state(nodes: Mapping[str, Node], edges: Sequence[Edge], back: set[Edge]) -> None:
     forward = [e for e in edges if e not in back]
     for src, dst in sorted(back):
         # Is there a forward path dst ~> src through stateless nodes only?

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,6 @@ import torch.nn.functional as F
 from .errors import GraphError, UnsupportedNodeError
 from .graph import Graph
 from .nodes import (
-    IF,
     LI,
     LIF,
     Affine,
@@ -32,7 +32,6 @@ from .nodes import (
     CubaLIF,
     Delay,
     Flatten,
-    I,
     Input,
     Linear,
     NeuronNode,
@@ -47,7 +46,7 @@ from .semantics import Semantics
 Traces = dict[str, dict[str, np.ndarray]]
 
 
-def _t(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+def _t(a: Any, dtype: torch.dtype) -> torch.Tensor:
     return torch.from_numpy(np.array(a, dtype=np.float64, copy=True)).to(dtype)
 
 
@@ -63,9 +62,11 @@ def apply_stateless(node: Node, x: torch.Tensor) -> torch.Tensor:
     if isinstance(node, Scale):
         return x * _t(node.scale, dt)
     if isinstance(node, Conv1d):
-        return F.conv1d(x, _t(node.weight, dt), _t(node.bias, dt), node.stride, node.padding, node.dilation, node.groups)
+        w, b = _t(node.weight, dt), _t(node.bias, dt)
+        return F.conv1d(x, w, b, node.stride, node.padding, node.dilation, node.groups)
     if isinstance(node, Conv2d):
-        return F.conv2d(x, _t(node.weight, dt), _t(node.bias, dt), node.stride, node.padding, node.dilation, node.groups)
+        w, b = _t(node.weight, dt), _t(node.bias, dt)
+        return F.conv2d(x, w, b, node.stride, node.padding, node.dilation, node.groups)
     if isinstance(node, SumPool2d):
         return F.avg_pool2d(x, node.kernel_size, node.stride, node.padding, divisor_override=1)
     if isinstance(node, AvgPool2d):
@@ -110,9 +111,9 @@ class NeuronState:
         if sem.synapse_delay == 1:
             x, self.x_prev = self.x_prev, x
         beta = _t(node.beta, dt) if isinstance(node, (LI, LIF, CubaLI, CubaLIF)) else None
-        bias = _t(node.bias, dt)
+        bias = _t(node.bias, dt)  # type: ignore[attr-defined]
         if isinstance(node, (CubaLI, CubaLIF)):
-            alpha = _t(node.alpha, dt)
+            alpha = _t(node.alpha, dt)  # type: ignore[arg-type]
             if sem.synapse_order == "decay_then_add":
                 self.i = alpha * self.i + x
             else:
@@ -265,7 +266,7 @@ def _run_stepwise(graph: Graph, data: dict[str, np.ndarray], T: int, B: int, dty
         for n, nd in graph.nodes.items()
         if isinstance(nd, Delay)
     }
-    prev: dict[str, torch.Tensor] = {n: torch.zeros((B, *graph.shapes[n]), dtype=dtype) for n in graph.nodes}
+    prev = _initial_outputs(graph, states, B, dtype)
     recs: dict[str, dict[str, list[torch.Tensor]]] = {n: {} for n in graph.nodes}
     tensors = {n: _t(a, dtype) for n, a in data.items()}
     for t in range(T):
@@ -295,3 +296,24 @@ def _run_stepwise(graph: Graph, data: dict[str, np.ndarray], T: int, B: int, dty
                 recs[name].setdefault(key, []).append(val.clone())
         prev = cur
     return {n: {k: torch.stack(v) for k, v in r.items()} for n, r in recs.items()}
+
+
+def _initial_outputs(
+    graph: Graph, states: dict[str, NeuronState], B: int, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
+    """Every node's output at step -1: neurons at their initial state (no spikes; a readout's v_init),
+    stateless nodes applied to that. A recurrent edge out of an Affine therefore delivers its bias at t=0,
+    exactly as snnTorch's RLeaky computes ``recurrent(spk)`` on zero spikes."""
+    out: dict[str, torch.Tensor] = {}
+    for name in graph.order:
+        node = graph.nodes[name]
+        zeros = torch.zeros((B, *graph.shapes[name]), dtype=dtype)
+        if isinstance(node, NeuronNode):
+            out[name] = zeros if node.SPIKING else states[name].v.clone()
+        elif isinstance(node, (Input, Delay)):
+            out[name] = zeros
+        else:
+            preds = [p for p in graph.predecessors(name) if (p, name) not in graph.recurrent_edges]
+            x = sum((out[p] for p in preds), torch.zeros((B, *graph.input_shape(name)), dtype=dtype))
+            out[name] = apply_stateless(node, x)
+    return out

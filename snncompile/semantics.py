@@ -30,7 +30,8 @@ Reset timing:
   only when a membrane is still above threshold after its reset.
 
 ``synapse_delay`` d in {0, 1}: the neuron sees its summed input of step t-d
-(Loihi: one step per Dense). ``initial_v``: v starts at 0 or at the node's
+(Loihi: one step per Dense). A recurrent edge (one that closes a cycle) carries
+its source's output of step t-1; see :mod:`snncompile.graph` for t=0. ``initial_v``: v starts at 0 or at the node's
 ``v_init`` array (Norse starts at v_leak). ``synapse_order`` for CubaLIF:
 ``decay_then_add`` (i = alpha*i + x, snnTorch) or ``add_then_decay``
 (i = alpha*(i + x), Rockpool).
@@ -91,7 +92,9 @@ class Semantics:
         unknown = sorted(set(data) - known)
         if unknown:
             raise GraphError(f"semantics: unknown field(s) {', '.join(unknown)}")
-        clean = {k: (int(v) if k in ("synapse_delay", "spike_cap") else str(v)) for k, v in data.items()}
+        clean: dict[str, Any] = {
+            k: (int(v) if k in ("synapse_delay", "spike_cap") else str(v)) for k, v in data.items()
+        }
         return cls(**clean)
 
     def with_(self, **changes: Any) -> Semantics:

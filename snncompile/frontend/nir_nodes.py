@@ -77,8 +77,9 @@ def _conv(name: str, data: dict[str, Any], dims: int) -> ir.Node:
     if dims == 1:
         return ir.Conv1d(weight=weight, bias=bias, stride=stride[0], padding=padding[0], dilation=dilation[0],
                          groups=groups, input_shape=in_shape)
-    return ir.Conv2d(weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                     input_shape=in_shape)  # type: ignore[arg-type]
+    return ir.Conv2d(weight=weight, bias=bias, stride=(stride[0], stride[1]), padding=(padding[0], padding[1]),
+                     dilation=(dilation[0], dilation[1]), groups=groups,
+                     input_shape=(in_shape[0], in_shape[1]) if in_shape else None)
 
 
 def _delay_steps(name: str, delay: np.ndarray, dt: float) -> np.ndarray:
@@ -151,12 +152,12 @@ def _neuron(
     if kind == "LI":
         return ir.LI(**common), d.gain
     if kind == "CubaLI":
-        return ir.CubaLI(alpha=d.alpha, **common), d.gain
+        return ir.CubaLI(alpha=d.alpha, **common), d.gain  # type: ignore[arg-type]
     theta = _arr(name, data, "v_threshold")
     v_reset = _arr(name, data, "v_reset", np.zeros_like(theta))
     if kind == "LIF":
         return ir.LIF(threshold=theta, v_reset=v_reset, **common), d.gain
-    return ir.CubaLIF(alpha=d.alpha, threshold=theta, v_reset=v_reset, **common), d.gain
+    return ir.CubaLIF(alpha=d.alpha, threshold=theta, v_reset=v_reset, **common), d.gain  # type: ignore[arg-type]
 
 
 def node_from_snncompile_meta(name: str, data: dict[str, Any]) -> ir.Node:

@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .. import models
+from .. import models  # type: ignore[attr-defined]  # snncompile.models maps to models/
 from ..errors import GraphError, InputError
 from ..graph import Graph
 from ..nodes import Node
@@ -156,7 +156,9 @@ def graph_from_nir_dict(root: dict[str, Any], conv: Convention, dt: float, metho
         nodes[name] = node
         if gain is not None:
             gains[name] = gain
-    nodes, edges = apply_gains(nodes, edges, gains)
+    if gains:
+        Graph(nodes, edges, dt)  # validate first, so shape errors name the source's nodes, not gain nodes
+        nodes, edges = apply_gains(nodes, edges, gains)
     return Graph(nodes, edges, dt, {"source": f"nir convention={conv.name} discretization={method}"})
 
 

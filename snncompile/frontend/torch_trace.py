@@ -1,0 +1,426 @@
+"""Trace a torch model built from snnTorch layers into a snncompile Graph.
+
+:func:`trace` runs ``torch.fx`` with snnTorch neurons and the supported torch
+layers as leaves, learns every shape with ``ShapeProp`` on one timestep of
+input, and maps each module call to IR node(s) named after the module (the fx
+target: ``"0"``, ``"fc1"``, ``"net.2"``), as snnTorch's own NIR export names
+Sequential models. ``a + b`` of traced values becomes fan-in (edges into one
+node are summed).
+
+snnTorch 1.0.0 semantics, per neuron and step (R = mem[t-1] > theta on the
+stored membrane, beta and alpha clamped to [0, 1], spikes strict ``>``):
+
+    Leaky      mem = beta*mem + x - R*theta          subtract
+               mem = beta*(1-R)*mem + x              zero  -> delayed_zero="state"
+    Synaptic   syn = alpha*syn + x;  mem = beta*mem + syn - R*theta
+               mem = (1-R)*(beta*mem + syn)          zero  -> delayed_zero="total"
+    RLeaky     as Leaky with x + rec(spk[t-1]) and the zero form (1-R)*(...)  ("total")
+    RSynaptic  as Synaptic with syn = alpha*syn + x + rec(spk[t-1])           ("total")
+
+``reset_delay=True`` maps to timing "delayed"; ``reset_delay=False`` to
+"snntorch_immediate" (see :mod:`snncompile.semantics`). ``rec`` is
+``module.recurrent``: nn.Linear -> Affine, nn.Conv2d -> Conv2d, one-to-one V ->
+Scale, emitted as node ``"<name>.w_rec"`` in a cycle with ``"<name>.lif"``; the
+edge ``w_rec -> lif`` closes the cycle and is the graph's recurrent (t-1) edge.
+snnTorch applies ``rec`` at t=0 too, to spk = 0, so a recurrent bias b enters from t=0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from .. import nodes as ir
+from ..errors import GraphError, UnsupportedNodeError
+from ..graph import Graph
+from ..semantics import Semantics
+
+try:  # snnTorch is an optional dependency (extra "interop")
+    import snntorch as _snn
+
+    _NEURON_BASE: tuple[type[Any], ...] = (_snn.SpikingNeuron,)
+    _SUPPORTED_NEURONS: tuple[type[Any], ...] = (_snn.Leaky, _snn.Synaptic, _snn.RLeaky, _snn.RSynaptic)
+except ImportError:  # pragma: no cover - exercised only without snntorch
+    _NEURON_BASE, _SUPPORTED_NEURONS = (), ()
+
+_PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)  # identity at inference
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten)
+_SUPPORTED = (
+    "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.Identity, nn.Dropout, "
+    "snntorch.Leaky, snntorch.Synaptic, snntorch.RLeaky, snntorch.RSynaptic"
+)
+_ADD = (operator.add, operator.iadd, torch.add)
+_RESETS = {0: "subtract", 1: "zero", 2: "none"}
+_STATE_FUNCTIONS = {"_base_sub": 0, "_base_zero": 1, "_base_int": 2}
+
+Sources = tuple[str, ...]  # IR nodes whose outputs are summed to give one traced value
+
+
+class _Tracer(torch.fx.Tracer):
+    """Stops at snnTorch neurons and the supported torch layers; traces through the rest."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if isinstance(m, (*_NEURON_BASE, *_LAYERS, *_PASS_THROUGH)):
+            return True
+        return super().is_leaf_module(m, module_qualified_name)
+
+
+class _NeuronTuple:
+    """The (spk, [syn,] mem) tuple of a neuron built with ``output=True``; only index 0 may be used."""
+
+    def __init__(self, name: str, module: nn.Module, sources: Sources) -> None:
+        self.name, self.module, self.sources = name, module, sources
+
+    def refuse(self, what: str) -> UnsupportedNodeError:
+        return UnsupportedNodeError(
+            f"{what} of neuron module '{self.name}' ({type(self.module).__name__}, output=True) is used; "
+            "snncompile.trace only supports its spikes (index 0)"
+        )
+
+
+class _ShapeProp(ShapeProp):
+    """ShapeProp that never runs a neuron: it returns zeros of the neuron's output shape instead.
+
+    The model's hidden states (mem, syn, spk) are therefore left untouched by tracing.
+    """
+
+    def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
+        module: Any = self.fetch_attr(target)
+        if isinstance(module, _NEURON_BASE):
+            spk = torch.zeros_like(args[0])
+            if not module.output:
+                return spk
+            n_states = 2 if isinstance(module, (_snn.Synaptic, _snn.RSynaptic)) else 1
+            return (spk, *(torch.zeros_like(spk) for _ in range(n_states)))
+        return super().call_module(target, args, kwargs)
+
+
+def trace(
+    module: nn.Module,
+    sample: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    dt: float = 1e-4,
+    name_prefix: str = "",
+) -> Graph:
+    """The IR graph of ``module``, with the exact semantics of each snnTorch layer's arguments.
+
+    ``sample`` is one timestep of input with a batch dim, e.g. ``torch.zeros(1, 12)`` (a
+    sequence of tensors for a forward with several inputs); Input shapes exclude the batch.
+    Neurons must be built with ``init_hidden=True``. ``dt`` is only stored on the graph (it
+    matters for NIR export; snnTorch's own export uses 1e-4). ``name_prefix`` is prepended to
+    every node made from a module. Dropout is taken as the identity (inference). The sample is
+    run once through the stateless layers (their forward hooks fire); neurons are not run, so
+    the model's hidden states are left untouched. Raises UnsupportedNodeError for any module,
+    argument or operation without an exact IR equivalent, GraphError if the sample does not fit.
+    """
+    try:
+        fx_graph = _Tracer().trace(module)
+    except Exception as exc:  # fx raises many types for untraceable Python
+        raise UnsupportedNodeError(f"torch.fx could not trace {type(module).__name__}: {exc}") from exc
+    gm = torch.fx.GraphModule(module, fx_graph)
+    live = [n for n in fx_graph.nodes if n.users or n.op == "output"]
+    for n in live:  # refuse unsupported modules before running anything
+        if n.op == "call_module":
+            _check_module(n.target, gm.get_submodule(n.target))
+    samples = (sample,) if isinstance(sample, torch.Tensor) else tuple(sample)
+    try:  # ShapeProp prints a traceback before re-raising; the GraphError below says it in one line
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            _ShapeProp(gm).propagate(*samples)
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        raise GraphError(f"trace: running {type(module).__name__} on the sample failed: {cause}") from exc
+
+    b = _Builder(name_prefix)
+    placeholders = [n for n in fx_graph.nodes if n.op == "placeholder"]
+    for n in fx_graph.nodes:
+        if n.op == "placeholder":
+            name = "input" if len(placeholders) == 1 else n.name
+            b.add(name, ir.Input(shape=_shape(n)), ())
+            b.values[n] = (name,)
+        elif n not in live:
+            continue
+        elif n.op == "call_module":
+            b.module_call(n, gm.get_submodule(n.target))
+        elif n.op in ("call_function", "call_method"):
+            b.function_call(n)
+        elif n.op == "output":
+            outs = n.args[0]
+            named = [(f"output_{k}", o) for k, o in enumerate(outs)] if isinstance(outs, (tuple, list)) else []
+            for name, o in named or [("output", outs)]:
+                src = b.sources(o)  # refuses a neuron's state tuple before its shape is read
+                b.add(name, ir.Output(shape=_shape(o)), src)
+        else:
+            raise UnsupportedNodeError(f"torch operation '{n.format_node()}' is not supported by snncompile.trace")
+    return Graph(b.nodes, tuple(b.edges), dt=dt, metadata={"snncompile.source": "torch.trace"})
+
+
+class _Builder:
+    """Accumulates IR nodes and edges while walking the fx graph."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.nodes: dict[str, ir.Node] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.values: dict[torch.fx.Node, Sources | _NeuronTuple] = {}
+        self.calls: dict[str, int] = {}
+
+    def add(self, name: str, node: ir.Node, sources: Sources) -> None:
+        if name in self.nodes:
+            raise GraphError(f"trace: two nodes would be named '{name}'")
+        self.nodes[name] = node
+        self.edges.extend((s, name) for s in sources)
+
+    def sources(self, arg: Any) -> Sources:
+        """The summed IR sources of a traced value (refusing a neuron's state tuple)."""
+        value = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
+        if value is None:
+            raise UnsupportedNodeError(f"trace: value {arg!r} is not a traced tensor (constants are not supported)")
+        if isinstance(value, _NeuronTuple):
+            raise value.refuse("the (spk, mem) tuple")
+        return value
+
+    def module_call(self, n: torch.fx.Node, m: nn.Module) -> None:
+        target = str(n.target)
+        if len(n.args) != 1 or n.kwargs:
+            raise UnsupportedNodeError(f"torch module '{target}' is called with {len(n.args)} arguments; expected 1")
+        src = self.sources(n.args[0])
+        if isinstance(m, _PASS_THROUGH):
+            self.values[n] = src
+            return
+        count = self.calls[target] = self.calls.get(target, 0) + 1
+        if count > 1 and isinstance(m, _NEURON_BASE):
+            raise UnsupportedNodeError(f"neuron module '{target}' is called twice per step (shared state)")
+        name = self.prefix + target + (f"@{count - 1}" if count > 1 else "")
+        in_shape = _shape(n.args[0])
+        if isinstance(m, _NEURON_BASE):
+            out = self.neuron(name, m, in_shape, src)
+            self.values[n] = _NeuronTuple(target, m, (out,)) if m.output else (out,)
+        else:
+            self.add(name, _layer(target, m, in_shape), src)
+            self.values[n] = (name,)
+
+    def function_call(self, n: torch.fx.Node) -> None:
+        if n.target in _ADD or (n.op == "call_method" and n.target == "add"):
+            if len(n.args) != 2 or any(k != "alpha" or v != 1 for k, v in n.kwargs.items()):
+                raise UnsupportedNodeError(f"torch operation '{n.format_node()}': only a + b of two traced values")
+            a, c = self.sources(n.args[0]), self.sources(n.args[1])
+            if set(a) & set(c):
+                raise UnsupportedNodeError(f"torch operation '{n.format_node()}' adds a value to itself")
+            self.values[n] = a + c
+            return
+        tup = self.values.get(n.args[0]) if n.args and isinstance(n.args[0], torch.fx.Node) else None
+        if n.target is operator.getitem and isinstance(tup, _NeuronTuple):
+            if n.args[1] != 0:
+                states = ("spk", "syn", "mem") if len(_shape_meta(n.args[0])) == 3 else ("spk", "mem")
+                what = states[n.args[1]] if isinstance(n.args[1], int) and n.args[1] < len(states) else "a state"
+                raise tup.refuse(f"'{what}' (index {n.args[1]})")
+            self.values[n] = tup.sources
+            return
+        raise UnsupportedNodeError(
+            f"torch operation '{n.format_node()}' is not supported by snncompile.trace; supported: module calls, "
+            "a + b of traced values, and [0] of a neuron's output=True tuple"
+        )
+
+    def neuron(self, name: str, m: Any, shape: tuple[int, ...], src: Sources) -> str:
+        """Add the IR node(s) of a neuron module; returns the node whose output is the spikes."""
+        kind = type(m).__name__
+        sem = Semantics(
+            compare="gt",
+            reset=_RESETS[int(m.reset_mechanism_val)],
+            timing="delayed" if m.reset_delay else "snntorch_immediate",
+            delayed_zero="state" if kind == "Leaky" else "total",
+            synapse_delay=0,
+        )
+        params: dict[str, Any] = {
+            "shape": shape,
+            "semantics": sem,
+            "beta": _param(name, "beta", m.beta.clamp(0, 1), shape),
+            "threshold": _param(name, "threshold", m.threshold, shape),
+        }
+        if kind in ("Synaptic", "RSynaptic"):
+            params["alpha"] = _param(name, "alpha", m.alpha.clamp(0, 1), shape)
+        dtype = params["beta"].dtype
+        params["v_reset"] = np.zeros(shape, dtype)
+        params["bias"] = np.zeros(shape, dtype)
+        node = ir.CubaLIF(**params) if "alpha" in params else ir.LIF(**params)
+        if kind in ("Leaky", "Synaptic"):
+            self.add(name, node, src)
+            return name
+        lif, w_rec = f"{name}.lif", f"{name}.w_rec"
+        self.add(lif, node, src)
+        self.add(w_rec, _recurrent(name, m, shape), (lif,))
+        self.edges.append((w_rec, lif))  # closes the cycle: the recurrent (t-1) edge
+        return lif
+
+
+def _shape_meta(n: Any) -> Any:
+    meta = n.meta.get("tensor_meta") if isinstance(n, torch.fx.Node) else None
+    if meta is None:
+        raise UnsupportedNodeError(f"trace: value {n!r} is not a tensor")
+    return meta
+
+
+def _shape(n: Any) -> tuple[int, ...]:
+    """The per-sample shape (batch dim dropped) ShapeProp recorded for fx node ``n``."""
+    meta = _shape_meta(n)
+    if not hasattr(meta, "shape"):
+        raise UnsupportedNodeError(f"trace: value '{n}' is a tuple, not a tensor")
+    return tuple(int(s) for s in meta.shape[1:])
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()
+
+
+def _param(name: str, what: str, value: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` broadcast (torch rules, against [1, *shape]) to the neuron shape."""
+    t = torch.as_tensor(value).detach()
+    if not t.is_floating_point():  # threshold=1 is an int64 tensor; snnTorch promotes it against float mem
+        t = t.to(torch.get_default_dtype())
+    try:
+        return _np(torch.broadcast_to(t, (1, *shape))[0])
+    except RuntimeError:
+        raise UnsupportedNodeError(
+            f"neuron module '{name}': parameter '{what}' of shape {tuple(t.shape)} does not broadcast to "
+            f"the neuron shape {shape} (batch dim excluded)"
+        ) from None
+
+
+def _check_module(name: str, m: Any) -> None:
+    """Refuse modules and arguments without an exact IR equivalent (before any shape work)."""
+    cls = type(m).__name__
+    if isinstance(m, _LAYERS + _PASS_THROUGH):
+        return
+    if not isinstance(m, _SUPPORTED_NEURONS):
+        raise UnsupportedNodeError(
+            f"torch module '{name}' ({cls}) is not supported by snncompile.trace; supported: {_SUPPORTED}"
+        )
+    if not m.init_hidden:
+        raise UnsupportedNodeError(
+            f"neuron module '{name}' ({cls}) has init_hidden=False, so its forward takes and returns explicit "
+            f"states that cannot be traced over time; construct the layer with init_hidden=True"
+        )
+    bad = {
+        "graded_spikes_factor": bool(torch.any(torch.as_tensor(m.graded_spikes_factor) != 1)),
+        "inhibition": bool(m.inhibition),
+        "state_quant": bool(m.state_quant),
+    }
+    for arg, is_set in bad.items():
+        if is_set:
+            raise UnsupportedNodeError(
+                f"neuron module '{name}' ({cls}): argument {arg}={getattr(m, arg)!r} is not supported"
+            )
+    if _STATE_FUNCTIONS.get(getattr(m.state_function, "__name__", "")) != int(m.reset_mechanism_val):
+        raise UnsupportedNodeError(
+            f"neuron module '{name}' ({cls}): reset_mechanism was changed after construction; snnTorch then "
+            "mixes the old and new reset rules"
+        )
+    if cls == "RSynaptic" and not m.reset_delay:
+        raise UnsupportedNodeError(
+            f"neuron module '{name}' (RSynaptic): reset_delay=False cannot run in snnTorch 1.0.0 with "
+            "init_hidden=True (its forward divides the spk argument, None, by graded_spikes_factor)"
+        )
+    probe = torch.tensor([-1.0, -1e-30, 0.0, 1e-30, 1.0])
+    try:
+        with torch.no_grad():
+            heaviside = torch.equal(m.spike_grad(probe).float(), torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0]))
+    except Exception:
+        heaviside = False
+    if not heaviside:
+        raise UnsupportedNodeError(
+            f"neuron module '{name}' ({cls}): spike_grad's forward is not the Heaviside step (x > 0)"
+        )
+
+
+def _padding(name: str, m: Any) -> tuple[int, ...]:
+    """A conv's padding as ints; 'same' must be symmetric, padding_mode must be 'zeros'."""
+    if m.padding_mode != "zeros":
+        raise UnsupportedNodeError(f"torch module '{name}' ({type(m).__name__}): padding_mode={m.padding_mode!r}")
+    if m.padding == "valid":
+        return (0,) * len(m.kernel_size)
+    if m.padding == "same":
+        total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size, strict=True)]
+        if any(p % 2 for p in total):
+            raise UnsupportedNodeError(
+                f"torch module '{name}' ({type(m).__name__}): padding='same' pads asymmetrically here (kernel "
+                f"{tuple(m.kernel_size)}, dilation {tuple(m.dilation)}); use an odd effective kernel"
+            )
+        return tuple(p // 2 for p in total)
+    return tuple(int(p) for p in m.padding)
+
+
+def _two(value: Any) -> tuple[int, int]:
+    """An int or an (h, w) pair as an (h, w) pair."""
+    flat = np.asarray(value).reshape(-1)
+    if flat.size not in (1, 2):
+        raise GraphError(f"trace: expected an int or a pair, got {value!r}")
+    return (int(flat[0]), int(flat[-1]))
+
+
+def _conv_bias(m: Any) -> np.ndarray:
+    return _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, dtype=_np(m.weight).dtype)
+
+
+def _conv2d(name: str, m: Any, in_shape: tuple[int, ...]) -> ir.Conv2d:
+    return ir.Conv2d(
+        weight=_np(m.weight), bias=_conv_bias(m), stride=_two(m.stride), padding=_two(_padding(name, m)),
+        dilation=_two(m.dilation), groups=m.groups, input_shape=_two(in_shape[1:]) if len(in_shape) == 3 else None,
+    )
+
+
+def _layer(name: str, m: Any, in_shape: tuple[int, ...]) -> ir.Node:
+    """The IR node of a stateless torch layer applied to per-sample shape ``in_shape``."""
+    cls = type(m).__name__
+    if isinstance(m, nn.Linear):
+        if len(in_shape) != 1:
+            raise UnsupportedNodeError(
+                f"torch module '{name}' (Linear) gets input of shape {in_shape}; the IR needs a vector "
+                "(add an nn.Flatten before it)"
+            )
+        return ir.Linear(weight=_np(m.weight)) if m.bias is None else ir.Affine(weight=_np(m.weight), bias=_np(m.bias))
+    if isinstance(m, nn.Conv2d):
+        return _conv2d(name, m, in_shape)
+    if isinstance(m, nn.Conv1d):
+        return ir.Conv1d(
+            weight=_np(m.weight), bias=_conv_bias(m), stride=int(m.stride[0]), padding=_padding(name, m)[0],
+            dilation=int(m.dilation[0]), groups=m.groups, input_shape=tuple(in_shape[1:]) if in_shape else None,
+        )
+    if isinstance(m, nn.AvgPool2d):
+        padded = any(int(p) for p in np.atleast_1d(m.padding))
+        if m.ceil_mode or m.divisor_override is not None or (padded and not m.count_include_pad):
+            raise UnsupportedNodeError(
+                f"torch module '{name}' (AvgPool2d): ceil_mode=True, divisor_override, and count_include_pad=False "
+                "with padding are not supported"
+            )
+        stride = m.stride if m.stride is not None else m.kernel_size
+        return ir.AvgPool2d(kernel_size=_two(m.kernel_size), stride=_two(stride), padding=_two(m.padding))
+    if isinstance(m, nn.Flatten):
+        nd = len(in_shape) + 1
+        start, end = (d + nd if d < 0 else d for d in (m.start_dim, m.end_dim))
+        if start <= 0 or end <= 0:
+            raise UnsupportedNodeError(
+                f"torch module '{name}' (Flatten): start_dim={m.start_dim}, end_dim={m.end_dim} flatten the batch dim"
+            )
+        return ir.Flatten(start_dim=start - 1, end_dim=end - 1, input_shape=in_shape)
+    raise UnsupportedNodeError(f"torch module '{name}' ({cls}) is not supported by snncompile.trace")
+
+
+def _recurrent(name: str, m: Any, shape: tuple[int, ...]) -> ir.Node:
+    """The IR node of ``m.recurrent``, applied to spk[t-1] of neuron shape ``shape``."""
+    rec = m.recurrent
+    if type(rec).__name__ == "RecurrentOneToOne":  # forward: x * V, no bias
+        return ir.Scale(scale=_param(name, "V", rec.V, shape))
+    if isinstance(rec, nn.Linear):
+        return _layer(f"{name}.recurrent", rec, shape)
+    if isinstance(rec, nn.Conv2d):
+        return _conv2d(f"{name}.recurrent", rec, shape)
+    raise UnsupportedNodeError(f"neuron module '{name}': recurrent module {type(rec).__name__} is not supported")
