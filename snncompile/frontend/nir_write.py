@@ -119,6 +119,9 @@ def write(graph: Graph, path: str | Path) -> Path:
     os.close(fd)
     try:
         nir.write(tmp, to_nir(graph))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
