@@ -12,6 +12,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -163,13 +164,14 @@ def _table(rows: list[list[str]]) -> list[str]:
 def _bytes_text(n: int) -> str:
     for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
-            return f"{n} bytes ({n / size:.1f} {unit})"
+            return f"{n} bytes = {n / size:.1f} {unit}"
     return f"{n} bytes"
 
 
 def format_inspect(graph: Graph, *, model: str, source: str, path: str) -> str:
     """The human ``inspect`` output: plain aligned text, stable for tests and diffs."""
-    lines = [f"model: {model} ({path})", f"source: {source}", f"dt: {graph.dt:.6g} s", ""]
+    where = model if path in (model, str(Path(model).resolve())) else f"{model} ({path})"
+    lines = [f"model: {where}", f"source: {source}", f"dt: {graph.dt:.6g} s", ""]
     rows = [["name", "type", "output", "params", "semantics"]]
     for name in graph.order:
         node = graph.nodes[name]
