@@ -12,6 +12,7 @@ rejected.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import GraphError
-from .nodes import STATEFUL_TYPES, Input, NeuronNode, Node, Output
+from .nodes import Input, NeuronNode, Node, Output
 
 Edge = tuple[str, str]
 
@@ -84,10 +85,10 @@ class Graph:
             raise GraphError(f"replace_node: no node '{name}'")
         nodes = dict(self.nodes)
         nodes[name] = node
-        return Graph(nodes, self.edges, self.dt, dict(self.metadata))
+        return dataclasses.replace(self, nodes=nodes)
 
     def with_metadata(self, **items: Any) -> Graph:
-        return Graph(dict(self.nodes), self.edges, self.dt, {**self.metadata, **items})
+        return dataclasses.replace(self, metadata={**self.metadata, **items})
 
     def equals(self, other: Graph) -> bool:
         """Exact equality: same names, node parameters, edges (as a set), dt and metadata."""
@@ -181,14 +182,14 @@ def _check_cycles_have_state(nodes: Mapping[str, Node], edges: Sequence[Edge], b
     forward = [e for e in edges if e not in back]
     for src, dst in sorted(back):
         # Is there a forward path dst ~> src through stateless nodes only?
-        if isinstance(nodes[dst], STATEFUL_TYPES) or isinstance(nodes[src], STATEFUL_TYPES):
+        if nodes[dst].STATEFUL or nodes[src].STATEFUL:
             continue
         parent: dict[str, str | None] = {dst: None}
         frontier = [dst]
         while frontier:
             cur = frontier.pop()
             for a, b in forward:
-                if a == cur and b not in parent and not isinstance(nodes[b], STATEFUL_TYPES):
+                if a == cur and b not in parent and not nodes[b].STATEFUL:
                     parent[b] = cur
                     frontier.append(b)
         if src in parent:

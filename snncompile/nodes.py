@@ -49,6 +49,8 @@ class Node:
     """Base of all nodes. ``ARRAYS`` lists the array-valued fields."""
 
     ARRAYS: ClassVar[tuple[str, ...]] = ()
+    #: output at t depends on earlier steps (neurons, Delay): a cycle must pass through such a node
+    STATEFUL: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         for name in self.ARRAYS:
@@ -260,6 +262,7 @@ class Delay(Node):
     """y[t] = x[t - delay], per element; delay: int steps >= 0 (zeros before t=delay)."""
 
     ARRAYS = ("delay",)
+    STATEFUL = True
     delay: np.ndarray
 
     def __post_init__(self) -> None:
@@ -277,6 +280,7 @@ class NeuronNode(Node):
 
     ARRAYS: ClassVar[tuple[str, ...]] = ()
     SPIKING: ClassVar[bool] = True
+    STATEFUL = True
     shape: Shape
     semantics: Semantics = field(default_factory=Semantics)
     v_init: np.ndarray | None = None
@@ -307,6 +311,7 @@ class Threshold(NeuronNode):
     """s[t] = x[t] > threshold (or >=, per semantics.compare); stateless."""
 
     ARRAYS = ("threshold",)
+    STATEFUL = False
     threshold: np.ndarray
 
 
@@ -381,6 +386,6 @@ NODE_TYPES: dict[str, type[Node]] = {
     )
 }
 
-#: Nodes whose output at t depends on earlier steps: a cycle must pass through one.
-STATEFUL_TYPES: tuple[type[Node], ...] = (Delay, I, IF, LI, LIF, CubaLI, CubaLIF)
+#: Float nodes whose output at t depends on earlier steps (``Node.STATEFUL``).
+STATEFUL_TYPES: tuple[type[Node], ...] = tuple(t for t in NODE_TYPES.values() if t.STATEFUL)
 

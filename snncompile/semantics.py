@@ -32,7 +32,13 @@ Reset timing:
 ``synapse_delay`` d in {0, 1}: the neuron sees its summed input of step t-d
 (Loihi: one step per Dense). A recurrent edge (one that closes a cycle) carries
 its source's output of step t-1; see :mod:`snncompile.graph` for t=0. ``initial_v``: v starts at 0 or at the node's
-``v_init`` array (Norse starts at v_leak). ``synapse_order`` for CubaLIF:
+``v_init`` array (Norse starts at v_leak). Fixed point only (read by bitsim and the backends, ignored in float):
+``rounding`` of the decay product ``y*m / 2^D`` -- ``toward_zero`` (Loihi),
+``floor`` (arithmetic shift) or ``nearest`` (half up: ``(p + 2^(D-1)) >> D``);
+``overflow_i`` / ``overflow_v`` for the current and membrane registers --
+``saturate`` to the symmetric range +-(2^(W-1)-1), ``wrap`` two's complement,
+or ``wrap_loihi`` (Lava: one correction by 2^W, kept range (-2^(W-1), 2^(W-1)]).
+``synapse_order`` for CubaLIF:
 ``decay_then_add`` (i = alpha*i + x, snnTorch) or ``add_then_decay``
 (i = alpha*(i + x), Rockpool).
 """
@@ -53,6 +59,9 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "spikes": ("binary", "multi"),
     "initial_v": ("zero", "v_init"),
     "synapse_order": ("decay_then_add", "add_then_decay"),
+    "rounding": ("toward_zero", "floor", "nearest"),
+    "overflow_i": ("saturate", "wrap", "wrap_loihi"),
+    "overflow_v": ("saturate", "wrap", "wrap_loihi"),
 }
 
 
@@ -72,6 +81,9 @@ class Semantics:
     spike_cap: int = 1
     initial_v: str = "zero"
     synapse_order: str = "decay_then_add"
+    rounding: str = "toward_zero"
+    overflow_i: str = "saturate"
+    overflow_v: str = "saturate"
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -112,6 +124,10 @@ class Semantics:
             parts.append(f"initial_v={self.initial_v}")
         if self.synapse_order != "decay_then_add":
             parts.append(f"synapse_order={self.synapse_order}")
+        defaults = Semantics()
+        for name in ("rounding", "overflow_i", "overflow_v"):
+            if getattr(self, name) != getattr(defaults, name):
+                parts.append(f"{name}={getattr(self, name)}")
         return " ".join(parts)
 
 
@@ -121,7 +137,10 @@ class Semantics:
 PRESETS: dict[str, Semantics] = {
     "nir": Semantics(compare="gt", reset="zero", timing="immediate", synapse_delay=0),
     "snntorch": Semantics(compare="gt", reset="subtract", timing="delayed", synapse_delay=0),
-    "loihi": Semantics(compare="gt", reset="zero", timing="immediate", synapse_delay=1),
+    "loihi": Semantics(
+        compare="gt", reset="zero", timing="immediate", synapse_delay=1,
+        rounding="toward_zero", overflow_i="wrap_loihi", overflow_v="saturate",
+    ),
 }
 
 

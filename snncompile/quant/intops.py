@@ -1,0 +1,46 @@
+"""Integer primitives shared by bitsim and the quantiser (numpy int64, vectorised).
+
+Widths up to 32 bits and decay multipliers up to 2^16 keep every product
+below 2^48, so int64 never overflows on valid QGraphs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def shift_round(acc: np.ndarray, shift: int) -> np.ndarray:
+    """``acc << shift`` for shift >= 0; ``floor(acc / 2^-shift)`` (arithmetic >>) otherwise."""
+    return acc << shift if shift >= 0 else acc >> (-shift)
+
+
+def decay(y: np.ndarray, m: np.ndarray, frac_bits: int, rounding: str) -> np.ndarray:
+    """round(y*m / 2^frac_bits) with rounding toward_zero | floor | nearest (half up)."""
+    p = y * m
+    if rounding == "floor":
+        return p >> frac_bits
+    if rounding == "nearest":
+        return (p + (1 << (frac_bits - 1))) >> frac_bits
+    mag = np.abs(p) >> frac_bits
+    return np.where(p < 0, -mag, mag)
+
+
+def clamp(y: np.ndarray, bits: int, policy: str) -> np.ndarray:
+    """Fit y into a ``bits``-wide register: saturate +-(2^(bits-1)-1), two's-complement wrap, or wrap_loihi."""
+    half = 1 << (bits - 1)
+    if policy == "saturate":
+        return np.clip(y, -(half - 1), half - 1)
+    if policy == "wrap":
+        return ((y + half) & ((1 << bits) - 1)) - half
+    # Lava's LIF: a single correction by 2^bits, kept range (-2^(bits-1), 2^(bits-1)]
+    full = 1 << bits
+    return np.where(y > half, y - full, np.where(y <= -half, y + full, y))
+
+
+def fire(v: np.ndarray, threshold: np.ndarray, compare: str, spikes: str, cap: int) -> np.ndarray:
+    """Spikes (0/1) or spike counts (min(v // threshold, cap)) where v crosses the threshold."""
+    hit = v > threshold if compare == "gt" else v >= threshold
+    if spikes == "binary":
+        return hit.astype(np.int64)
+    count = np.clip(v // np.maximum(threshold, 1), 1, cap)
+    return np.where(hit, count, 0).astype(np.int64)
