@@ -1,8 +1,17 @@
 """Backends, imported as ``snncompile.backends`` (package-dir mapping in pyproject).
 
 The registry maps a target name to a lazy loader so that importing snncompile
-does not import every backend. Backends land with their issues (bitsim, hls,
-loihi, onnx); until then the registry is empty and ``available()`` says so.
+does not import every backend. Backends land with their issues (hls, loihi,
+onnx); ``bitsim`` is the first.
+
+A backend is an object with a ``name`` and
+
+* ``check(qgraph)``: raise a typed error (UnsupportedNodeError, ResourceError)
+  naming the node, the limit and the value;
+* ``emit(qgraph, out_dir, inputs) -> dict[str, Path]``: write the artifacts
+  (including the stimuli and bitsim's golden traces) and return them by file name;
+* ``run(artifact_dir, inputs) -> traces``: execute the artifacts; traces are
+  ``{node: {"out"|"v"|"i": int64 [T, B, ...]}}`` and must equal bitsim's exactly.
 """
 
 from __future__ import annotations
@@ -18,13 +27,13 @@ class Backend(Protocol):
 
     def check(self, qgraph: Any) -> None: ...
 
-    def emit(self, qgraph: Any, out_dir: str) -> Any: ...
+    def emit(self, qgraph: Any, out_dir: Any, inputs: Any) -> dict[str, Any]: ...
 
-    def run(self, artifact: Any, inputs: Any) -> Any: ...
+    def run(self, artifact_dir: Any, inputs: Any) -> Any: ...
 
 
 #: target name -> module path exposing ``BACKEND``
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {"bitsim": "snncompile.backends.bitsim.backend"}
 
 
 def available() -> list[str]:

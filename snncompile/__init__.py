@@ -3,7 +3,13 @@
 Public API: :func:`load` (a ``.nir`` file or bundled model name to a Graph),
 :func:`save` (Graph to ``.nir``), :func:`trace` (a torch/snnTorch module to a
 Graph), :func:`simulate` (the float reference executor), :func:`format` (text
-dump) and the error classes.
+dump), :func:`quantize` (Graph + :class:`QuantSpec` to a fixed-point
+:class:`QGraph`), :func:`verify` (the verification ladder, a
+:class:`~snncompile.verify.Report`) and the error classes.
+
+``snncompile.verify`` is the function; its module is reached with
+``from snncompile.verify import Report`` (``import snncompile.verify as m``
+would bind the function).
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ from .reference import run as simulate
 from .semantics import PRESETS, Semantics
 
 __version__ = "0.1.0"
+
+from .quant.qnodes import QGraph  # noqa: E402 - after __version__, which submodules read
+from .quant.quantize import quantize  # noqa: E402
+from .quant.spec import QuantSpec  # noqa: E402
+from .verify import verify  # noqa: E402 - binds the function over the submodule attribute, on purpose
 
 
 def load(model: str, **kwargs: Any) -> Graph:
@@ -50,7 +61,7 @@ def trace(module: Any, sample: Any, **kwargs: Any) -> Graph:
 
 
 __all__ = [
-    "BackendError", "Graph", "GraphError", "InputError", "PRESETS", "QuantizationError", "ResourceError",
-    "Semantics", "SnnCompileError", "UnsupportedNodeError", "VerificationError", "errors", "format", "load",
-    "save", "semantics", "simulate", "trace",
+    "BackendError", "Graph", "GraphError", "InputError", "PRESETS", "QGraph", "QuantSpec", "QuantizationError",
+    "ResourceError", "Semantics", "SnnCompileError", "UnsupportedNodeError", "VerificationError", "errors",
+    "format", "load", "quantize", "save", "semantics", "simulate", "trace", "verify",
 ]

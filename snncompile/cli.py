@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__, stats
-from .errors import SnnCompileError
+from .errors import InputError, SnnCompileError
 from .graph import Graph
 from .nodes import NeuronNode
 
@@ -62,7 +62,101 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how continuous NIR parameters become per-step decays (default: euler)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=cmd_inspect)
+    _add_verify(sub)
+    _add_simulate(sub)
+    _add_export(sub)
     return parser
+
+
+def _int_range(lo: int, hi: int | None = None) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {lo}" + (f" and <= {hi}" if hi else ""))
+        return value
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def _model_args(p: argparse.ArgumentParser, *, quant: bool = True) -> None:
+    p.add_argument("model", metavar="MODEL", help="a .nir file or the name of a bundled model")
+    p.add_argument("--from", dest="convention", metavar="CONVENTION",
+                   help="source convention for files without snncompile metadata (e.g. nir, snntorch)")
+    p.add_argument("--dt", type=_positive_seconds, metavar="SECONDS",
+                   help="time step for files without snncompile metadata")
+    if quant:
+        # plain int here: QuantSpec checks the range and its message is the one users see (exit 2)
+        p.add_argument("--bits", type=int, default=8, metavar="N", help="weight bits, 2..16 (default: 8)")
+        p.add_argument("--state-bits", type=int, default=None, metavar="N",
+                       help="v/i register bits, 8..32 (default: sized from calibration)")
+
+
+def _add_verify(sub: Any) -> None:
+    p = sub.add_parser(
+        "verify", help="run the verification ladder: source<->float, float<->fixed, fixed<->each target",
+        description="Quantise MODEL and check every rung of the ladder on the same inputs (docs/verify.md). "
+                    "Exit 0 when no rung fails, 1 when one does.",
+    )
+    _model_args(p)
+    p.add_argument("--target", action="append", metavar="T", help="a backend to check (repeatable; default: bitsim)")
+    p.add_argument("--inputs", metavar="DATA", help=".npy [T, B, ...] or .npz with inputs, labels, spk_<node>")
+    p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
+                   help="steps of the seeded random spikes used without --inputs (default: 32)")
+    p.add_argument("--min-agreement", type=_fraction, metavar="F",
+                   help="make float<->fixed PASS/FAIL: lowest per-layer spike agreement must be >= F")
+    p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
+    p.set_defaults(func=_run("cmd_verify"))
+
+
+def _add_simulate(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate", help="run a model on inputs and save the output trace",
+        description="Run MODEL on DATA with the float reference executor (or bitsim with --fixed) and write the "
+                    "output node's trace [T, B, ...] (an .npz keyed by output name for several outputs).",
+    )
+    _model_args(p)
+    p.add_argument("--inputs", metavar="DATA", required=True, help=".npy [T, B, ...] or .npz with 'inputs'")
+    p.add_argument("-o", "--output", metavar="OUT.npy", required=True, help="where to write the trace")
+    p.add_argument("--fixed", action="store_true", help="quantise and run bitsim (int64 output)")
+    p.set_defaults(func=_run("cmd_simulate"))
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser(
+        "export", help="quantise and write each target's artifacts plus a manifest",
+        description="Quantise MODEL, write OUT/<target>/ for each target and OUT/manifest.json, after checking "
+                    "each target against bitsim on the stimuli. Atomic: a failure leaves no OUT.",
+    )
+    _model_args(p)
+    p.add_argument("--target", action="append", metavar="T", required=True, help="a backend (repeatable)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder (must not exist)")
+    p.add_argument("--calib", metavar="DATA", help="calibration data (default: the inputs)")
+    p.add_argument("--inputs", metavar="DATA", help="stimuli for the golden traces and the check")
+    p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
+                   help="steps of the seeded random spikes used without --inputs (default: 32)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=_run("cmd_export"))
+
+
+def _run(name: str) -> Any:
+    """A lazy command: import :mod:`snncompile.commands` only when the command runs."""
+    def call(args: argparse.Namespace) -> int:
+        from . import commands
+
+        return int(getattr(commands, name)(args))
+    return call
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,8 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- inspect ---------------------------------------------------------------------------------------------------------
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .frontend.nir_read import load
+    from .frontend.nir_read import load, resolve
+    from .quant.qnir import is_qgraph_file
 
+    if is_qgraph_file(resolve(args.model)):
+        raise InputError(f"'{args.model}' is a QGraph file (written by snncompile export); inspect reads float models")
     loaded = load(args.model, convention=args.convention, dt=args.dt, discretization=args.discretization)
     if args.json:
         report = inspect_report(loaded.graph, model=args.model, source=loaded.source, path=str(loaded.path))

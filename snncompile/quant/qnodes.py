@@ -86,7 +86,8 @@ class QWeightNode(Node):
             raise QuantizationError(f"node '{self.name}': weight width {self.w_bits} is outside 2..16")
         object.__setattr__(self, "weight", _int_array(self.name, "weight", self.weight, self.w_bits))
         n_out = self.weight.shape[0]
-        bias = np.zeros(n_out, np.int64) if self.bias is None else self.bias
+        default = np.zeros((), np.int64) if type(self) is QScale else np.zeros(n_out, np.int64)
+        bias = default if self.bias is None else self.bias
         object.__setattr__(self, "bias", _int_array(self.name, "bias", bias, self.b_bits))
         if self.bias.shape not in ((n_out,), ()) and type(self) is not QScale:
             raise GraphError(f"node '{self.name}': bias shape {self.bias.shape} does not match {n_out} outputs")
@@ -152,6 +153,8 @@ class QNeuron(Node):
 
     alpha, beta: int, 0..2^frac_bits.  threshold: int >= 1 for spiking kinds (fits v_bits).
     v_reset, bias, v_init: fit v_bits.  i_init: fits i_bits.  input_shift: 0..16.
+    v_init and i_init are the states at t=0, always (Semantics.initial_v is resolved by the quantiser,
+    which writes v_init = round(v_init * scale) only when initial_v == "v_init", else 0).
     out_scale: float > 0; the float value of a state is approximately int / out_scale.
     """
 

@@ -1,0 +1,121 @@
+"""bitsim as a backend (ARCHITECTURE §5): ``check``, ``emit``, ``run``.
+
+The artifact folder holds
+
+* ``qgraph.nir``: the QGraph (:mod:`snncompile.quant.qnir`, read back exactly);
+* ``stimuli.npy``: the integer input spikes ``[T, B, *shape]`` (int64); a graph
+  with several Input nodes gets ``stimuli.npz`` with one array per Input node name;
+* ``golden.npz``: bitsim's plain (definitional) traces, int64 ``[T, B, ...]``, under
+  ``<node>.out`` for every node and ``<node>.v`` / ``<node>.i`` for neurons.
+
+``run`` reads ``qgraph.nir`` back and executes it with :func:`simulate` on the
+fast path (``path="auto"``), so the ladder's ``fixed<->bitsim`` rung compares
+the round-tripped file on the fast path against the plain definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.errors import InputError, UnsupportedNodeError
+from snncompile.graph import Graph
+from snncompile.quant.qnir import read_qgraph, write_qgraph
+from snncompile.quant.qnodes import INTEGER_NODE_TYPES, QGraph
+
+from . import simulate
+from .plain import Traces, check_inputs, run_plain
+
+QGRAPH_FILE = "qgraph.nir"
+STIMULI_NPY = "stimuli.npy"
+STIMULI_NPZ = "stimuli.npz"
+GOLDEN_FILE = "golden.npz"
+
+Inputs = np.ndarray | Mapping[str, np.ndarray]
+
+
+def write_stimuli(qgraph: QGraph, inputs: Inputs, out_dir: Path) -> Path:
+    """The inputs as int64: ``stimuli.npy`` for one Input node, else ``stimuli.npz`` keyed by node name."""
+    data = check_inputs(qgraph, inputs)
+    if len(data) == 1:
+        path = out_dir / STIMULI_NPY
+        np.save(path, next(iter(data.values())))
+    else:
+        path = out_dir / STIMULI_NPZ
+        np.savez(path, **data)  # type: ignore[arg-type]
+    return path
+
+
+def read_stimuli(artifact_dir: str | Path) -> np.ndarray | dict[str, np.ndarray]:
+    """The stimuli an ``emit`` wrote (an array, or a dict per Input node)."""
+    folder = Path(artifact_dir)
+    if (folder / STIMULI_NPY).is_file():
+        return np.load(folder / STIMULI_NPY, allow_pickle=False)  # type: ignore[no-any-return]
+    if (folder / STIMULI_NPZ).is_file():
+        with np.load(folder / STIMULI_NPZ, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    raise InputError(f"'{folder}' holds no {STIMULI_NPY} or {STIMULI_NPZ}")
+
+
+def write_golden(traces: Traces, path: Path) -> Path:
+    np.savez_compressed(path, **{f"{node}.{key}": np.asarray(arr, np.int64)  # type: ignore[arg-type]
+                                 for node, rec in traces.items() for key, arr in rec.items()})
+    return path
+
+
+def read_golden(path: str | Path) -> Traces:
+    """``golden.npz`` back as ``{node: {"out"|"v"|"i": int64 [T, B, ...]}}``."""
+    out: Traces = {}
+    with np.load(path, allow_pickle=False) as z:
+        for key in z.files:
+            node, _, trace = key.rpartition(".")
+            out.setdefault(node, {})[trace] = z[key]
+    return out
+
+
+@dataclass(frozen=True)
+class BitsimBackend:
+    """The bit-exact integer simulator as a target; ``path`` is the simulate path ``run`` uses."""
+
+    name: str = "bitsim"
+    path: str = "auto"
+
+    def check(self, qgraph: Graph) -> None:
+        """Raise UnsupportedNodeError naming the first node that is not an integer node."""
+        for name, node in qgraph.nodes.items():
+            if not isinstance(node, INTEGER_NODE_TYPES):
+                known = ", ".join(t.__name__ for t in INTEGER_NODE_TYPES)
+                raise UnsupportedNodeError(
+                    f"node '{name}' ({node.type_name}): backend '{self.name}' runs integer nodes only ({known}); "
+                    "quantise the graph first"
+                )
+        if not isinstance(qgraph, QGraph):
+            raise UnsupportedNodeError(f"backend '{self.name}' takes a QGraph, got {type(qgraph).__name__}")
+
+    def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Inputs, *,
+             golden: Traces | None = None) -> dict[str, Path]:
+        """Write qgraph.nir, the stimuli and golden.npz into ``out_dir``; file name -> path.
+
+        ``golden`` may pass traces already computed with ``run_plain`` on the same inputs.
+        """
+        self.check(qgraph)
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {QGRAPH_FILE: write_qgraph(qgraph, folder / QGRAPH_FILE)}
+        stimuli = write_stimuli(qgraph, inputs, folder)
+        files[stimuli.name] = stimuli
+        traces = golden if golden is not None else run_plain(qgraph, inputs)
+        files[GOLDEN_FILE] = write_golden(traces, folder / GOLDEN_FILE)
+        return files
+
+    def run(self, artifact_dir: str | Path, inputs: Inputs | None = None) -> Traces:
+        """Read ``qgraph.nir`` from the artifact folder and simulate it (the emitted stimuli by default)."""
+        qgraph = read_qgraph(Path(artifact_dir) / QGRAPH_FILE)
+        data = read_stimuli(artifact_dir) if inputs is None else inputs
+        return simulate(qgraph, data, path=self.path)
+
+
+BACKEND = BitsimBackend()

@@ -1,0 +1,170 @@
+"""Bodies of ``snncompile verify``, ``simulate`` and ``export`` (the parsers live in :mod:`snncompile.cli`).
+
+Each takes the parsed arguments and returns the exit code; errors are raised as
+:class:`~snncompile.errors.SnnCompileError` and printed by ``cli.main``.
+Results go to stdout, notes and progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .data import DEFAULT_BATCH, Data, load_data, read_data
+from .errors import InputError
+from .export import ModelInfo, export
+from .frontend.nir_read import Loaded, load, resolve
+from .quant.spec import QuantSpec
+
+PROG = "snncompile"
+
+
+def progress(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def load_model(args: argparse.Namespace) -> Loaded:
+    """The float model named by MODEL; a QGraph file written by ``export`` is refused with a clear message."""
+    from .quant.qnir import is_qgraph_file
+
+    path = resolve(args.model)
+    if is_qgraph_file(path):
+        raise InputError(f"'{args.model}' is a QGraph file (written by snncompile export); this command takes "
+                         "the float model (.nir or a bundled model name)")
+    return load(args.model, convention=args.convention, dt=args.dt)
+
+
+def quant_spec(args: argparse.Namespace) -> QuantSpec:
+    return QuantSpec(weight_bits=args.bits, state_bits=args.state_bits)
+
+
+def _spec_text(spec: QuantSpec) -> str:
+    state = f"{spec.state_bits}-bit state" if spec.state_bits else "state widths from calibration"
+    return f"{spec.weight_bits}-bit weights ({spec.granularity}, {spec.scale_rule}), {state}"
+
+
+# -- verify -----------------------------------------------------------------------------------------------------------
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from snncompile.backends import get
+
+    from .verify import verify
+
+    spec = quant_spec(args)
+    targets = list(dict.fromkeys(args.target or ["bitsim"]))
+    for target in targets:
+        get(target)
+    loaded = load_model(args)
+    data = load_data(args.inputs, loaded.graph, loaded.path, timesteps=args.timesteps)
+    report = verify(loaded.graph, inputs=data.inputs, labels=data.labels, source=data.source, spec=spec,
+                    targets=targets, min_agreement=args.min_agreement)
+    report.info = {"model": f"{args.model} ({loaded.source})", "inputs": data.note,
+                   "quantisation": _spec_text(spec), **report.info}
+    print(report.format_table(), end="")
+    if args.report:
+        _write_text_atomic(Path(args.report), report.to_json() + "\n")
+        progress(f"wrote {args.report}")
+    return 0 if report.passed else 1
+
+
+# -- simulate ---------------------------------------------------------------------------------------------------------
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .reference import run as run_float
+
+    spec = quant_spec(args) if args.fixed else None
+    out = Path(args.output)
+    if out.suffix not in (".npy", ".npz"):
+        raise InputError(f"-o '{out}': the output must be a .npy or .npz file")
+    loaded = load_model(args)
+    graph = loaded.graph
+    data = read_data(args.inputs, graph, spikes=args.fixed)
+    if spec is not None:
+        from snncompile.backends.bitsim import simulate
+
+        from .quant.quantize import quantize
+
+        progress(f"quantising ({_spec_text(spec)}), calibrating on the inputs")
+        traces = simulate(quantize(graph, spec, data.inputs), data.inputs)
+        what = "bitsim"
+    else:
+        traces = run_float(graph, data.inputs)
+        what = "float reference"
+    outputs = {name: traces[name]["out"] for name in graph.outputs}
+    if out.suffix == ".npy" and len(outputs) != 1:
+        raise InputError(f"the graph has {len(outputs)} outputs ({', '.join(outputs)}); -o must name an .npz file")
+    _save_atomic(out, outputs)
+    for name, arr in outputs.items():
+        print(f"wrote {out}: output '{name}' {list(arr.shape)} {arr.dtype} ({what})")
+    return 0
+
+
+def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix == ".npy":
+            np.save(tmp, next(iter(arrays.values())))
+        else:
+            np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# -- export -----------------------------------------------------------------------------------------------------------
+
+def cmd_export(args: argparse.Namespace) -> int:
+    spec = quant_spec(args)
+    out = Path(args.output)
+    if (out.exists() or out.is_symlink()) and not args.force:
+        raise InputError(f"'{out}' already exists; pass --force to replace it")
+    loaded = load_model(args)
+    graph = loaded.graph
+    data = load_data(args.inputs, graph, loaded.path, timesteps=args.timesteps)
+    stimuli = data
+    if not args.inputs and data.batch > DEFAULT_BATCH:
+        stimuli = Data(data.head(DEFAULT_BATCH).inputs, None, None, f"first {DEFAULT_BATCH} samples of {data.note}")
+    if args.calib:
+        calib = read_data(args.calib, graph)
+        calib = Data(calib.inputs, None, None, f"--calib {calib.note}")
+    else:
+        calib = Data(data.inputs, None, None, data.note)
+    progress(f"stimuli: {stimuli.note}")
+    progress(f"calibration data: {calib.note}")
+    manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source), targets=args.target,
+                      spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress)
+    print(f"wrote {out}/")
+    for f in manifest["files"]:
+        print(f"  {f['path']}  ({f['bytes']} bytes)")
+    print("  manifest.json")
+    for check in manifest["checks"]:
+        print(f"check {check['name']}: {check['status']} ({check['message']})")
+    return 0

@@ -1,0 +1,163 @@
+"""``snncompile export``: quantise once, emit every target, check it, write a manifest -- atomically.
+
+Everything is built in a temporary folder next to OUT (``.<OUT>.<random>.tmp``)
+and renamed to OUT at the end; a failure removes the temporary folder, so it
+leaves no OUT (and an existing OUT untouched). With ``force`` an existing OUT is
+replaced: it is renamed aside, the new folder renamed in, the old one removed.
+
+OUT holds one folder per target (the backend's ``emit`` files) and
+``manifest.json``:
+
+    snncompile, versions {python, numpy, torch, nir, h5py}, model {argument, path, sha256, source},
+    inputs {note, sha256, timesteps, batch}, calibration {note, sha256, report}, quant_spec,
+    semantics {neuron node: Semantics dict}, targets, files [{path, bytes, sha256}],
+    checks [ladder rung dicts: the fixed<->T rung of every target on the stimuli]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .data import Data, array_sha256
+from .errors import InputError, VerificationError
+from .graph import Graph
+from .quant.qnodes import QGraph, QNeuron
+from .quant.spec import QuantSpec
+from .verify import FAIL, Rung, check_backend, jsonable
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Where the float model came from (recorded in the manifest)."""
+
+    argument: str
+    path: Path
+    source: str
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    import h5py
+    import nir
+    import numpy
+    import torch
+
+    return {"python": platform.python_version(), "numpy": numpy.__version__, "torch": torch.__version__,
+            "nir": getattr(nir, "version", "unknown"), "h5py": h5py.__version__}
+
+
+def _quiet(message: str) -> None:
+    del message
+
+
+def export(
+    graph: Graph,
+    out: str | Path,
+    *,
+    model: ModelInfo,
+    targets: Sequence[str],
+    spec: QuantSpec,
+    stimuli: Data,
+    calib: Data,
+    force: bool = False,
+    progress: Callable[[str], None] = _quiet,
+) -> dict[str, Any]:
+    """Build OUT (see the module docstring); returns the manifest. Raises VerificationError when a check fails."""
+    from snncompile.backends import get
+
+    from .quant.quantize import quantize
+
+    out = Path(out)
+    backends = {t: get(t) for t in dict.fromkeys(targets)}  # unknown targets fail before any work
+    if (out.exists() or out.is_symlink()) and not force:
+        raise InputError(f"'{out}' already exists; pass --force to replace it")
+    progress(f"quantising ({spec.weight_bits}-bit weights), calibrating on {calib.batch} samples x "
+             f"{calib.timesteps} steps")
+    qgraph = quantize(graph, spec, calib.inputs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        checks: list[Rung] = []
+        for name, backend in backends.items():
+            progress(f"emitting {name} into {out / name}")
+            backend.check(qgraph)
+            backend.emit(qgraph, tmp / name, stimuli.inputs)
+            progress(f"checking fixed<->{name} on the stimuli ({stimuli.batch} samples x {stimuli.timesteps} steps)")
+            rung = check_backend(qgraph, name, stimuli.inputs, artifact_dir=tmp / name)
+            checks.append(rung)
+            if rung.status == FAIL:
+                detail = rung.first_mismatch.text() if rung.first_mismatch else rung.message
+                raise VerificationError(f"export check failed, nothing written: {detail}")
+        manifest = build_manifest(qgraph, tmp, model=model, targets=list(backends), stimuli=stimuli, calib=calib,
+                                  checks=checks)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder the usual permissions
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def build_manifest(qgraph: QGraph, folder: Path, *, model: ModelInfo, targets: list[str], stimuli: Data,
+                   calib: Data, checks: list[Rung]) -> dict[str, Any]:
+    """The manifest of an export folder whose target subfolders are already written."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    return jsonable({  # type: ignore[no-any-return]
+        "snncompile": __version__,
+        "versions": versions(),
+        "model": {"argument": model.argument, "path": str(model.path), "sha256": file_sha256(model.path),
+                  "source": model.source},
+        "inputs": {"note": stimuli.note, "sha256": array_sha256(stimuli.inputs), "timesteps": stimuli.timesteps,
+                   "batch": stimuli.batch},
+        "calibration": {"note": calib.note, "sha256": array_sha256(calib.inputs),
+                        "report": qgraph.metadata.get("calibration")},
+        "quant_spec": qgraph.spec.to_dict() if qgraph.spec is not None else qgraph.metadata.get("quant_spec"),
+        "semantics": {n: nd.semantics.to_dict() for n, nd in qgraph.nodes.items() if isinstance(nd, QNeuron)},
+        "targets": targets,
+        "files": [{"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+                  for p in files],
+        "checks": [r.to_dict() for r in checks],
+    })
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Rename ``new`` to ``out``; an existing ``out`` is renamed aside first and removed after."""
+    if not (out.exists() or out.is_symlink()):
+        os.rename(new, out)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    old = aside / "old"
+    os.rename(out, old)
+    try:
+        os.rename(new, out)
+    except BaseException:
+        os.rename(old, out)  # put the previous OUT back
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

@@ -1,0 +1,236 @@
+"""The quantiser: a float :class:`~snncompile.graph.Graph` to a fixed-point :class:`~.qnodes.QGraph`.
+
+    quantize(graph, spec, calib=None, *, seed=0, timesteps=32, batch=16) -> QGraph
+
+Pure (never mutates ``graph``) and deterministic. Steps (docs/quantisation.md has the argument):
+
+1. :func:`.fold.plan_folding` -- which weight-layer channels and neurons share a scale, and the float gains
+   (Scale, AvgPool2d) folded into the weights; UnsupportedNodeError for what cannot be folded.
+2. :func:`.scales.group_scales` -- one scale ``s`` per group under ``spec.scale_rule``.
+3. Lowering, node names and edges unchanged (``round`` = :func:`.scales.round_half_away`, q = 2^(b-1)-1):
+
+       Affine / Linear        -> QDense    W_q = clip(round(W_eff*s), -q, q)  int[out, in], b_q = round(b_eff*s) int32
+       Conv1d / Conv2d        -> QConv1d / QConv2d   (same, s per output channel)
+       LIF, CubaLIF, IF, LI, CubaLI, I, Threshold -> QNeuron(kind=<type name>)
+           threshold_q, v_reset_q, bias_q, v_init_q = round(value*s)   (v_init_q = 0 unless initial_v="v_init")
+           alpha_q, beta_q = round(decay * 2^D), in 0..2^D   (D = spec.frac_bits)
+           Semantics = the float node's, with rounding = spec.rounding, overflow_i = overflow_v = spec.overflow
+           out_scale = s (exact when the node has one scale -- always for non-spiking readouts)
+       AvgPool2d              -> SumPool2d (its 1/(kh*kw) is in the weights before it)
+       Scale                  -> QScale with weight 1 (an identity; its factor is in the weights)
+       Input, Output, Flatten, SumPool2d, Delay stay as they are.
+4. :mod:`.calibrate` -- float maxima of v, i and the input current on calibration data, times ``s``, size the
+   v / i registers (or check ``spec.state_bits``).
+
+The QGraph's metadata gets ``quant_spec`` (``spec.to_dict()``), ``calibration`` (``{"data": ..., "nodes":
+{name: {"kind", "scale", "v_max", "i_max", "x_max", "v_bits", "i_bits", "headroom_bits"}}}``, maxima in integer
+units) and ``scales`` (the exact scale of every weight layer per output channel and of every neuron, as a
+number or a nested list broadcastable to its shape; :func:`node_scale` reads it back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import QuantizationError
+from ..graph import Graph
+from ..nodes import Affine, AvgPool2d, Conv1d, Conv2d, Linear, NeuronNode, Node, Scale, SumPool2d
+from .calibrate import NeuronStats, calibrate, register_bits
+from .fold import WEIGHT_TYPES, WeightNode, plan_folding
+from .qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, QWeightNode
+from .scales import group_scales, round_half_away, scale_round, show_int, weight_limit
+from .spec import QuantSpec
+
+BIAS_BITS = 32
+_DECAYS = ("alpha", "beta")
+_SCALED = ("threshold", "v_reset", "bias")
+
+
+def quantize(
+    graph: Graph,
+    spec: QuantSpec,
+    calib: np.ndarray | Mapping[str, np.ndarray] | None = None,
+    *,
+    seed: int = 0,
+    timesteps: int = 32,
+    batch: int = 16,
+) -> QGraph:
+    """Quantise ``graph`` under ``spec`` (see the module docstring).
+
+    calib: calibration inputs ``[T, B, *shape]`` (or ``{input_name: array}``); None uses seeded Bernoulli(0.2)
+    spikes of ``timesteps`` x ``batch`` drawn with ``numpy.random.default_rng(seed)``.
+    Raises UnsupportedNodeError (what cannot be folded) and QuantizationError (node, quantity, value, limit).
+    """
+    plan = plan_folding(graph, spec.granularity)
+    weights = {n: f.effective_weight(_weight_node(graph, n)) for n, f in plan.layers.items()}
+    biases = {n: f.effective_bias(_weight_node(graph, n)) for n, f in plan.layers.items()}
+    own = {n: _own_magnitude(graph.nodes[n]) for n in plan.neurons}
+    scale_of_group = group_scales(plan, weights, biases, own, spec)
+    lowered: dict[str, Node] = {}
+    scales: dict[str, Any] = {}
+    for name, fold in plan.layers.items():
+        s = scale_of_group[fold.groups]
+        lowered[name] = lower_weight(name, _weight_node(graph, name), weights[name], biases[name], s, spec)
+        scales[name] = _compact(s)
+    calibration = calibrate(graph, calib, seed=seed, timesteps=timesteps, batch=batch)
+    report: dict[str, Any] = {}
+    for name, groups in plan.neurons.items():
+        node = graph.nodes[name]
+        assert isinstance(node, NeuronNode)
+        s = scale_of_group[groups]
+        lowered[name], report[name] = lower_neuron(name, node, s, calibration.stats[name], spec)
+        scales[name] = _compact(s)
+    nodes = {name: lowered[name] if name in lowered else _lower_plain(name, node) for name, node in graph.nodes.items()}
+    metadata = {
+        **graph.metadata,
+        "quant_spec": spec.to_dict(),
+        "calibration": {"data": calibration.description, "nodes": report},
+        "scales": scales,
+    }
+    return QGraph(nodes, graph.edges, dt=graph.dt, metadata=metadata, spec=spec)
+
+
+def _weight_node(graph: Graph, name: str) -> WeightNode:
+    node = graph.nodes[name]
+    assert isinstance(node, WEIGHT_TYPES)
+    return node
+
+
+def _own_magnitude(node: Node) -> np.ndarray:
+    """max(|threshold|, |v_reset|, |bias|) per neuron: the scale fallback of a neuron without weights."""
+    assert isinstance(node, NeuronNode)
+    params = node.params()
+    mags = [np.abs(np.asarray(params[k], np.float64)) for k in _SCALED if k in params]
+    return np.maximum.reduce([np.broadcast_to(m, node.shape) for m in mags]) if mags else np.zeros(node.shape)
+
+
+def _lower_plain(name: str, node: Node) -> Node:
+    if isinstance(node, AvgPool2d):
+        return SumPool2d(kernel_size=node.kernel_size, stride=node.stride, padding=node.padding)
+    if isinstance(node, Scale):
+        return QScale(name=name, weight=np.ones(node.scale.shape, np.int64), bias=0, w_bits=2)
+    return node  # Input, Output, Flatten, SumPool2d, Delay: exact on integers
+
+
+def lower_weight(name: str, node: WeightNode, w_eff: np.ndarray, b_eff: np.ndarray, scale: np.ndarray,
+                 spec: QuantSpec) -> QWeightNode:
+    """One weight layer: W_q = clip(round(W_eff*s), -q, q), b_q = round(b_eff*s) (must fit int32)."""
+    q = weight_limit(spec.weight_bits)
+    w_q = np.clip(scale_round(w_eff, scale.reshape(-1, *([1] * (w_eff.ndim - 1)))), -q, q)
+    b_q = scale_round(b_eff, scale)
+    limit = (1 << (BIAS_BITS - 1)) - 1
+    if b_q.size and np.abs(b_q).max() > limit:
+        k = int(np.argmax(np.abs(b_q)))
+        raise QuantizationError(
+            f"node '{name}': bias rounds to {show_int(b_q[k])} (b={b_eff[k]:.6g} x scale {scale[k]:.6g}), which does "
+            f"not fit int{BIAS_BITS} [{-limit}, {limit}]; use fewer weight bits"
+        )
+    common: dict[str, Any] = dict(name=name, weight=w_q, w_bits=spec.weight_bits, b_bits=BIAS_BITS)
+    if isinstance(node, (Affine, Linear)):
+        return QDense(bias=None if isinstance(node, Linear) else b_q, **common)
+    if isinstance(node, Conv1d):
+        return QConv1d(bias=b_q, stride=node.stride, padding=node.padding, dilation=node.dilation,
+                       groups=node.groups, **common)
+    assert isinstance(node, Conv2d)
+    return QConv2d(bias=b_q, stride=node.stride, padding=node.padding, dilation=node.dilation,
+                   groups=node.groups, **common)
+
+
+def lower_neuron(name: str, node: NeuronNode, scale: np.ndarray, stats: NeuronStats, spec: QuantSpec
+                 ) -> tuple[QNeuron, dict[str, Any]]:
+    """One neuron node -> (QNeuron, its calibration report entry). ``scale``: float array of the node's shape."""
+    kind = node.type_name
+    one = 1 << spec.frac_bits
+    params: dict[str, Any] = {}
+    for decay in _DECAYS:
+        if hasattr(node, decay) and kind not in ("I", "IF"):
+            f = np.asarray(getattr(node, decay), np.float64)
+            params[decay] = d = round_half_away(f * one)
+            if d.size and (d.min() < 0 or d.max() > one):
+                k = np.unravel_index(int(np.argmax((d < 0) | (d > one))), d.shape)
+                raise QuantizationError(
+                    f"node '{name}': {decay}={f[k]:.6g} rounds to {int(d[k])} with frac_bits={spec.frac_bits}, "
+                    f"outside 0..{one}; a decay must lie in [0, 1]"
+                )
+    for quantity in _SCALED:
+        if hasattr(node, quantity):
+            params[quantity] = scale_round(getattr(node, quantity), scale)
+    if kind != "Threshold":
+        v_init = np.asarray(node.v_init, np.float64) if node.semantics.initial_v == "v_init" else 0.0
+        params["v_init"] = scale_round(np.broadcast_to(v_init, node.shape), scale)
+    if node.SPIKING and kind != "Threshold" and params["threshold"].size and params["threshold"].min() < 1:
+        k = np.unravel_index(int(np.argmin(params["threshold"])), node.shape)
+        theta = np.asarray(node.threshold, np.float64)[k]  # type: ignore[attr-defined]
+        raise QuantizationError(
+            f"node '{name}': threshold rounds to {show_int(params['threshold'][k])} (theta={theta:.6g}, scale "
+            f"{scale[k]:.6g}); it must be >= 1; use more weight bits"
+        )
+    with np.errstate(over="ignore"):  # a saturated maximum still fails the width checks below, with its name
+        v_max, i_max, x_max = (int(np.ceil(min(float((a * scale).max(initial=0.0)), 2.0**62)))
+                               for a in (stats.v_max, stats.i_max, stats.x_max))
+    size = register_bits(
+        name, v_max=v_max, i_max=i_max,
+        params={q: int(np.abs(params[q]).max(initial=0)) for q in ("threshold", "v_reset", "bias", "v_init")
+                if q in params},
+        spec=spec,
+    )
+    semantics = node.semantics.with_(rounding=spec.rounding, overflow_i=spec.overflow, overflow_v=spec.overflow)
+    qnode = QNeuron(
+        name=name, kind=kind, shape=node.shape, semantics=semantics, frac_bits=spec.frac_bits,
+        i_bits=size.bits, v_bits=size.bits, out_scale=_typical(scale), **params,
+    )
+    entry = {
+        "kind": kind, "scale": _summary(scale), "v_max": v_max, "i_max": i_max, "x_max": x_max,
+        "v_bits": size.bits, "i_bits": size.bits, "headroom_bits": size.headroom,
+    }
+    return qnode, entry
+
+
+def _typical(scale: np.ndarray) -> float:
+    """The node's scale when it has one; else the geometric mean (per-neuron values are in metadata['scales'])."""
+    flat = scale.reshape(-1)
+    if flat.size == 0 or np.all(flat == flat[0]):
+        return float(flat[0]) if flat.size else 1.0
+    return float(np.exp(np.mean(np.log(flat))))
+
+
+def _summary(scale: np.ndarray) -> float | dict[str, float]:
+    flat = scale.reshape(-1)
+    if flat.size and np.all(flat == flat[0]):
+        return float(flat[0])
+    return {"min": float(flat.min(initial=np.inf)), "max": float(flat.max(initial=0.0))}
+
+
+def _compact(a: np.ndarray) -> float | list[Any]:
+    """``a`` as a float when uniform, else a nested list with every constant axis reduced to length 1."""
+    flat = a.reshape(-1)
+    if flat.size and np.all(flat == flat[0]):
+        return float(flat[0])
+    for axis in range(a.ndim):
+        first = a.take([0], axis=axis)
+        if np.array_equal(a, np.broadcast_to(first, a.shape)):
+            a = first
+    return a.astype(np.float64).tolist()
+
+
+def node_scale(qgraph: QGraph, name: str) -> np.ndarray:
+    """The exact float scale of a quantised node: per neuron (its shape) or per weight-layer output channel."""
+    try:
+        value = qgraph.metadata["scales"][name]
+    except KeyError:
+        raise QuantizationError(f"node '{name}': no scale recorded (was the QGraph made by quantize?)") from None
+    node = qgraph.nodes[name]
+    shape = node.shape if isinstance(node, QNeuron) else (int(node.weight.shape[0]),)  # type: ignore[attr-defined]
+    return np.broadcast_to(np.asarray(value, np.float64), shape)
+
+
+def dequantize_state(qnode: QNeuron, ints: np.ndarray, scale: np.ndarray | float | None = None) -> np.ndarray:
+    """Float values of integer states or readouts: ``ints / scale`` (default ``qnode.out_scale``).
+
+    Pass ``scale=node_scale(qgraph, name)`` for a node with per-neuron scales; ``ints`` broadcast as
+    ``[..., *shape]``.
+    """
+    return np.asarray(ints, np.float64) / (qnode.out_scale if scale is None else np.asarray(scale, np.float64))
