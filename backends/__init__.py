@@ -33,7 +33,11 @@ class Backend(Protocol):
 
 
 #: target name -> module path exposing ``BACKEND``
-REGISTRY: dict[str, str] = {"bitsim": "snncompile.backends.bitsim.backend"}
+REGISTRY: dict[str, str] = {
+    "bitsim": "snncompile.backends.bitsim.backend",
+    "hls": "snncompile.backends.hls",
+    "onnx": "snncompile.backends.onnx.backend",
+}
 
 
 def available() -> list[str]:

@@ -147,6 +147,12 @@ def _add_export(sub: Any) -> None:
     p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
                    help="steps of the seeded random spikes used without --inputs (default: 32)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    hls = p.add_argument_group("hls target")
+    hls.add_argument("--unroll", type=_int_range(1), default=1, metavar="N",
+                     help="parallel accumulators per layer (cycle estimate, pragmas; default: 1)")
+    hls.add_argument("--clock-mhz", type=float, default=200.0, metavar="F", help="clock for the latency estimate")
+    hls.add_argument("--dense-loops", action="store_true", help="dense inner loops instead of spike-sparse ones")
+    hls.add_argument("--part", metavar="PART", help="FPGA part for run_hls.tcl (default: xc7z020clg400-1)")
     p.set_defaults(func=_run("cmd_export"))
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,12 +160,26 @@ def cmd_export(args: argparse.Namespace) -> int:
         calib = Data(data.inputs, None, None, data.note)
     progress(f"stimuli: {stimuli.note}")
     progress(f"calibration data: {calib.note}")
+    hls_options: dict[str, Any] = {"sparse": not args.dense_loops, "unroll": args.unroll, "clock_mhz": args.clock_mhz}
+    if args.part:
+        hls_options["part"] = args.part
     manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source), targets=args.target,
-                      spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress)
+                      spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress,
+                      target_options={"hls": hls_options})
     print(f"wrote {out}/")
     for f in manifest["files"]:
         print(f"  {f['path']}  ({f['bytes']} bytes)")
     print("  manifest.json")
     for check in manifest["checks"]:
         print(f"check {check['name']}: {check['status']} ({check['message']})")
+    for target, report in manifest.get("reports", {}).items():
+        if "estimate" in report and target == "hls":
+            from snncompile.backends.hls.estimate import format_table
+
+            print(f"\n{target} estimate (--unroll {args.unroll}, {args.clock_mhz:g} MHz):")
+            print(format_table(report["estimate"]))
+        if "table" in report:
+            print(f"\n{target} mapping:\n{report['table']}")
+        if "float_models" in report:
+            print(f"{target}: float discrete model also written: {', '.join(report['float_models'])}")
     return 0

@@ -11,7 +11,13 @@ OUT holds one folder per target (the backend's ``emit`` files) and
     snncompile, versions {python, numpy, torch, nir, h5py}, model {argument, path, sha256, source},
     inputs {note, sha256, timesteps, batch}, calibration {note, sha256, report}, quant_spec,
     semantics {neuron node: Semantics dict}, targets, files [{path, bytes, sha256}],
-    checks [ladder rung dicts: the fixed<->T rung of every target on the stimuli]
+    checks [ladder rung dicts: the fixed<->T rung of every target on the stimuli],
+    reports {target: what the backend reports about itself: the HLS resource/latency estimate, the Loihi
+             mapping summary} (printed by the CLI as well)
+
+Target options (``target_options[name]``) are passed to that backend's ``emit`` as
+keywords (hls: sparse, unroll, clock_mhz, part; loihi: core_spec). The onnx
+target also gets the float discrete model (``emit_float``) next to the integer one.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +86,7 @@ def export(
     calib: Data,
     force: bool = False,
     progress: Callable[[str], None] = _quiet,
+    target_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Build OUT (see the module docstring); returns the manifest. Raises VerificationError when a check fails."""
     from snncompile.backends import get
@@ -97,10 +104,14 @@ def export(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         checks: list[Rung] = []
+        reports: dict[str, Any] = {}
         for name, backend in backends.items():
             progress(f"emitting {name} into {out / name}")
             backend.check(qgraph)
-            backend.emit(qgraph, tmp / name, stimuli.inputs)
+            emitted = backend.emit(qgraph, tmp / name, stimuli.inputs, **dict((target_options or {}).get(name, {})))
+            report = _backend_report(name, graph, tmp / name, emitted)
+            if report:
+                reports[name] = report
             progress(f"checking fixed<->{name} on the stimuli ({stimuli.batch} samples x {stimuli.timesteps} steps)")
             rung = check_backend(qgraph, name, stimuli.inputs, artifact_dir=tmp / name)
             checks.append(rung)
@@ -109,6 +120,7 @@ def export(
                 raise VerificationError(f"export check failed, nothing written: {detail}")
         manifest = build_manifest(qgraph, tmp, model=model, targets=list(backends), stimuli=stimuli, calib=calib,
                                   checks=checks)
+        manifest["reports"] = jsonable(reports)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder the usual permissions
         _replace_dir(tmp, out)
@@ -116,6 +128,21 @@ def export(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _backend_report(name: str, graph: Graph, folder: Path, emitted: Any) -> dict[str, Any]:
+    """What a backend says about its artifacts (estimate, mapping summary); the float ONNX model for onnx."""
+    report: dict[str, Any] = {}
+    if name == "onnx":
+        from snncompile.backends.onnx.backend import emit_float
+
+        files = emit_float(graph, folder / "float")
+        report["float_models"] = sorted(f"float/{f}" for f in files)
+    if isinstance(emitted, Mapping):
+        for key in ("estimate", "summary", "table"):
+            if key in emitted:
+                report[key] = emitted[key]
+    return report
 
 
 def build_manifest(qgraph: QGraph, folder: Path, *, model: ModelInfo, targets: list[str], stimuli: Data,

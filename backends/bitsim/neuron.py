@@ -6,8 +6,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snncompile.errors import QuantizationError
 from snncompile.quant.intops import clamp, decay, fire
 from snncompile.quant.qnodes import CUBA_KINDS, QNeuron
+
+
+def _check_safe(node: QNeuron, quantity: str, values: np.ndarray, factor: np.ndarray | int) -> None:
+    """Refuse a decay operand (or input) whose product with ``factor`` (or sums) could wrap int64 silently."""
+    if not values.size:
+        return
+    peak = int(np.abs(values).max())
+    limit = (1 << 62) // max(1, int(np.max(factor))) if isinstance(factor, np.ndarray) else factor
+    if peak >= limit:
+        raise QuantizationError(
+            f"node '{node.name}': {quantity} reaches {peak}, beyond bitsim's exact int64 range (limit {limit}: "
+            f"an input shift too large, or a '{node.semantics.overflow_i}'/'{node.semantics.overflow_v}' "
+            "register that cannot hold its input)"
+        )
 
 
 @dataclass
@@ -37,6 +52,9 @@ class IntNeuronState:
         if sem.synapse_delay == 1:
             x, self.x_prev = self.x_prev, x
         x = x << n.input_shift
+        _check_safe(n, "input (after input_shift)", x, 1 << 60)
+        _check_safe(n, "v", self.v, n.beta)
+        _check_safe(n, "i", self.i if sem.synapse_order == "decay_then_add" else self.i + x, n.alpha)
         D, rnd = n.frac_bits, sem.rounding
         states: dict[str, np.ndarray] = {}
         if n.kind in CUBA_KINDS:

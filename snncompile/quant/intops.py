@@ -1,7 +1,9 @@
 """Integer primitives shared by bitsim and the quantiser (numpy int64, vectorised).
 
-Widths up to 32 bits and decay multipliers up to 2^16 keep every product
-below 2^48, so int64 never overflows on valid QGraphs.
+Registers up to 32 bits and decay multipliers up to 2^16 keep every product
+below 2^48. Values outside that (a huge input shift, or a ``wrap_loihi``
+register whose single correction cannot keep up with its input) are caught by
+bitsim's neuron step, which raises instead of letting int64 wrap silently.
 """
 
 from __future__ import annotations

@@ -89,7 +89,14 @@ class QWeightNode(Node):
         default = np.zeros((), np.int64) if type(self) is QScale else np.zeros(n_out, np.int64)
         bias = default if self.bias is None else self.bias
         object.__setattr__(self, "bias", _int_array(self.name, "bias", bias, self.b_bits))
-        if self.bias.shape not in ((n_out,), ()) and type(self) is not QScale:
+        if type(self) is QScale:
+            try:  # elementwise: numpy broadcasting against the scale's (= the data's) shape
+                np.broadcast_shapes(self.bias.shape, self.weight.shape)
+            except ValueError:
+                raise GraphError(
+                    f"node '{self.name}': bias shape {self.bias.shape} does not broadcast to {self.weight.shape}"
+                ) from None
+        elif self.bias.shape not in ((n_out,), ()):
             raise GraphError(f"node '{self.name}': bias shape {self.bias.shape} does not match {n_out} outputs")
         if not -31 <= int(self.shift) <= 31:
             raise QuantizationError(f"node '{self.name}': shift {self.shift} is outside -31..31")
@@ -141,7 +148,8 @@ class QConv2d(QWeightNode):
 
 @dataclass(frozen=True, kw_only=True)
 class QScale(QWeightNode):
-    """y = shift(scale * x), elementwise; ``weight`` holds the integer scale."""
+    """y = shift(scale * x + bias), elementwise; ``weight`` holds the integer scale (the data's shape) and
+    ``bias`` broadcasts against it by numpy rules (shape () by default)."""
 
     def expected_input(self) -> tuple[int, ...] | None:
         return tuple(int(s) for s in self.weight.shape)

@@ -1,0 +1,126 @@
+"""The binary files of a generated project: stimuli.bin (inputs) and golden.bin (bitsim's traces).
+
+All integers little-endian. Both files start with a 4-byte magic, ``u32 version = 1``,
+``u32 B`` (samples) and ``u32 T`` (timesteps).
+
+stimuli.bin ("SNNS"): ``u32 n_in`` (values per step, all Input nodes concatenated in
+graph order), ``u32 n_inputs``, then per Input node ``str name, u32 size``; then
+``B*T*n_in`` bytes (uint8 spikes), sample-major: ``[b][t][k]``.
+
+golden.bin ("SNNG"): ``u32 n_traces``, ``u32 words`` (values per step), then per
+trace ``str node, str key, u32 ndim, ndim*u32 dims``; then ``B*T*words`` int64,
+``[b][t][trace][element]`` in C order. ``str`` is ``u32 length`` + UTF-8 bytes.
+The traces are bitsim's: every node's "out", and each neuron's "i" (Cuba kinds)
+and "v", in bitsim's order.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.errors import InputError
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    node: str
+    key: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def _str(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return struct.pack("<I", len(raw)) + raw
+
+
+def stimuli_bytes(names: Sequence[str], sizes: Sequence[int], data: np.ndarray) -> bytes:
+    """``data``: uint8 [B, T, n_in]."""
+    B, T, n_in = data.shape
+    head = b"SNNS" + struct.pack("<IIIII", VERSION, B, T, n_in, len(names))
+    head += b"".join(_str(n) + struct.pack("<I", s) for n, s in zip(names, sizes, strict=True))
+    return head + np.ascontiguousarray(data, dtype=np.uint8).tobytes()
+
+
+def golden_header(layout: Sequence[TraceSpec], B: int, T: int) -> bytes:
+    words = sum(t.size for t in layout)
+    head = b"SNNG" + struct.pack("<IIIII", VERSION, B, T, len(layout), words)
+    for t in layout:
+        head += _str(t.node) + _str(t.key) + struct.pack(f"<I{len(t.shape)}I", len(t.shape), *t.shape)
+    return head
+
+
+def golden_bytes(layout: Sequence[TraceSpec], traces: dict[str, dict[str, np.ndarray]]) -> bytes:
+    """bitsim traces ({node: {key: [T, B, *shape]}}) in golden.bin's layout."""
+    cols = [np.asarray(traces[t.node][t.key], np.int64) for t in layout]
+    T, B = cols[0].shape[:2]
+    flat = np.concatenate([c.reshape(T, B, -1) for c in cols], axis=2).transpose(1, 0, 2)
+    return golden_header(layout, B, T) + np.ascontiguousarray(flat).astype("<i8").tobytes()
+
+
+class _Reader:
+    def __init__(self, raw: bytes, path: Path) -> None:
+        self.raw, self.pos, self.path = raw, 0, path
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.raw):
+            raise InputError(f"{self.path}: truncated")
+        out = self.raw[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def u32(self) -> int:
+        return int(struct.unpack("<I", self.take(4))[0])
+
+    def text(self) -> str:
+        return self.take(self.u32()).decode("utf-8")
+
+
+def read_golden(path: str | Path) -> tuple[list[TraceSpec], np.ndarray, int]:
+    """(layout, int64 data [B, T, words], byte offset of the data) of a golden.bin."""
+    p = Path(path)
+    r = _Reader(p.read_bytes(), p)
+    if r.take(4) != b"SNNG" or r.u32() != VERSION:
+        raise InputError(f"{p}: not a golden.bin of format version {VERSION}")
+    B, T, n, words = r.u32(), r.u32(), r.u32(), r.u32()
+    layout = []
+    for _ in range(n):
+        node, key = r.text(), r.text()
+        ndim = r.u32()
+        layout.append(TraceSpec(node, key, tuple(r.u32() for _ in range(ndim))))
+    data = np.frombuffer(r.raw, dtype="<i8", count=B * T * words, offset=r.pos).reshape(B, T, words)
+    return layout, data.astype(np.int64), r.pos
+
+
+def golden_offset(path: str | Path, b: int, t: int, node: str, key: str, element: int) -> int:
+    """Byte offset in golden.bin of one recorded value (for tools and tests)."""
+    layout, data, start = read_golden(path)
+    words = data.shape[2]
+    col = 0
+    for spec in layout:
+        if (spec.node, spec.key) == (node, key):
+            return start + 8 * ((b * data.shape[1] + t) * words + col + element)
+        col += spec.size
+    raise InputError(f"{path}: no trace {node!r}/{key!r}")
+
+
+def split_traces(layout: Sequence[TraceSpec], flat: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """[B, T, words] int64 -> bitsim's traces {node: {key: [T, B, *shape]}}."""
+    B, T, _ = flat.shape
+    out: dict[str, dict[str, np.ndarray]] = {}
+    col = 0
+    for spec in layout:
+        part = flat[:, :, col:col + spec.size].transpose(1, 0, 2).reshape(T, B, *spec.shape)
+        out.setdefault(spec.node, {})[spec.key] = np.ascontiguousarray(part)
+        col += spec.size
+    return out

@@ -1,0 +1,135 @@
+"""Small helpers that write C99 text: integer types chosen from value ranges, array literals, indented code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CType:
+    """A fixed-width C integer type: its name, range, bit width and the trace-table tag of snn_trace.h."""
+
+    name: str
+    lo: int
+    hi: int
+    bits: int
+    tag: str
+
+    def holds(self, lo: int, hi: int) -> bool:
+        return self.lo <= lo and hi <= self.hi
+
+
+U8 = CType("uint8_t", 0, 255, 8, "SNN_U8")
+I8 = CType("int8_t", -128, 127, 8, "SNN_I8")
+U16 = CType("uint16_t", 0, 65535, 16, "SNN_U16")
+I16 = CType("int16_t", -(2**15), 2**15 - 1, 16, "SNN_I16")
+I32 = CType("int32_t", -(2**31), 2**31 - 1, 32, "SNN_I32")
+I64 = CType("int64_t", -(2**63), 2**63 - 1, 64, "SNN_I64")
+
+#: types for buffers and registers (unsigned allowed), narrowest first
+BUFFER_TYPES = (U8, I8, U16, I16, I32, I64)
+#: types for constant data: signed; weights and parameters always fit int32 (int64 only for initial outputs)
+DATA_TYPES = (I8, I16, I32, I64)
+
+
+def ctype_for(lo: int, hi: int, *, signed_only: bool = False) -> CType:
+    """The narrowest buffer type holding every value of [lo, hi] (int64 when nothing narrower does)."""
+    for t in BUFFER_TYPES:
+        if (not signed_only or t.lo < 0) and t.holds(lo, hi):
+            return t
+    return I64
+
+
+def data_type_for(values: np.ndarray) -> CType:
+    """The narrowest of int8/int16/int32 (int64 beyond) holding every value."""
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    return next((t for t in DATA_TYPES if t.holds(lo, hi)), I64)
+
+
+def index_type(n: int) -> CType:
+    """An unsigned type for indices 0..n-1."""
+    return U8 if n <= 256 else (U16 if n <= 65536 else I32)
+
+
+def c_string(text: str) -> str:
+    """A C string literal for any text (UTF-8 bytes; non-printable and non-ASCII bytes as octal escapes)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        ch = chr(byte)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 32 <= byte < 127 and ch != "?":  # '?' escaped: no trigraphs
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_array(name: str, ctype: CType, values: np.ndarray, *, per_line: int = 16) -> list[str]:
+    """``static const T name[d0][d1]... = {...};`` with nested braces, exact integer values."""
+    arr = np.asarray(values)
+    dims = "".join(f"[{d}]" for d in arr.shape)
+
+    def rows(a: np.ndarray, pad: str) -> list[str]:
+        items = [str(int(v)) for v in a]
+        return [pad + ", ".join(items[k:k + per_line]) for k in range(0, len(items), per_line)]
+
+    def nest(a: np.ndarray, depth: int) -> list[str]:
+        pad = "    " * depth
+        if a.ndim == 1:
+            return [ln + "," for ln in rows(a, pad)]
+        lines: list[str] = []
+        for sub in a:
+            if sub.ndim == 1 and sub.size <= per_line:
+                lines.append(pad + "{ " + ", ".join(str(int(v)) for v in sub) + " },")
+            else:
+                lines += [pad + "{", *nest(sub, depth + 1), pad + "},"]
+        return lines
+
+    if arr.ndim == 0:
+        return [f"static const {ctype.name} {name} = {int(arr)};"]
+    return [f"static const {ctype.name} {name}{dims} = {{", *nest(arr, 1), "};"]
+
+
+class Code:
+    """Lines of C with an indentation level; ``block`` opens and closes braces."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._level = 0
+
+    def __call__(self, *lines: str) -> Code:
+        for line in lines:
+            self.lines.append(("    " * self._level + line) if line else "")
+        return self
+
+    def pragma(self, text: str) -> Code:
+        """``#pragma HLS text`` at column 0 of the current block (gcc ignores it)."""
+        self.lines.append("    " * self._level + f"#pragma HLS {text}")
+        return self
+
+    @contextmanager
+    def block(self, head: str) -> Iterator[Code]:
+        self(head + " {")
+        self._level += 1
+        try:
+            yield self
+        finally:
+            self._level -= 1
+            self("}")
+
+    def extend(self, other: Code) -> Code:
+        for line in other.lines:
+            self.lines.append(("    " * self._level + line) if line else "")
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"

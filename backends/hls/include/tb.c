@@ -1,0 +1,223 @@
+/*
+ * tb.c -- C-simulation testbench of a generated snncompile HLS project.
+ *
+ *   tb [--outputs-only] stimuli.bin golden.bin
+ *
+ * Runs every sample of stimuli.bin through the network (snn_reset, then one
+ * snn_step per timestep) and compares, after each step, every recorded value
+ * (each node's output, each neuron's i and v) with golden.bin, written by
+ * snncompile from bitsim. --outputs-only calls the top function snn_run and
+ * compares only the Output nodes (for Vitis co-simulation, where the state
+ * lives in the RTL). Formats: see the project's README.md.
+ *
+ * Exit status: 0 all values equal; 1 a mismatch (the first one is printed:
+ * sample, timestep, layer, neuron, expected, got); 2 a file or format error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snn.h"
+
+#define TB_MAX_NAME 256
+
+static void tb_fail(const char *path, const char *what)
+{
+    fprintf(stderr, "tb: %s: %s\n", path, what);
+    exit(2);
+}
+
+static uint64_t tb_read_le(FILE *f, const char *path, int nbytes)
+{
+    unsigned char b[8];
+    uint64_t x = 0;
+    int k;
+    if (fread(b, 1, (size_t)nbytes, f) != (size_t)nbytes) {
+        tb_fail(path, "unexpected end of file");
+    }
+    for (k = nbytes - 1; k >= 0; k--) {
+        x = (x << 8) | b[k];
+    }
+    return x;
+}
+
+static uint32_t tb_u32(FILE *f, const char *path)
+{
+    return (uint32_t)tb_read_le(f, path, 4);
+}
+
+static void tb_string(FILE *f, const char *path, char out[TB_MAX_NAME])
+{
+    uint32_t n = tb_u32(f, path);
+    if (n >= TB_MAX_NAME || fread(out, 1, n, f) != n) {
+        tb_fail(path, "bad string in header");
+    }
+    out[n] = '\0';
+}
+
+static FILE *tb_open(const char *path, const char *magic, uint32_t *B, uint32_t *T)
+{
+    char m[4];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        tb_fail(path, "cannot open");
+    }
+    if (fread(m, 1, 4, f) != 4 || memcmp(m, magic, 4) != 0) {
+        tb_fail(path, "wrong magic (not written by snncompile?)");
+    }
+    if (tb_u32(f, path) != 1) {
+        tb_fail(path, "unsupported format version");
+    }
+    *B = tb_u32(f, path);
+    *T = tb_u32(f, path);
+    return f;
+}
+
+/* Reads golden.bin's trace descriptors, checks them against this network's table. */
+static void tb_golden_layout(FILE *f, const char *path, uint32_t dims[SNN_N_TRACES][8], uint32_t ndims[SNN_N_TRACES])
+{
+    char node[TB_MAX_NAME], key[TB_MAX_NAME];
+    uint32_t k, d, size;
+    if (tb_u32(f, path) != SNN_N_TRACES || tb_u32(f, path) != SNN_TRACE_WORDS) {
+        tb_fail(path, "trace count or size differs from this network (golden.bin is for another model)");
+    }
+    for (k = 0; k < SNN_N_TRACES; k++) {
+        tb_string(f, path, node);
+        tb_string(f, path, key);
+        ndims[k] = tb_u32(f, path);
+        size = 1;
+        for (d = 0; d < ndims[k]; d++) {
+            uint32_t n = tb_u32(f, path);
+            if (d < 8) {
+                dims[k][d] = n;
+            }
+            size *= n;
+        }
+        if (strcmp(node, snn_traces[k].node) != 0 || strcmp(key, snn_traces[k].key) != 0 ||
+            size != snn_traces[k].size || ndims[k] > 8) {
+            tb_fail(path, "trace layout differs from this network (golden.bin is for another model)");
+        }
+    }
+}
+
+static void tb_print_index(uint32_t flat, const uint32_t *dims, uint32_t ndim)
+{
+    uint32_t idx[8], d;
+    for (d = ndim; d-- > 0;) {
+        idx[d] = flat % dims[d];
+        flat /= dims[d];
+    }
+    printf("(");
+    for (d = 0; d < ndim; d++) {
+        printf(d + 1 < ndim ? "%u, " : "%u", (unsigned)idx[d]);
+    }
+    printf(")");
+}
+
+static int tb_compare(uint32_t b, uint32_t t, uint32_t k, uint32_t e, int64_t want, int64_t got,
+                      uint32_t dims[SNN_N_TRACES][8], const uint32_t ndims[SNN_N_TRACES])
+{
+    if (want == got) {
+        return 0;
+    }
+    printf("MISMATCH sample %u timestep %u layer '%s' (%s) neuron %u ", (unsigned)b, (unsigned)t,
+           snn_traces[k].node, snn_traces[k].key, (unsigned)e);
+    tb_print_index(e, dims[k], ndims[k]);
+    printf(": expected %lld, got %lld\n", (long long)want, (long long)got);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    static uint32_t dims[SNN_N_TRACES][8], ndims[SNN_N_TRACES], offset[SNN_N_TRACES];
+    static int64_t golden[SNN_TRACE_WORDS], outs[SNN_N_OUT_WORDS + 1];
+    const char *spath, *gpath;
+    uint32_t B, T, GB, GT, n_in, n_inputs, b, t, k, e, j, words = 0;
+    int outputs_only = argc == 4 && strcmp(argv[1], "--outputs-only") == 0;
+    uint8_t *stimuli;
+    int64_t *run_out = NULL;
+    FILE *sf, *gf;
+    char name[TB_MAX_NAME];
+
+    if (argc != 3 && !outputs_only) {
+        fprintf(stderr, "usage: %s [--outputs-only] stimuli.bin golden.bin\n", argv[0]);
+        return 2;
+    }
+    spath = argv[argc - 2];
+    gpath = argv[argc - 1];
+    sf = tb_open(spath, "SNNS", &B, &T);
+    n_in = tb_u32(sf, spath);
+    n_inputs = tb_u32(sf, spath);
+    for (j = 0; j < n_inputs; j++) {
+        tb_string(sf, spath, name);
+        (void)tb_u32(sf, spath);
+    }
+    if (n_in != SNN_N_IN) {
+        tb_fail(spath, "input width differs from this network");
+    }
+    stimuli = (uint8_t *)malloc((size_t)B * T * SNN_N_IN + 1);
+    if (stimuli == NULL || fread(stimuli, 1, (size_t)B * T * SNN_N_IN, sf) != (size_t)B * T * SNN_N_IN) {
+        tb_fail(spath, "truncated stimuli");
+    }
+    fclose(sf);
+
+    gf = tb_open(gpath, "SNNG", &GB, &GT);
+    if (GB != B || GT != T) {
+        tb_fail(gpath, "sample or timestep count differs from stimuli.bin");
+    }
+    tb_golden_layout(gf, gpath, dims, ndims);
+    for (k = 0; k < SNN_N_TRACES; k++) {
+        offset[k] = words;
+        words += snn_traces[k].size;
+    }
+    if (outputs_only) {
+        if (T > SNN_T_MAX) {
+            tb_fail(spath, "more timesteps than SNN_T_MAX (rebuild with -DSNN_T_MAX=...)");
+        }
+        run_out = (int64_t *)malloc(((size_t)T * SNN_N_OUT_WORDS + 1) * sizeof(int64_t));
+        if (run_out == NULL) {
+            tb_fail(spath, "out of memory");
+        }
+    }
+
+    for (b = 0; b < B; b++) {
+        const uint8_t *in = stimuli + (size_t)b * T * SNN_N_IN;
+        if (outputs_only) {
+            snn_run_wide(T, in, run_out);
+        } else {
+            snn_reset();
+        }
+        for (t = 0; t < T; t++) {
+            for (e = 0; e < SNN_TRACE_WORDS; e++) {
+                golden[e] = (int64_t)tb_read_le(gf, gpath, 8);
+            }
+            if (!outputs_only) {
+                snn_step_wide(in + (size_t)t * SNN_N_IN, outs);
+                for (k = 0; k < SNN_N_TRACES; k++) {
+                    for (e = 0; e < snn_traces[k].size; e++) {
+                        if (tb_compare(b, t, k, e, golden[offset[k] + e], snn_trace_get(&snn_traces[k], e),
+                                       dims, ndims)) {
+                            return 1;
+                        }
+                    }
+                }
+            }
+            /* the top function's outputs (snn_step's or snn_run's out arrays) */
+            for (j = 0, e = 0; j < SNN_N_OUTPUTS; j++) {
+                uint32_t i0, kk = snn_output_traces[j];
+                for (i0 = 0; i0 < snn_traces[kk].size; i0++, e++) {
+                    int64_t got = outputs_only ? run_out[(size_t)t * SNN_N_OUT_WORDS + e] : outs[e];
+                    if (tb_compare(b, t, kk, i0, golden[offset[kk] + i0], got, dims, ndims)) {
+                        return 1;
+                    }
+                }
+            }
+        }
+    }
+    fclose(gf);
+    printf("PASS: %u samples x %u timesteps, %s (%u values per step) equal golden.bin\n", (unsigned)B,
+           (unsigned)T, outputs_only ? "outputs" : "all traces", (unsigned)(outputs_only ? SNN_N_OUT_WORDS : words));
+    free(stimuli);
+    free(run_out);
+    return 0;
+}

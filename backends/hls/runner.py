@@ -1,0 +1,120 @@
+"""Build the generated C once per content hash and run it in-process (ctypes) as a fast simulator.
+
+The shared library holds snn.c and the batch driver snn_sim.c, compiled with the
+same warning flags as the project's Makefile (plus -fPIC). Builds live in
+``$SNNCOMPILE_CACHE/hls/<hash>`` (default ``~/.cache/snncompile/hls/<hash>``) and
+are reused across processes; a build is written to a temporary folder and renamed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.errors import BackendError
+
+from .binfmt import TraceSpec
+from .project import CFLAGS
+
+LIB_NAME = "libsnn.so"
+LIB_SOURCES = ("snn.c", "snn_sim.c")
+_loaded: dict[Path, ctypes.CDLL] = {}
+
+
+class _TraceEntry(ctypes.Structure):
+    _fields_ = [("node", ctypes.c_char_p), ("key", ctypes.c_char_p), ("shape", ctypes.c_char_p),
+                ("data", ctypes.c_void_p), ("type", ctypes.c_int), ("size", ctypes.c_uint32)]
+
+
+def cache_root() -> Path:
+    base = os.environ.get("SNNCOMPILE_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "snncompile") / "hls"
+
+
+def compiler() -> str:
+    return os.environ.get("CC", "gcc")
+
+
+def run_checked(cmd: list[str], cwd: Path, what: str) -> subprocess.CompletedProcess[str]:
+    """Run a toolchain command; BackendError with the command and the stderr tail when it fails."""
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise BackendError(f"hls: {what}: cannot run {' '.join(cmd)}: {exc}") from None
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
+        raise BackendError(f"hls: {what} failed (exit {proc.returncode}): {' '.join(cmd)} (in {cwd})\n{tail}")
+    return proc
+
+
+def build(files: dict[str, str]) -> Path:
+    """The shared library built from ``files`` (name -> C text), from the cache when already built."""
+    cmd = [compiler(), *CFLAGS.split(), "-fPIC", "-shared", "-o", LIB_NAME, *LIB_SOURCES]
+    digest = hashlib.sha256(" ".join(cmd).encode())
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    final = cache_root() / digest.hexdigest()[:24]
+    if (final / LIB_NAME).is_file():
+        return final / LIB_NAME
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        run_checked(cmd, tmp, "gcc build of the simulator library")
+        try:
+            tmp.rename(final)
+        except OSError:  # built concurrently by another process: keep theirs
+            if not (final / LIB_NAME).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / LIB_NAME
+
+
+def load(lib_path: Path) -> ctypes.CDLL:
+    if lib_path not in _loaded:
+        lib = ctypes.CDLL(str(lib_path))
+        lib.snn_sim_batch.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p]
+        lib.snn_sim_batch.restype = ctypes.c_int
+        lib.snn_sim_n_traces.restype = ctypes.c_uint32
+        lib.snn_sim_trace.argtypes = [ctypes.c_uint32]
+        lib.snn_sim_trace.restype = ctypes.POINTER(_TraceEntry)
+        _loaded[lib_path] = lib
+    return _loaded[lib_path]
+
+
+def library_layout(lib: ctypes.CDLL) -> list[TraceSpec]:
+    """The trace table compiled into the library, as golden.bin's layout."""
+    out = []
+    for k in range(lib.snn_sim_n_traces()):
+        e = lib.snn_sim_trace(k).contents
+        shape = tuple(int(s) for s in e.shape.decode().split(",") if s)
+        out.append(TraceSpec(e.node.decode("utf-8"), e.key.decode(), shape))
+    return out
+
+
+def simulate(lib_path: Path, stimuli: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Run uint8 stimuli [B, T, n_in] through the library; bitsim's traces {node: {key: [T, B, ...]}}.
+
+    The library writes one time-major block per trace (see snn_sim.c); each trace is a view of its block.
+    """
+    lib = load(lib_path)
+    layout = library_layout(lib)
+    B, T, _ = stimuli.shape
+    flat = np.empty(T * B * sum(t.size for t in layout), dtype=np.int64)
+    data = np.ascontiguousarray(stimuli, dtype=np.uint8)
+    lib.snn_sim_batch(B, T, data.ctypes.data, flat.ctypes.data)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    start = 0
+    for spec in layout:
+        out.setdefault(spec.node, {})[spec.key] = flat[start:start + T * B * spec.size].reshape(T, B, *spec.shape)
+        start += T * B * spec.size
+    return out
