@@ -36,6 +36,7 @@ class Backend(Protocol):
 REGISTRY: dict[str, str] = {
     "bitsim": "snncompile.backends.bitsim.backend",
     "hls": "snncompile.backends.hls",
+    "loihi": "snncompile.backends.loihi.backend",
     "onnx": "snncompile.backends.onnx.backend",
 }
 

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__, stats
-from .errors import InputError, SnnCompileError
+from .errors import SnnCompileError
 from .graph import Graph
 from .nodes import NeuronNode
 
@@ -53,13 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect", help="show a model's nodes, shapes, semantics and sizes",
         description="Read MODEL and print its nodes, shapes, neuron semantics and totals.",
     )
-    p.add_argument("model", metavar="MODEL", help="a .nir file or the name of a bundled model")
-    p.add_argument("--from", dest="convention", metavar="CONVENTION",
-                   help="source convention for files without snncompile metadata (e.g. nir, snntorch)")
-    p.add_argument("--dt", type=_positive_seconds, metavar="SECONDS",
-                   help="time step for files without snncompile metadata")
-    p.add_argument("--discretization", choices=("euler", "exact"), default="euler",
-                   help="how continuous NIR parameters become per-step decays (default: euler)")
+    _model_args(p, quant=False)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=cmd_inspect)
     _add_verify(sub)
@@ -92,10 +86,18 @@ def _fraction(text: str) -> float:
 
 def _model_args(p: argparse.ArgumentParser, *, quant: bool = True) -> None:
     p.add_argument("model", metavar="MODEL", help="a .nir file or the name of a bundled model")
-    p.add_argument("--from", dest="convention", metavar="CONVENTION",
-                   help="source convention for files without snncompile metadata (e.g. nir, snntorch)")
-    p.add_argument("--dt", type=_positive_seconds, metavar="SECONDS",
-                   help="time step for files without snncompile metadata")
+    src = p.add_argument_group("source convention (files without snncompile metadata; docs/interop.md)")
+    src.add_argument("--from", dest="convention", metavar="CONVENTION",
+                     help="nir (default), snntorch, norse, norse-seconds, sinabs, rockpool, lava-dl, spyx")
+    src.add_argument("--dt", type=_positive_seconds, metavar="SECONDS", help="time step (default: the convention's)")
+    src.add_argument("--discretization", choices=("euler", "exact"), default=None,
+                     help="continuous -> per-step decays (default: the convention's rule)")
+    src.add_argument("--reset", choices=("zero", "subtract", "none"), default=None,
+                     help="state the reset mechanism the exporter did not record")
+    src.add_argument("--reset-delay", action=argparse.BooleanOptionalAction, default=None,
+                     help="state snnTorch's reset_delay (not recorded by its exporter)")
+    src.add_argument("--spikes", choices=("binary", "multi"), default=None,
+                     help="state single or multi-spike output (e.g. Sinabs SingleSpike)")
     if quant:
         # plain int here: QuantSpec checks the range and its message is the one users see (exit 2)
         p.add_argument("--bits", type=int, default=8, metavar="N", help="weight bits, 2..16 (default: 8)")
@@ -153,6 +155,9 @@ def _add_export(sub: Any) -> None:
     hls.add_argument("--clock-mhz", type=float, default=200.0, metavar="F", help="clock for the latency estimate")
     hls.add_argument("--dense-loops", action="store_true", help="dense inner loops instead of spike-sparse ones")
     hls.add_argument("--part", metavar="PART", help="FPGA part for run_hls.tcl (default: xc7z020clg400-1)")
+    loihi = p.add_argument_group("loihi target")
+    loihi.add_argument("--core-spec", default="loihi1", metavar="SPEC",
+                       help="loihi1 (default), loihi2, or a CoreSpec JSON file (docs/loihi.md)")
     p.set_defaults(func=_run("cmd_export"))
 
 
@@ -182,14 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- inspect ---------------------------------------------------------------------------------------------------------
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .frontend.nir_read import load, resolve
-    from .quant.qnir import is_qgraph_file
+    from .commands import load_model
 
-    if is_qgraph_file(resolve(args.model)):
-        raise InputError(f"'{args.model}' is a QGraph file (written by snncompile export); inspect reads float models")
-    loaded = load(args.model, convention=args.convention, dt=args.dt, discretization=args.discretization)
+    loaded = load_model(args)
     if args.json:
         report = inspect_report(loaded.graph, model=args.model, source=loaded.source, path=str(loaded.path))
+        report["warnings"] = list(loaded.warnings)
         print(json.dumps(report, indent=2))
     else:
         print(format_inspect(loaded.graph, model=args.model, source=loaded.source, path=str(loaded.path)), end="")

@@ -37,7 +37,11 @@ def load_model(args: argparse.Namespace) -> Loaded:
     if is_qgraph_file(path):
         raise InputError(f"'{args.model}' is a QGraph file (written by snncompile export); this command takes "
                          "the float model (.nir or a bundled model name)")
-    return load(args.model, convention=args.convention, dt=args.dt)
+    loaded = load(args.model, convention=args.convention, dt=args.dt, discretization=args.discretization,
+                  reset=args.reset, reset_delay=args.reset_delay, spikes=args.spikes)
+    for warning in loaded.warnings:
+        print(f"snncompile: warning: {warning}", file=sys.stderr)
+    return loaded
 
 
 def quant_spec(args: argparse.Namespace) -> QuantSpec:
@@ -165,7 +169,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         hls_options["part"] = args.part
     manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source), targets=args.target,
                       spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress,
-                      target_options={"hls": hls_options})
+                      target_options={"hls": hls_options, "loihi": {"core_spec": args.core_spec}})
     print(f"wrote {out}/")
     for f in manifest["files"]:
         print(f"  {f['path']}  ({f['bytes']} bytes)")

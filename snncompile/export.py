@@ -91,15 +91,16 @@ def export(
     """Build OUT (see the module docstring); returns the manifest. Raises VerificationError when a check fails."""
     from snncompile.backends import get
 
-    from .quant.quantize import quantize
+    from .quant.targets import quantize_for
 
     out = Path(out)
     backends = {t: get(t) for t in dict.fromkeys(targets)}  # unknown targets fail before any work
     if (out.exists() or out.is_symlink()) and not force:
         raise InputError(f"'{out}' already exists; pass --force to replace it")
-    progress(f"quantising ({spec.weight_bits}-bit weights), calibrating on {calib.batch} samples x "
-             f"{calib.timesteps} steps")
-    qgraph = quantize(graph, spec, calib.inputs)
+    what = "Loihi encodings (8-bit mantissa weights, 24-bit u/v, loihi semantics)" if "loihi" in backends \
+        else f"{spec.weight_bits}-bit weights"
+    progress(f"quantising ({what}), calibrating on {calib.batch} samples x {calib.timesteps} steps")
+    qgraph = quantize_for(graph, spec, calib.inputs, backends)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:

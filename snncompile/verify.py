@@ -144,7 +144,7 @@ def verify(
     calibrated on ``calib`` (default: the inputs)."""
     from snncompile.backends.bitsim import run_plain
 
-    from .quant.quantize import quantize
+    from .quant.targets import quantize_for
 
     spec = spec if spec is not None else QuantSpec()
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
@@ -156,7 +156,7 @@ def verify(
     rungs: list[Rung] = []
     if source is not None:
         rungs.append(source_rung(graph, floats, source))
-    qgraph = quantize(graph, spec, calib if calib is not None else inputs)
+    qgraph = quantize_for(graph, spec, calib if calib is not None else inputs, targets)
     fixed = run_plain(qgraph, inputs)
     rungs.append(fixed_rung(graph, qgraph, floats, fixed, labels=labels, min_agreement=min_agreement))
     for target in targets:

@@ -1,8 +1,11 @@
 """One NIR node (as a dict read from HDF5) -> one snncompile IR node.
 
-Stateless nodes map field by field. Neuron nodes are discretised
-(:mod:`.discretize`) under the source convention; their input gain is returned
-separately so the reader can fold it into the preceding weights.
+Stateless nodes map field by field (an Affine without a bias, or with a 0-d one,
+gets a zero / broadcast bias). Neuron nodes are discretised (:mod:`.discretize`)
+under the source convention's :class:`~.conventions.Rule` for their type (gain
+rule, decay, unit of the written time constants) and get its Semantics (another
+one for a neuron on a cycle, when the convention says so); their input gain is
+returned separately so the reader can fold it into the preceding weights.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from .. import nodes as ir
 from ..errors import GraphError, UnsupportedNodeError
 from ..semantics import Semantics
 from . import discretize
-from .conventions import Convention
+from .conventions import Convention, Rule
 
 NEURON_TYPES = ("Threshold", "I", "IF", "LI", "LIF", "CubaLI", "CubaLIF")
 SUPPORTED = (
@@ -92,9 +95,13 @@ def _delay_steps(name: str, delay: np.ndarray, dt: float) -> np.ndarray:
 
 
 def convert_node(
-    name: str, data: dict[str, Any], conv: Convention, dt: float, method: str
+    name: str, data: dict[str, Any], conv: Convention, dt: float, method: str | None, *, recurrent: bool = False
 ) -> tuple[ir.Node, np.ndarray | None]:
-    """The IR node for one NIR node, and its input gain (None when exactly 1)."""
+    """The IR node for one NIR node, and its input gain (None when exactly 1).
+
+    method: "euler"/"exact", or None for the convention's rule of that neuron type (default Euler);
+    recurrent: the node lies on a cycle (some conventions step such neurons differently).
+    """
     kind = data.get("type")
     if kind not in SUPPORTED:
         raise UnsupportedNodeError(
@@ -105,7 +112,9 @@ def convert_node(
     if kind == "Output":
         return ir.Output(shape=_shape(data["shape"]) if "shape" in data else None), None
     if kind == "Affine":
-        return ir.Affine(weight=_arr(name, data, "weight"), bias=_arr(name, data, "bias")), None
+        weight = _arr(name, data, "weight")
+        bias = _arr(name, data, "bias", np.zeros(weight.shape[:1], weight.dtype))
+        return ir.Affine(weight=weight, bias=np.broadcast_to(bias, weight.shape[:1]) if bias.ndim == 0 else bias), None
     if kind == "Linear":
         return ir.Linear(weight=_arr(name, data, "weight")), None
     if kind == "Scale":
@@ -124,18 +133,27 @@ def convert_node(
                           end_dim=int(_get(name, data, "end_dim", -1)), input_shape=in_shape or None), None
     if kind == "Delay":
         return ir.Delay(delay=_delay_steps(name, _arr(name, data, "delay"), dt)), None
-    return _neuron(name, data, kind, conv.semantics_for(kind), dt, method)
+    if kind in conv.unsupported:
+        raise UnsupportedNodeError(f"node '{name}' ({kind}): not supported under --from {conv.name}: "
+                                   f"{conv.unsupported[kind]}")
+    rule = conv.rule_for(kind)
+    return _neuron(name, data, kind, conv.semantics_for(kind, recurrent), dt, method or rule.decay or "euler", rule)
+
+
+def _tau(name: str, data: dict[str, Any], key: str, rule: Rule, dt: float) -> np.ndarray:
+    tau = _arr(name, data, key)
+    return tau / dt if rule.tau_unit == "dt" else tau
 
 
 def _neuron(
-    name: str, data: dict[str, Any], kind: str, sem: Semantics, dt: float, method: str
+    name: str, data: dict[str, Any], kind: str, sem: Semantics, dt: float, method: str, rule: Rule
 ) -> tuple[ir.Node, np.ndarray | None]:
     if kind == "Threshold":
         theta = _arr(name, data, "threshold")
         return ir.Threshold(shape=theta.shape, threshold=theta, semantics=sem), None
     if kind in ("I", "IF"):
         r = _arr(name, data, "r")
-        d = discretize.integrator(r, dt)
+        d = discretize.integrator(r, dt, rule.gain)
         if kind == "I":
             return ir.I(shape=r.shape, semantics=sem), d.gain
         theta = _arr(name, data, "v_threshold")
@@ -144,10 +162,12 @@ def _neuron(
     v_leak = _arr(name, data, "v_leak")
     shape = v_leak.shape
     if kind in ("LI", "LIF"):
-        d = discretize.leaky(name, _arr(name, data, "tau"), _arr(name, data, "r"), v_leak, dt, method)
+        d = discretize.leaky(name, _tau(name, data, "tau", rule, dt), _arr(name, data, "r"), v_leak, dt, method,
+                             rule.gain)
     else:
-        d = discretize.cuba(name, _arr(name, data, "tau_syn"), _arr(name, data, "tau_mem"), _arr(name, data, "r"),
-                            v_leak, _arr(name, data, "w_in", np.ones_like(v_leak)), dt, method)
+        d = discretize.cuba(name, _tau(name, data, "tau_syn", rule, dt), _tau(name, data, "tau_mem", rule, dt),
+                            _arr(name, data, "r"), v_leak, _arr(name, data, "w_in", np.ones_like(v_leak)), dt,
+                            method, rule.gain)
     common: dict[str, Any] = {"shape": shape, "beta": d.beta, "bias": d.bias, "v_init": v_leak, "semantics": sem}
     if kind == "LI":
         return ir.LI(**common), d.gain

@@ -6,6 +6,9 @@ rewired to the successors of the subgraph's Input node(s); outer edges from
 ``sub`` (or ``sub.<output>``) start at the predecessors of its Output node(s).
 NIR ``Identity`` nodes are bypassed the same way.
 
+Also: the nodes on a cycle (a convention may step them differently), Input/Output batch dims of size 1 that
+some exporters keep, neurons written with 0-d parameters, and Spyx's one-step output delay.
+
 Gains: a neuron whose discretised input gain is not 1 gets it folded into its
 single feeding Affine/Linear/Conv (when that layer feeds nothing else and the
 gain is per output channel), else a ``Scale`` node ``<neuron>.gain`` is put in
@@ -14,6 +17,7 @@ front of it. Spikes are unchanged by either form.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -30,7 +34,11 @@ def _edges(raw: Any) -> list[Edge]:
         return []
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise GraphError(f"graph: edges must be pairs of node names, got an array of shape {arr.shape}")
-    return [(str(a), str(b)) for a, b in arr.tolist()]
+    return [(_text(a), _text(b)) for a, b in arr.tolist()]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
 
 def flatten_subgraphs(graph: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[Edge]]:
@@ -121,4 +129,159 @@ def apply_gains(
             raise GraphError(f"node '{name}': cannot insert gain node, name '{scale}' is taken")
         nodes[scale] = ir.Scale(scale=gain.copy())
         edges = [(a, scale if b == name else b) for a, b in edges] + [(scale, name)]
+    return nodes, edges
+
+
+def cycle_nodes(names: list[str], edges: list[Edge]) -> set[str]:
+    """The nodes that lie on a directed cycle (strongly connected components of size > 1, or a self-loop)."""
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for a, b in edges:
+        succ.setdefault(a, []).append(b)
+        succ.setdefault(b, [])
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[str] = set()
+    for root in succ:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            if i < len(succ[node]):
+                work.append((node, i + 1))
+                nxt = succ[node][i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in succ[node]:
+                    found.update(component)
+    return found
+
+
+def _fits(node: ir.Node, name: str, shape: tuple[int, ...]) -> bool:
+    expected = node.expected_input()
+    if expected is not None:
+        return tuple(expected) == shape
+    try:
+        node.output_shape(name, shape)
+    except GraphError:
+        return False
+    return True
+
+
+def drop_input_batch_dims(nodes: dict[str, ir.Node], edges: list[Edge]) -> tuple[dict[str, ir.Node], list[str]]:
+    """Remove leading size-1 dims of an Input when they are unambiguously a batch dim.
+
+    Rockpool's and (with a batched sample) Norse's exporters write Input [1, F]. The dim is dropped only when
+    every successor rejects the written shape and accepts it without the leading 1.
+    """
+    nodes = dict(nodes)
+    notes = []
+    for name, node in list(nodes.items()):
+        if not isinstance(node, ir.Input):
+            continue
+        succs = [b for a, b in edges if a == name]
+        shape = node.shape
+        while len(shape) > 1 and shape[0] == 1 and succs:
+            if any(_fits(nodes[s], s, shape) for s in succs) or not all(_fits(nodes[s], s, shape[1:]) for s in succs):
+                break
+            shape = shape[1:]
+        if shape != node.shape:
+            nodes[name] = ir.Input(shape=shape)
+            notes.append(f"Input '{name}': written shape {list(node.shape)} has a leading batch dim of size 1; "
+                         f"read as {list(shape)}")
+    return nodes, notes
+
+
+def relax_output_batch_dims(nodes: dict[str, ir.Node]) -> tuple[dict[str, ir.Node], dict[str, tuple[int, ...]]]:
+    """Outputs whose written shape starts with a 1 (and has >= 2 dims) get their shape from the graph instead;
+    the written shapes are returned so :func:`check_output_shapes` can compare them afterwards."""
+    nodes = dict(nodes)
+    written = {}
+    for name, node in nodes.items():
+        if isinstance(node, ir.Output) and node.shape is not None and len(node.shape) > 1 and node.shape[0] == 1:
+            written[name] = node.shape
+            nodes[name] = ir.Output()
+    return nodes, written
+
+
+def check_output_shapes(
+    shapes: Any, written: dict[str, tuple[int, ...]], preds: dict[str, str]
+) -> list[str]:
+    """Each relaxed Output's written shape must be the inferred one, or it with leading 1s (a batch dim)."""
+    notes = []
+    for name, stated in written.items():
+        got = tuple(shapes[name])
+        extra = len(stated) - len(got)
+        if stated == got:
+            continue
+        if extra > 0 and stated[extra:] == got and all(s == 1 for s in stated[:extra]):
+            notes.append(f"Output '{name}': written shape {list(stated)} has a leading batch dim of size 1; "
+                         f"read as {list(got)}")
+            continue
+        raise GraphError(f"node '{name}' (Output): input shape {got} from '{preds[name]}' does not match "
+                         f"expected {stated}")
+    return notes
+
+
+def broadcast_scalar_neurons(nodes: dict[str, ir.Node], edges: list[Edge]) -> dict[str, ir.Node]:
+    """Neurons written with 0-d parameters (shape ()) take the shape of their input (lava-dl's netx writes
+    scalars). Shapes are propagated from the Inputs along edges until nothing changes."""
+    if not any(isinstance(n, ir.NeuronNode) and n.shape == () for n in nodes.values()):
+        return nodes
+    nodes = dict(nodes)
+    shapes = {n: nd.shape for n, nd in nodes.items() if isinstance(nd, ir.Input)}
+    changed = True
+    while changed:
+        changed = False
+        for name, node in nodes.items():
+            if name in shapes:
+                continue
+            known = [shapes[a] for a, b in edges if b == name and a in shapes]
+            if not known:
+                continue
+            if isinstance(node, ir.NeuronNode) and node.shape == () and known[0] != ():
+                node = dataclasses.replace(node, shape=known[0])  # type: ignore[call-arg]
+                nodes[name] = node
+            try:
+                shapes[name] = node.output_shape(name, known[0])
+            except GraphError:
+                shapes[name] = known[0]  # the Graph reports the mismatch with full context
+            changed = True
+    return nodes
+
+
+def insert_output_delays(nodes: dict[str, ir.Node], edges: list[Edge], names: list[str]) -> tuple[
+    dict[str, ir.Node], list[Edge]
+]:
+    """A ``Delay`` of one step after each named neuron, ``<name>.out_delay``: the neuron's successors see its
+    spikes one step late (Spyx emits s[t] = H(V[t-1] - theta))."""
+    nodes = dict(nodes)
+    for name in names:
+        neuron = nodes[name]
+        assert isinstance(neuron, ir.NeuronNode)
+        delay = f"{name}.out_delay"
+        if delay in nodes:
+            raise GraphError(f"node '{name}': cannot insert output delay, name '{delay}' is taken")
+        nodes[delay] = ir.Delay(delay=np.ones(neuron.shape, np.int64))
+        edges = [(delay if a == name else a, b) for a, b in edges] + [(name, delay)]
     return nodes, edges

@@ -7,15 +7,18 @@ parameter, dangling edge, shape mismatch.
 Where dt and the Semantics come from, in order:
 1. snncompile metadata in the file (written by :mod:`.nir_write`): the discrete
    parameters, Semantics and dt are read back exactly;
-2. the source convention the user names (``--from snntorch``);
+2. the source convention the user names (``--from snntorch``, see :mod:`.conventions`), read by
+   :mod:`.nir_import`; the user may state what the exporter did not write (``reset``, ``reset_delay``,
+   ``spikes``, ``dt``, ``discretization``);
 3. the canonical ``nir`` convention.
-``Loaded.source`` says which was used.
+``Loaded.source`` says which was used; ``Loaded.warnings`` lists what the convention assumed because the file
+does not hold it (and what the reader changed, e.g. a dropped batch dim).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,10 @@ from .. import models  # type: ignore[attr-defined]  # snncompile.models maps to
 from ..errors import GraphError, InputError
 from ..graph import Graph
 from ..nodes import Node
-from .conventions import Convention, convention
+from .conventions import CONVENTIONS, Convention, convention
+from .nir_import import read_nir_dict
 from .nir_nodes import NEURON_TYPES, convert_node, node_from_snncompile_meta
-from .nir_passes import apply_gains, flatten_subgraphs
+from .nir_passes import flatten_subgraphs
 
 META_KEY = "snncompile"
 FORMAT_VERSION = 1
@@ -36,9 +40,13 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Loaded:
+    """A read model: the graph, where its dt and semantics came from, the file, and what the convention
+    filled in that the file does not hold (one line each, for ``inspect`` to print)."""
+
     graph: Graph
     source: str
     path: Path
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve(model: str | Path) -> Path:
@@ -110,60 +118,67 @@ def load(
     *,
     convention: str | None = None,
     dt: float | None = None,
-    discretization: str = "euler",
+    discretization: str | None = None,
+    reset: str | None = None,
+    reset_delay: bool | None = None,
+    spikes: str | None = None,
 ) -> Loaded:
-    """Read MODEL (a path or a bundled model name) into a validated Graph."""
-    if discretization not in ("euler", "exact"):
+    """Read MODEL (a path or a bundled model name) into a validated Graph.
+
+    For files without snncompile metadata: ``convention`` names the source (default ``nir``); ``dt`` overrides
+    its step; ``discretization`` ("euler"/"exact") overrides the decays of every neuron type (default: the
+    convention's own, Euler where it has none); ``reset`` ("zero"/"subtract"/"none"), ``reset_delay``
+    (snnTorch's flag: True = reset in the next step) and ``spikes`` ("binary"/"multi") state what an exporter
+    did not write, replacing the convention's assumption for every neuron.
+    """
+    if discretization not in (None, "euler", "exact"):
         raise InputError(f"unknown discretization {discretization!r}; use 'euler' or 'exact'")
     if dt is not None and not dt > 0:
         raise InputError(f"--dt must be a positive number of seconds, got {dt}")
     path = resolve(model)
     root, _version = read_raw(path)
     meta = _snncompile_meta(root)
+    if meta is not None and meta.get("qgraph"):
+        raise InputError(
+            f"'{model}' is a QGraph file (fixed-point, written by snncompile export); read it with "
+            "snncompile.quant.qnir.read_qgraph, or pass the float model"
+        )
     if meta is not None:
         graph = _graph_from_snncompile(root, meta)
         note = "dt and semantics from snncompile metadata"
         if convention is not None or dt is not None:
             note += " (--from/--dt ignored: the file records its own)"
+        if any(v is not None for v in (discretization, reset, reset_delay, spikes)):
+            note += " (--discretization/--reset/--reset-delay/--spikes ignored: the file records its semantics)"
         return Loaded(graph, note, path)
     conv = _convention(convention)
-    step = dt if dt is not None else conv.dt
-    graph = graph_from_nir_dict(root, conv, step, discretization)
+    try:
+        conv = conv.with_overrides(reset=reset, reset_delay=reset_delay, spikes=spikes)
+    except GraphError as err:
+        raise InputError(f"--from {conv.name}: {err}") from None
+    stated = {k for k, v in (("reset", reset), ("reset_delay", reset_delay), ("spikes", spikes), ("dt", dt))
+              if v is not None}
+    read = read_nir_dict(root, conv, dt, discretization, stated)
     origin = "--from" if convention is not None else "default, no snncompile metadata and no --from"
-    dt_origin = "--dt" if dt is not None else f"'{conv.name}' default"
-    note = (
-        f"convention '{conv.name}' ({origin}), dt={step:g} s ({dt_origin}), {discretization} discretization"
-    )
-    return Loaded(graph, note, path)
+    note = f"convention '{conv.name}' ({origin}), dt={read.graph.dt:g} s ({read.dt_origin}), {read.method_text}"
+    warnings = list(read.warnings)
+    if convention is None and read.neuron_types:
+        warnings.insert(0, "no --from given: read under the canonical 'nir' convention; a file exported by a "
+                        f"framework needs its convention (--from {', '.join(sorted(set(CONVENTIONS) - {'nir'}))})")
+    return Loaded(read.graph, note, path, warnings)
 
 
 def _convention(name: str | None) -> Convention:
     return convention(name or "nir")
 
 
-def _nodes_and_edges(root: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
-    nodes, edges = flatten_subgraphs(root)
-    return nodes, edges
-
-
-def graph_from_nir_dict(root: dict[str, Any], conv: Convention, dt: float, method: str) -> Graph:
-    """A NIR graph (nested dicts) read under a source convention."""
-    raw_nodes, edges = _nodes_and_edges(root)
-    nodes: dict[str, Node] = {}
-    gains: dict[str, np.ndarray] = {}
-    for name, data in raw_nodes.items():
-        node, gain = convert_node(name, data, conv, dt, method)
-        nodes[name] = node
-        if gain is not None:
-            gains[name] = gain
-    if gains:
-        Graph(nodes, edges, dt)  # validate first, so shape errors name the source's nodes, not gain nodes
-        nodes, edges = apply_gains(nodes, edges, gains)
-    return Graph(nodes, edges, dt, {"source": f"nir convention={conv.name} discretization={method}"})
+def graph_from_nir_dict(root: dict[str, Any], conv: Convention, dt: float, method: str | None) -> Graph:
+    """A NIR graph (nested dicts) read under a source convention with a given dt."""
+    return read_nir_dict(root, conv, dt, method, {"dt"}).graph
 
 
 def _graph_from_snncompile(root: dict[str, Any], meta: dict[str, Any]) -> Graph:
-    raw_nodes, edges = _nodes_and_edges(root)
+    raw_nodes, edges = flatten_subgraphs(root)
     conv = _convention("nir")
     dt = float(meta["dt"])
     nodes: dict[str, Node] = {}

@@ -35,3 +35,24 @@ def test_verify_with_hls_and_onnx_targets(capsys) -> None:
     text = capsys.readouterr().out
     assert rc == 0
     assert "fixed<->hls    PASS" in text and "fixed<->onnx   PASS" in text
+
+
+def test_export_loihi_prints_the_core_table(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["export", "digits-mlp", "--target", "loihi", "-o", str(out), "--core-spec", "loihi2"]) == 0
+    text = capsys.readouterr().out
+    assert "check fixed<->loihi: PASS" in text and "loihi mapping:" in text and "binding resource" in text
+    assert (out / "loihi" / "mapping.json").is_file() and (out / "loihi" / "cores.csv").is_file()
+
+
+def test_export_loihi_that_does_not_fit_exits_3_and_writes_nothing(tmp_path, capsys) -> None:
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps({"base": "loihi1", "neurons_per_core": 16, "cores_per_chip": 2, "max_chips": 1}))
+    out = tmp_path / "out"
+    rc = main(["export", "digits-mlp", "--target", "loihi", "-o", str(out), "--core-spec", str(spec)])
+    err = capsys.readouterr().err
+    assert rc == 3
+    errors = [line for line in err.splitlines() if line.startswith("snncompile: error: ")]
+    assert errors == [err.splitlines()[-1]]  # progress lines, then exactly one error line, no traceback
+    assert "need 3 chips > 1 chips" in errors[0] and "Traceback" not in err
+    assert not out.exists()

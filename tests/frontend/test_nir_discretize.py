@@ -92,7 +92,8 @@ def test_dt_larger_than_tau_is_an_error(tmp_path) -> None:
 
 def test_unknown_convention_and_bad_dt(tmp_path) -> None:
     write_lif(tmp_path / "m.nir", r=np.ones(2, np.float32), v_leak=np.zeros(2, np.float32))
-    with pytest.raises(InputError, match=r"unknown source convention 'lava'; known: nir, snntorch"):
+    known = "lava-dl, nir, norse, norse-seconds, rockpool, sinabs, snntorch, spyx"
+    with pytest.raises(InputError, match=rf"unknown source convention 'lava'; known: {known}"):
         load(tmp_path / "m.nir", convention="lava")
     with pytest.raises(InputError, match=r"--dt must be a positive number of seconds, got -1"):
         load(tmp_path / "m.nir", dt=-1)

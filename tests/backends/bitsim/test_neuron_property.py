@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from snncompile.backends.bitsim.neuron import IntNeuronState
+
 from snncompile.quant.qnodes import QKINDS, QNeuron
 from snncompile.semantics import Semantics
 

@@ -1,0 +1,254 @@
+"""bitsim's C kernels (``kernels.c``): compiled once with gcc, cached by content hash, loaded with ctypes.
+
+The library is built into ``$SNNCOMPILE_CACHE`` (default ``~/.cache/snncompile``)
+under ``bitsim/`` as ``kernels-<hash>.so``; the hash covers the C source, the
+compiler command and the compiler's version, so a changed source or toolchain
+gets a new file. The build writes to a temporary name and renames it, so two
+processes building at once cannot load a half-written library.
+
+Every option of :class:`~snncompile.semantics.Semantics` that the numpy neuron
+(:mod:`.neuron`) reads is encoded here and implemented in C; ``neuron_options``
+raises ``UnsupportedNodeError`` for anything it does not know, so a new option
+cannot silently run with the wrong rule. The definition's operand check (it
+refuses a step whose input or decay operand could overflow int64) is mirrored:
+the kernel stops at the first refused step and the caller lets the numpy
+definition raise its own error there (:func:`safe_limits`, :func:`operand_checks`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.errors import BackendError, UnsupportedNodeError
+from snncompile.quant.qnodes import CUBA_KINDS, QNeuron
+
+from .neuron import IntNeuronState
+
+SOURCE = Path(__file__).with_name("kernels.c")
+#: -fwrapv: signed overflow wraps modulo 2^64 as numpy's int64 does (the kernels rely on it)
+CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fwrapv", "-fvect-cost-model=dynamic",
+          "-pthread", "-fPIC", "-shared")
+ABI_VERSION = 4
+#: threads for large calls (the CPUs this process may run on); results never depend on it
+THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 64)
+#: elements of work (neuron-steps, or inputs scanned + outputs written) per extra thread
+WORK_PER_THREAD = 1 << 16
+
+_LOADED: dict[tuple[Path, str], CKernels] = {}
+
+_RESET = {"zero": 0, "subtract": 1, "none": 2}
+_TIMING = {"immediate": 0, "delayed": 1, "snntorch_immediate": 2}
+_ROUNDING = {"toward_zero": 0, "floor": 1, "nearest": 2}
+_OVERFLOW = {"saturate": 0, "wrap": 1, "wrap_loihi": 2}
+_KNOWN = {
+    "compare": ("gt", "ge"), "reset": tuple(_RESET), "timing": tuple(_TIMING), "delayed_zero": ("state", "total"),
+    "synapse_delay": (0, 1), "spikes": ("binary", "multi"), "initial_v": ("zero", "v_init"),
+    "synapse_order": ("decay_then_add", "add_then_decay"), "rounding": tuple(_ROUNDING),
+    "overflow_i": tuple(_OVERFLOW), "overflow_v": tuple(_OVERFLOW),
+}
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels live: ``$SNNCOMPILE_CACHE`` or ``~/.cache/snncompile``."""
+    root = os.environ.get("SNNCOMPILE_CACHE") or str(Path.home() / ".cache" / "snncompile")
+    return Path(root) / "bitsim"
+
+
+def compiler_available(cc: str = "gcc") -> bool:
+    return shutil.which(cc) is not None
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BackendError(f"bitsim C kernels: cannot run `{' '.join(cmd)}`: {exc}") from exc
+
+
+def build(directory: Path | None = None, cc: str = "gcc") -> Path:
+    """Compile ``kernels.c`` (unless a library with the same hash exists) and return the library path."""
+    if shutil.which(cc) is None:
+        raise BackendError(f"bitsim C kernels: compiler `{cc}` not found on PATH (command: {cc} {' '.join(CFLAGS)} "
+                           f"{SOURCE.name} -o kernels.so); use another bitsim path, e.g. path='float_gemm'")
+    source = SOURCE.read_text()
+    version = _run([cc, "--version"]).stdout.splitlines()[:1]
+    digest = hashlib.sha256("\0".join([source, cc, *CFLAGS, *version]).encode()).hexdigest()[:16]
+    directory = directory or cache_dir()
+    lib = directory / f"kernels-{digest}.so"
+    if lib.exists():
+        return lib
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".kernels-", suffix=".so", dir=directory)
+        os.close(fd)
+    except OSError as exc:
+        raise BackendError(f"bitsim C kernels: cannot write to cache directory {directory}: {exc} "
+                           "(set SNNCOMPILE_CACHE to a writable directory)") from exc
+    cmd = [cc, *CFLAGS, str(SOURCE), "-o", tmp]
+    proc = _run(cmd)
+    if proc.returncode != 0:
+        Path(tmp).unlink(missing_ok=True)
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
+        raise BackendError(f"bitsim C kernels: `{' '.join(cmd)}` failed with exit code {proc.returncode}:\n{tail}")
+    os.replace(tmp, lib)
+    return lib
+
+
+def load(directory: Path | None = None, cc: str = "gcc") -> CKernels:
+    """The compiled kernels, built on first use and loaded once per process (per cache directory and compiler)."""
+    key = (directory or cache_dir(), cc)
+    if key not in _LOADED:
+        _LOADED[key] = CKernels(ctypes.CDLL(str(build(*key))))
+    return _LOADED[key]
+
+
+def safe_limits(node: QNeuron) -> tuple[int, int, int]:
+    """The magnitudes of input (after input_shift), v and i at which the definition (neuron.py) refuses a step.
+
+    Mirrors ``neuron._check_safe``: the input at 2^60, a decay operand y at 2^62 // max(decay multiplier).
+    """
+    return (1 << 60, (1 << 62) // max(1, int(np.max(node.beta))), (1 << 62) // max(1, int(np.max(node.alpha))))
+
+
+def operand_checks(node: QNeuron, input_bound: int | None) -> tuple[int, int, int, int]:
+    """(any check, limit x, limit v, limit i) for kernels.c; a limit of 2^63-1 where a static bound shows
+    that the definition's check cannot fire.
+
+    v and i stay inside their registers (|value| <= 2^(bits-1) <= 2^31 < every limit) under saturate and
+    wrap, whatever the reset; only Lava's single-correction wrap_loihi can leave them. The input (and
+    i + input for add_then_decay) is bounded by ``input_bound`` (max |x| before input_shift) when known.
+    """
+    sem, never = node.semantics, (1 << 63) - 1
+    lim_x, lim_v, lim_i = safe_limits(node)
+    shifted = None if input_bound is None else int(input_bound) << node.input_shift
+    i_reg = sem.overflow_i != "wrap_loihi" or node.kind not in CUBA_KINDS
+    x_ok = shifted is not None and shifted < lim_x
+    v_ok = sem.overflow_v != "wrap_loihi"
+    i_ok = i_reg and (sem.synapse_order == "decay_then_add"
+                      or (shifted is not None and (1 << (node.i_bits - 1)) + shifted < lim_i))
+    limits = (never if x_ok else lim_x, never if v_ok else lim_v, never if i_ok else lim_i)
+    return (int(not (x_ok and v_ok and i_ok)), *limits)
+
+
+def neuron_options(node: QNeuron, input_bound: int | None = None) -> np.ndarray:
+    """The ``opt[]`` array of kernels.c for a (non-Threshold) QNeuron whose input stays within ``input_bound``."""
+    sem = node.semantics
+    for name, known in _KNOWN.items():
+        if getattr(sem, name) not in known:
+            raise UnsupportedNodeError(
+                f"node '{node.name}': bitsim C kernel has no rule for {name}={getattr(sem, name)!r}")
+    if node.kind == "Threshold":
+        raise UnsupportedNodeError(f"node '{node.name}': a Threshold neuron is stateless; it has no C time loop")
+    return np.array([
+        int(np.prod(node.shape, dtype=np.int64)), node.kind in CUBA_KINDS, node.SPIKING, sem.compare == "ge",
+        _RESET[sem.reset], _TIMING[sem.timing], sem.delayed_zero == "total", sem.synapse_delay,
+        sem.spikes == "multi", sem.spike_cap, sem.synapse_order == "add_then_decay", _ROUNDING[sem.rounding],
+        _OVERFLOW[sem.overflow_i], _OVERFLOW[sem.overflow_v], node.input_shift, node.frac_bits, node.i_bits,
+        node.v_bits, *operand_checks(node, input_bound),
+    ], dtype=np.int64)
+
+
+def _ptr(a: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+@dataclass
+class CNeuronState:
+    """The C neuron's state over a batch, flat int64 ``[B*n]`` arrays (updated in place by each call)."""
+
+    node: QNeuron
+    opt: np.ndarray
+    params: list[np.ndarray]
+    v: np.ndarray
+    i: np.ndarray
+    s: np.ndarray
+    x_prev: np.ndarray
+
+    @classmethod
+    def fresh(cls, node: QNeuron, batch: int, input_bound: int | None = None) -> CNeuronState:
+        """The initial state; ``input_bound``: max |summed input| when known (lets the kernel skip checks)."""
+        shape = (batch, *node.shape)
+        flat = [np.ascontiguousarray(getattr(node, p), dtype=np.int64).reshape(-1)
+                for p in ("alpha", "beta", "threshold", "v_reset", "bias")]
+        v = np.broadcast_to(node.v_init, shape).astype(np.int64).reshape(-1)
+        i = np.broadcast_to(node.i_init, shape).astype(np.int64).reshape(-1)
+        zeros = np.zeros(v.size, np.int64)
+        return cls(node, neuron_options(node, input_bound), flat, v, i, zeros, zeros.copy())
+
+
+    def as_numpy(self) -> IntNeuronState:
+        """The same state as the definition's :class:`.neuron.IntNeuronState` (copies)."""
+        shape = (self.v.size // max(1, int(self.opt[0])), *self.node.shape)
+        return IntNeuronState(self.node, *(a.reshape(shape).copy() for a in (self.v, self.i, self.s, self.x_prev)))
+
+
+class CKernels:
+    """Typed wrappers around the loaded library."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        if lib.bs_abi_version() != ABI_VERSION:
+            raise BackendError(f"bitsim C kernels: library ABI {lib.bs_abi_version()} != expected {ABI_VERSION}")
+        self.lib = lib
+        vp, i64 = ctypes.c_void_p, ctypes.c_int64
+        lib.bs_neuron_run.restype = ctypes.c_int64
+        lib.bs_neuron_run.argtypes = [vp, vp, i64, i64, vp, vp, vp, vp, vp, vp, vp, vp, ctypes.c_int]
+        lib.bs_dense_sparse.restype = ctypes.c_int64
+        lib.bs_dense_sparse.argtypes = [i64, i64, i64, vp, vp, vp, vp, ctypes.c_int, ctypes.c_int]
+
+    def neuron_run(self, state: CNeuronState, x: np.ndarray, threads: int | None = None
+                   ) -> tuple[dict[str, np.ndarray], int | None]:
+        """Advance ``state`` over x int64 ``[T, B, *shape]``; returns the traces "out", "v" (and "i") and None,
+
+        or, when an operand leaves the range the definition accepts at step t, the traces (valid before t) and t.
+        With one thread the state is then left exactly as before step t; with several, undefined.
+        """
+        x = np.ascontiguousarray(x, dtype=np.int64)
+        T, B = int(x.shape[0]), int(x.shape[1])
+        if state.v.size != B * int(state.opt[0]):
+            raise ValueError(f"node '{state.node.name}': input {x.shape} does not match the state's batch")
+        out, v_out = np.empty_like(x), np.empty_like(x)
+        i_out = np.empty_like(x) if state.node.kind in CUBA_KINDS else None
+        par = (ctypes.c_void_p * 5)(*(p.ctypes.data for p in state.params))
+        rc = self.lib.bs_neuron_run(
+            _ptr(state.opt), par, T, B, _ptr(x), _ptr(state.v), _ptr(state.i), _ptr(state.s), _ptr(state.x_prev),
+            _ptr(out), _ptr(v_out), None if i_out is None else _ptr(i_out),
+            _threads(x.size) if threads is None else threads,
+        )
+        if rc < 0:
+            raise BackendError(f"node '{state.node.name}': bitsim C neuron kernel rejected its options {state.opt}")
+        traces = {"out": out, "v": v_out}
+        if i_out is not None:
+            traces["i"] = i_out
+        return traces, (int(rc) - 1 if rc > 0 else None)
+
+    def dense_sparse(self, x: np.ndarray, w_t: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """``x @ w_t + bias`` for x int64 ``[rows, k]``, skipping zero inputs; w_t int16 or int64 ``[k, m]``.
+
+        int64 weights: exact always (wrapping like numpy). int16 weights (int32 accumulators): the
+        caller guarantees sum_j |w_t[j, c]| * max|x| + |bias[c]| < 2^31.
+        """
+        x = np.ascontiguousarray(x, dtype=np.int64)
+        rows, k = x.shape
+        m = int(w_t.shape[1])
+        narrow = w_t.dtype == np.int16
+        w = np.ascontiguousarray(w_t, dtype=np.int16 if narrow else np.int64)
+        b = np.ascontiguousarray(bias, dtype=np.int64)
+        out = np.empty((rows, m), np.int64)
+        rc = self.lib.bs_dense_sparse(rows, k, m, _ptr(x), _ptr(w), _ptr(b), _ptr(out), int(narrow),
+                                      _threads(rows * (k + m)))
+        if rc != 0:
+            raise MemoryError(f"bitsim C dense kernel: no memory for scratch buffers (code {rc})")
+        return out
+
+
+def _threads(work: int) -> int:
+    return max(1, min(THREADS, work // WORK_PER_THREAD))

@@ -1,0 +1,141 @@
+"""The loihi backend object (ARCHITECTURE §5): ``check``, ``map``, ``emit`` and ``run``.
+
+The artifact folder holds ``mapping.json`` (:mod:`.tables`; everything the core simulator needs),
+``cores.csv`` (one row per core), ``cores.txt`` (the printed table) and ``summary.json``. It is written
+atomically (a temporary sibling folder renamed into place); a network that does not fit raises ResourceError
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snncompile.errors import InputError, UnsupportedNodeError
+from snncompile.quant.qnodes import QGraph, QNeuron
+
+from .coresim import Traces, simulate
+from .mapper import LoihiMapping, map_network
+from .netlist import Netlist, lower
+from .spec import CoreSpec, load_core_spec
+from .tables import FORMAT, cores_csv, format_table, mapping_tables
+
+MAPPING_FILE = "mapping.json"
+CORES_FILE = "cores.csv"
+TABLE_FILE = "cores.txt"
+SUMMARY_FILE = "summary.json"
+
+Inputs = np.ndarray | Mapping[str, np.ndarray]
+SpecArg = str | Path | CoreSpec | Mapping[str, Any]
+
+
+def measured_rates(qgraph: QGraph, inputs: Inputs) -> dict[str, np.ndarray]:
+    """Mean spikes per step of every Input and neuron (flat), from bitsim on ``inputs``."""
+    from snncompile.backends.bitsim import simulate as bitsim
+
+    traces = bitsim(qgraph, inputs)
+    return {n: traces[n]["out"].reshape(traces[n]["out"].shape[0] * traces[n]["out"].shape[1], -1).mean(axis=0)
+            for n, node in qgraph.nodes.items() if isinstance(node, QNeuron) or n in qgraph.inputs}
+
+
+def write_atomic(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
+    """Write ``files`` into a temporary sibling of ``out_dir`` and rename it into place (replacing it)."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out_dir / name for name in files]
+
+
+def read_mapping(artifact: str | Path) -> dict[str, Any]:
+    """mapping.json from an artifact folder (or the file itself)."""
+    path = Path(artifact)
+    if path.is_dir():
+        path = path / MAPPING_FILE
+    try:
+        tables = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"loihi: cannot read mapping '{path}' ({exc})") from None
+    if not isinstance(tables, dict) or tables.get("format") != FORMAT:
+        raise InputError(f"loihi: '{path}' is not a {FORMAT} mapping")
+    return tables
+
+
+@dataclass(frozen=True)
+class LoihiBackend:
+    """Loihi-style cores: design rules, mapping, per-core tables and a core simulator bit-exact with bitsim."""
+
+    name: str = "loihi"
+    default_spec: str = "loihi1"
+
+    def check(self, qgraph: QGraph) -> None:
+        """Raise UnsupportedNodeError / QuantizationError (node, quantity, value, limit) for what Loihi cannot hold.
+
+        Resource rules need a CoreSpec; they run in :meth:`map` and :meth:`emit`.
+        """
+        self._netlist(qgraph)
+
+    def _netlist(self, qgraph: QGraph) -> Netlist:
+        if not isinstance(qgraph, QGraph):
+            raise UnsupportedNodeError(f"backend '{self.name}' takes a QGraph, got {type(qgraph).__name__}; "
+                                       "quantise with quantize_for_loihi first")
+        return lower(qgraph)
+
+    def map(self, qgraph: QGraph, *, core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None,
+            inputs: Inputs | None = None) -> LoihiMapping:
+        """The mapping (pure); rates default to bitsim's measured rates on ``inputs`` when given."""
+        netlist = self._netlist(qgraph)
+        spec = load_core_spec(self.default_spec if core_spec is None else core_spec)
+        if rates is None and inputs is not None:
+            rates = measured_rates(qgraph, inputs)
+        return map_network(netlist, spec, rates)
+
+    def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Inputs | None = None, *,
+             core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+        """Write mapping.json, cores.csv, cores.txt, summary.json into ``out_dir`` (atomically).
+
+        Returns {"files": [Path, ...], "summary": {...}, "table": "<per-core table>"}; ResourceError (exit code 3)
+        before anything is written when the network does not fit.
+        """
+        mapping = self.map(qgraph, core_spec=core_spec, rates=rates, inputs=inputs)
+        tables = mapping_tables(mapping)
+        table = format_table(mapping)
+        files = {
+            MAPPING_FILE: json.dumps(tables, separators=(",", ":")) + "\n",
+            CORES_FILE: cores_csv(mapping),
+            TABLE_FILE: table,
+            SUMMARY_FILE: json.dumps(tables["summary"], indent=2) + "\n",
+        }
+        return {"files": write_atomic(Path(out_dir), files), "summary": tables["summary"], "table": table}
+
+    def run(self, artifact_or_qgraph: str | Path | QGraph, inputs: Inputs, *,
+            core_spec: SpecArg | None = None) -> Traces:
+        """Core-simulate an emitted folder (its mapping.json) or a QGraph (mapped with ``core_spec`` first)."""
+        if isinstance(artifact_or_qgraph, QGraph):
+            tables = mapping_tables(self.map(artifact_or_qgraph, core_spec=core_spec))
+        else:
+            tables = read_mapping(artifact_or_qgraph)
+        return simulate(tables, inputs)
+
+
+BACKEND = LoihiBackend()

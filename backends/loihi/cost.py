@@ -1,0 +1,207 @@
+"""What a neuron group costs on a core: compartments, input axons, output axons, synaptic memory bits.
+
+Input axons: one per distinct (source population, lag, source neuron) with a synapse into the core; axons from
+one source are shared by every projection that reads it. Output axons: one per distinct (source neuron, lag,
+destination core) -- a spike is sent once to each core that holds one of its targets.
+
+Synaptic memory (the CoreSpec cost model, after nengo-loihi's ``bits_per_axon``): each input axon holds one
+synapse *list* per projection it feeds on the core, covering the list's targets inside one neuron group. A list
+of n synapses whose targets span ``span`` compartments costs the cheaper of
+
+    dense   block_bits(span, weight_bits + delay_bits)                     zeros inside the span stored
+    sparse  block_bits(n, weight_bits + delay_bits + index_bits(span))      an index per synapse
+
+    block_bits(n, b) = sum over blocks of at most block_synapses synapses of
+                       ceil((n_block * b + block_header_bits) / word_bits) * word_bits
+
+weight_bits = the smallest stored width >= the projection's num_weight_bits (Lava's, see registers);
+delay_bits = bit length of the extra synaptic delay (delay - 1); index_bits = the smallest option holding an
+offset in 0..span-1. Every quantity is an exact function of the groups, so the mapper and the rules agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .netlist import Netlist, Projection
+from .rules import CoreUsage, check_weight_bits
+from .spec import CoreSpec
+
+
+def block_bits(n: np.ndarray, bits_per_synapse: np.ndarray | int, spec: CoreSpec) -> np.ndarray:
+    """Memory bits of synapse lists of ``n`` synapses each (int64, elementwise; 0 for n = 0)."""
+    n = np.asarray(n, np.int64)
+    bps = np.asarray(bits_per_synapse, np.int64)
+    per = spec.block_synapses
+    words = spec.word_bits
+
+    def rounded(k: np.ndarray) -> np.ndarray:
+        return -(-(k * bps + spec.block_header_bits) // words) * words
+
+    full, rem = n // per, n % per
+    return full * rounded(np.full_like(n, per)) + np.where(rem > 0, rounded(rem), 0)
+
+
+def index_bits(span: np.ndarray, spec: CoreSpec) -> np.ndarray:
+    """Smallest index width option holding offsets 0..span-1; a huge value where none does."""
+    need = np.maximum(1, np.ceil(np.log2(np.maximum(np.asarray(span, np.float64), 1.0)))).astype(np.int64)
+    opts = np.asarray(spec.index_bits_options, np.int64)
+    pos = np.searchsorted(opts, need)
+    return np.where(pos < len(opts), opts[np.minimum(pos, len(opts) - 1)], 1 << 20)
+
+
+def stored_weight_bits(projection: Projection, spec: CoreSpec) -> int:
+    check_weight_bits(projection.name, projection.num_weight_bits, spec)
+    return next(b for b in spec.weight_bits_options if b >= projection.num_weight_bits)
+
+
+@dataclass(frozen=True)
+class SynapseLists:
+    """The lists of one (projection, tap) inside a neuron range: one row per source neuron with synapses."""
+
+    pre: np.ndarray  # source neuron
+    order: np.ndarray  # permutation of the range-sliced synapses grouping them by source (targets ascending)
+    start: np.ndarray  # where each list starts in ``order``
+    count: np.ndarray
+    low: np.ndarray  # smallest target (population index)
+    span: np.ndarray
+    dense: np.ndarray  # bool: dense encoding chosen
+    bits: np.ndarray
+
+
+@dataclass(frozen=True)
+class GroupCost:
+    layer: str
+    start: int
+    stop: int
+    synapses: int
+    memory_bits: int
+    axons: np.ndarray  # sorted unique global axon ids
+
+
+class CostModel:
+    """Precomputed per-netlist tables; every method is a pure function of its arguments."""
+
+    def __init__(self, netlist: Netlist, spec: CoreSpec) -> None:
+        self.netlist, self.spec = netlist, spec
+        self.layers = netlist.layers
+        self.offset: dict[str, int] = {}
+        total = 0
+        for name in self.layers:
+            self.offset[name] = total
+            total += netlist.populations[name].size
+        self.total_neurons = total
+        self.axon_base: dict[tuple[str, int], int] = {}
+        base = 0
+        for proj in netlist.projections:
+            for tap in proj.taps:
+                if (tap.source, tap.lag) not in self.axon_base:
+                    self.axon_base[(tap.source, tap.lag)] = base
+                    base += netlist.populations[tap.source].size
+        self.into = {name: [p for p in netlist.projections if p.target == name] for name in self.layers}
+        self.max_lag = max((t.lag for p in netlist.projections for t in p.taps), default=0)
+        self.weight_bits = {p.name: stored_weight_bits(p, spec) for p in netlist.projections}
+        self._out = {name: self._out_table(name) for name in netlist.populations}
+
+    # -- synapse lists and memory -------------------------------------------------------------------------------------
+    def sliced(self, proj: Projection, start: int, stop: int) -> slice:
+        lo, hi = np.searchsorted(proj.post, [start, stop], side="left")
+        return slice(int(lo), int(hi))
+
+    def lists(self, proj: Projection, start: int, stop: int) -> SynapseLists:
+        """The synapse lists of ``proj`` (one tap) into neurons start..stop-1."""
+        sl = self.sliced(proj, start, stop)
+        pre, post = proj.pre[sl], proj.post[sl]
+        order = np.argsort(pre, kind="stable")  # posts stay ascending inside each source
+        uniq, first, count = np.unique(pre[order], return_index=True, return_counts=True)
+        low = post[order][first]
+        span = post[order][first + count - 1] - low + 1
+        bits_syn = self.weight_bits[proj.name] + int(proj.delay - 1).bit_length()
+        dense_bits = block_bits(span, bits_syn, self.spec)
+        sparse_bits = block_bits(count, bits_syn + index_bits(span, self.spec), self.spec)
+        dense = dense_bits <= sparse_bits
+        return SynapseLists(uniq, order, first, count, low, span, dense, np.where(dense, dense_bits, sparse_bits))
+
+    def group(self, layer: str, start: int, stop: int) -> GroupCost:
+        """Synapses, memory and input axons of neurons start..stop-1 of ``layer`` alone on a core."""
+        synapses = memory = 0
+        axons = []
+        for proj in self.into[layer]:
+            lists = self.lists(proj, start, stop)
+            n_taps = len(proj.taps)
+            synapses += n_taps * int(lists.count.sum())
+            memory += n_taps * int(lists.bits.sum())
+            axons += [self.axon_base[(t.source, t.lag)] + lists.pre for t in proj.taps]
+        ids = np.unique(np.concatenate(axons)) if axons else np.zeros(0, np.int64)
+        return GroupCost(layer, start, stop, synapses, memory, ids)
+
+    def fan_in(self, layer: str) -> np.ndarray:
+        """Distinct input axons each neuron of ``layer`` needs (int64 per neuron)."""
+        keys = [np.stack([p.post, self.axon_base[(t.source, t.lag)] + p.pre], axis=1)
+                for p in self.into[layer] for t in p.taps]
+        size = self.netlist.populations[layer].size
+        if not keys:
+            return np.zeros(size, np.int64)
+        pairs = np.unique(np.concatenate(keys), axis=0)
+        return np.bincount(pairs[:, 0], minlength=size)
+
+    # -- output axons and traffic ------------------------------------------------------------------------------------
+    def _out_table(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pre, lag, global target id) of every synapse leaving ``source``, sorted by pre."""
+        pre, lag, gid = [], [], []
+        for proj in self.netlist.projections:
+            for tap in proj.taps:
+                if tap.source == source:
+                    pre.append(proj.pre)
+                    lag.append(np.full(len(proj.pre), tap.lag, np.int64))
+                    gid.append(self.offset[proj.target] + proj.post)
+        if not pre:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        p, lg, g = np.concatenate(pre), np.concatenate(lag), np.concatenate(gid)
+        order = np.argsort(p, kind="stable")
+        return p[order], lg[order], g[order]
+
+    def routes(self, source: str, start: int, stop: int, core_of: np.ndarray) -> np.ndarray:
+        """Distinct (pre, lag, destination core) rows for neurons start..stop-1 of ``source``.
+
+        core_of: int64 [total_neurons], the core of every placed neuron (-1: not placed yet, ignored).
+        """
+        pre, lag, gid = self._out[source]
+        lo, hi = np.searchsorted(pre, [start, stop], side="left")
+        cores = core_of[gid[lo:hi]]
+        keep = cores >= 0
+        n_lag, n_core = self.max_lag + 1, self.total_neurons + 1
+        keys = np.unique((pre[lo:hi][keep] * n_lag + lag[lo:hi][keep]) * n_core + cores[keep])  # 1-d: fast
+        return np.stack([keys // n_core // n_lag, keys // n_core % n_lag, keys % n_core], axis=1)
+
+    def out_axons(self, layer: str, start: int, stop: int, core_of: np.ndarray) -> int:
+        return int(len(self.routes(layer, start, stop, core_of)))
+
+    def usage(self, core: int, groups: list[GroupCost], core_of: np.ndarray) -> CoreUsage:
+        """The CoreUsage of ``groups`` together on one core (input axons shared, the rest summed)."""
+        axons = np.unique(np.concatenate([g.axons for g in groups])) if groups else np.zeros(0)
+        return CoreUsage(
+            core=core, groups=tuple((g.layer, g.start, g.stop) for g in groups),
+            neurons=sum(g.stop - g.start for g in groups), synapses=sum(g.synapses for g in groups),
+            input_axons=int(len(axons)),
+            output_axons=sum(self.out_axons(g.layer, g.start, g.stop, core_of) for g in groups),
+            memory_bits=sum(g.memory_bits for g in groups),
+        )
+
+    def traffic(self, core_of: np.ndarray, rates: dict[str, np.ndarray]) -> tuple[float, float, float]:
+        """Rate-weighted messages per step: (all routed, sent by the host, sent from one core to another)."""
+        total = host = inter = 0.0
+        for name, pop in self.netlist.populations.items():
+            rows = self.routes(name, 0, pop.size, core_of)
+            if not len(rows):
+                continue
+            r = rates[name][rows[:, 0]]
+            total += float(r.sum())
+            if pop.is_input:
+                host += float(r.sum())
+            else:
+                own = core_of[self.offset[name] + rows[:, 0]]
+                inter += float(r[rows[:, 2] != own].sum())
+        return total, host, inter
