@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .atomic import fresh_sibling, replace_dir
 from .data import Data, array_sha256
 from .errors import InputError, VerificationError
 from .graph import Graph
@@ -102,7 +101,7 @@ def export(
     progress(f"quantising ({what}), calibrating on {calib.batch} samples x {calib.timesteps} steps")
     qgraph = quantize_for(graph, spec, calib.inputs, backends)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = fresh_sibling(out)
     try:
         checks: list[Rung] = []
         reports: dict[str, Any] = {}
@@ -123,8 +122,7 @@ def export(
                                   checks=checks)
         manifest["reports"] = jsonable(reports)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder the usual permissions
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -166,26 +164,3 @@ def build_manifest(qgraph: QGraph, folder: Path, *, model: ModelInfo, targets: l
                   for p in files],
         "checks": [r.to_dict() for r in checks],
     })
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Rename ``new`` to ``out``; an existing ``out`` is renamed aside first and removed after."""
-    if not (out.exists() or out.is_symlink()):
-        os.rename(new, out)
-        return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    old = aside / "old"
-    os.rename(out, old)
-    try:
-        os.rename(new, out)
-    except BaseException:
-        os.rename(old, out)  # put the previous OUT back
-        shutil.rmtree(aside, ignore_errors=True)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)

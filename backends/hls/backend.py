@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import uuid
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +13,7 @@ import numpy as np
 from snncompile.backends.bitsim import Traces, check_inputs, run_plain
 
 import snncompile
+from snncompile.atomic import write_dir
 from snncompile.errors import BackendError, InputError
 from snncompile.quant.qnodes import QGraph
 
@@ -81,30 +79,6 @@ def pack_stimuli(names: list[str], shapes: list[tuple[int, ...]], inputs: Any) -
     return np.ascontiguousarray(np.concatenate(parts, axis=2).transpose(1, 0, 2))
 
 
-def write_atomic(out_dir: Path, files: dict[str, str | bytes]) -> None:
-    """Write ``files`` into a temporary sibling of ``out_dir``, then rename it into place."""
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        for name, content in files.items():
-            target = tmp / name
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                target.write_text(content)
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 @dataclass(frozen=True)
 class HlsBackend:
     """C99 + Vitis HLS backend (ARCHITECTURE §5); bit-exact with bitsim, proven by gcc C-simulation."""
@@ -168,7 +142,7 @@ class HlsBackend:
             "stimuli": "random" if inputs is None else "given", "samples": B, "timesteps": T, "estimate": est,
         }
         files["project.json"] = json.dumps(info, indent=2) + "\n"
-        write_atomic(Path(out_dir), files)
+        write_dir(out_dir, files)
         return {"files": sorted(files), "estimate": est, "dir": str(Path(out_dir).resolve()),
                 "stimuli": info["stimuli"]}
 

@@ -9,9 +9,6 @@ before anything is written.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.atomic import write_dir
 from snncompile.errors import InputError, UnsupportedNodeError
 from snncompile.quant.qnodes import QGraph, QNeuron
 
@@ -44,27 +42,6 @@ def measured_rates(qgraph: QGraph, inputs: Inputs) -> dict[str, np.ndarray]:
     traces = bitsim(qgraph, inputs)
     return {n: traces[n]["out"].reshape(traces[n]["out"].shape[0] * traces[n]["out"].shape[1], -1).mean(axis=0)
             for n, node in qgraph.nodes.items() if isinstance(node, QNeuron) or n in qgraph.inputs}
-
-
-def write_atomic(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
-    """Write ``files`` into a temporary sibling of ``out_dir`` and rename it into place (replacing it)."""
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        for name, text in files.items():
-            (tmp / name).write_text(text)
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [out_dir / name for name in files]
 
 
 def read_mapping(artifact: str | Path) -> dict[str, Any]:
@@ -126,7 +103,7 @@ class LoihiBackend:
             TABLE_FILE: table,
             SUMMARY_FILE: json.dumps(tables["summary"], indent=2) + "\n",
         }
-        return {"files": write_atomic(Path(out_dir), files), "summary": tables["summary"], "table": table}
+        return {"files": write_dir(out_dir, files), "summary": tables["summary"], "table": table}
 
     def run(self, artifact_or_qgraph: str | Path | QGraph, inputs: Inputs, *,
             core_spec: SpecArg | None = None) -> Traces:
