@@ -35,3 +35,11 @@ def first_mismatch(expected: np.ndarray, got: np.ndarray) -> str:
 def assert_spikes_equal(layer: str, expected: np.ndarray, got: np.ndarray) -> None:
     report = first_mismatch(np.asarray(expected), np.asarray(got))
     assert report == "", f"layer '{layer}': {report}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _compile_cache_under_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Compiled kernels and C projects (bitsim's C paths, hls run()) go to a temp dir, not ~/.cache."""
+    import os
+
+    os.environ.setdefault("SNNCOMPILE_CACHE", str(tmp_path_factory.mktemp("snncompile-cache")))

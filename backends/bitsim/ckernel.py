@@ -8,8 +8,9 @@ processes building at once cannot load a half-written library.
 
 Every option of :class:`~snncompile.semantics.Semantics` that the numpy neuron
 (:mod:`.neuron`) reads is encoded here and implemented in C; ``neuron_options``
-raises ``UnsupportedNodeError`` for anything it does not know, so a new option
-cannot silently run with the wrong rule. The definition's operand check (it
+raises ``UnsupportedNodeError`` for anything it does not know (:func:`unsupported`;
+the fast paths then use the numpy neuron), so a new option cannot silently run
+with the wrong rule. The definition's operand check (it
 refuses a step whose input or decay operand could overflow int64) is mirrored:
 the kernel stops at the first refused step and the caller lets the numpy
 definition raise its own error there (:func:`safe_limits`, :func:`operand_checks`).
@@ -23,13 +24,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from snncompile.errors import BackendError, UnsupportedNodeError
 from snncompile.quant.qnodes import CUBA_KINDS, QNeuron
+from snncompile.semantics import Semantics
 
 from .neuron import IntNeuronState
 
@@ -133,21 +135,32 @@ def operand_checks(node: QNeuron, input_bound: int | None) -> tuple[int, int, in
     i_reg = sem.overflow_i != "wrap_loihi" or node.kind not in CUBA_KINDS
     x_ok = shifted is not None and shifted < lim_x
     v_ok = sem.overflow_v != "wrap_loihi"
-    i_ok = i_reg and (sem.synapse_order == "decay_then_add"
-                      or (shifted is not None and (1 << (node.i_bits - 1)) + shifted < lim_i))
+    i_ok = node.kind not in CUBA_KINDS or (i_reg and (
+        sem.synapse_order == "decay_then_add" or (shifted is not None and (1 << (node.i_bits - 1)) + shifted < lim_i)))
     limits = (never if x_ok else lim_x, never if v_ok else lim_v, never if i_ok else lim_i)
     return (int(not (x_ok and v_ok and i_ok)), *limits)
 
 
+def unsupported(node: QNeuron) -> str | None:
+    """Why the C kernel cannot run this neuron (None when it can): an option value or Semantics field it
+    does not know (a field left at its default is fine), or a stateless Threshold."""
+    if node.kind == "Threshold":
+        return "a Threshold neuron is stateless; it has no C time loop"
+    sem, default = node.semantics, Semantics()
+    for f in fields(sem):
+        value = getattr(sem, f.name)
+        if f.name in _KNOWN and value not in _KNOWN[f.name]:
+            return f"bitsim C kernel has no rule for {f.name}={value!r}"
+        if f.name not in _KNOWN and f.name != "spike_cap" and value != getattr(default, f.name):
+            return f"bitsim C kernel does not know the Semantics field {f.name} (= {value!r})"
+    return None
+
+
 def neuron_options(node: QNeuron, input_bound: int | None = None) -> np.ndarray:
     """The ``opt[]`` array of kernels.c for a (non-Threshold) QNeuron whose input stays within ``input_bound``."""
-    sem = node.semantics
-    for name, known in _KNOWN.items():
-        if getattr(sem, name) not in known:
-            raise UnsupportedNodeError(
-                f"node '{node.name}': bitsim C kernel has no rule for {name}={getattr(sem, name)!r}")
-    if node.kind == "Threshold":
-        raise UnsupportedNodeError(f"node '{node.name}': a Threshold neuron is stateless; it has no C time loop")
+    sem, why = node.semantics, unsupported(node)
+    if why is not None:
+        raise UnsupportedNodeError(f"node '{node.name}': {why}")
     return np.array([
         int(np.prod(node.shape, dtype=np.int64)), node.kind in CUBA_KINDS, node.SPIKING, sem.compare == "ge",
         _RESET[sem.reset], _TIMING[sem.timing], sem.delayed_zero == "total", sem.synapse_delay,

@@ -293,7 +293,7 @@ class _Executor:
 
     def neuron_all(self, name: str, node: QNeuron, x: np.ndarray) -> dict[str, np.ndarray]:
         """A neuron over all steps of x; on an operand the definition refuses, the traces before that step."""
-        if self.plan.neuron == "c" and self.kernels is not None:
+        if self.plan.neuron == "c" and self.kernels is not None and ckernel.unsupported(node) is None:
             state = ckernel.CNeuronState.fresh(node, self.B, self.input_bound(name))
             traces, stop = self.kernels.neuron_run(state, x)
             if stop is None:
@@ -355,8 +355,8 @@ class _Executor:
             keys = ["out"]
             if isinstance(node, QNeuron) and node.kind != "Threshold":
                 keys = ["out", "i", "v"] if node.kind in CUBA_KINDS else ["out", "v"]
-                states[n] = (ckernel.CNeuronState.fresh(node, B, self.input_bound(n)) if use_c
-                             else IntNeuronState.fresh(node, B))
+                states[n] = (ckernel.CNeuronState.fresh(node, B, self.input_bound(n))
+                             if use_c and ckernel.unsupported(node) is None else IntNeuronState.fresh(node, B))
             elif isinstance(node, Delay):
                 states[n] = _DelayLine(node, T, (B, *g.shapes[n]))
             rec[n] = {k: np.empty((T, B, *g.shapes[n]), np.int64) for k in keys}

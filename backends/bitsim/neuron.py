@@ -54,7 +54,8 @@ class IntNeuronState:
         x = x << n.input_shift
         _check_safe(n, "input (after input_shift)", x, 1 << 60)
         _check_safe(n, "v", self.v, n.beta)
-        _check_safe(n, "i", self.i if sem.synapse_order == "decay_then_add" else self.i + x, n.alpha)
+        if n.kind in CUBA_KINDS:  # only current-based neurons decay i
+            _check_safe(n, "i", self.i if sem.synapse_order == "decay_then_add" else self.i + x, n.alpha)
         D, rnd = n.frac_bits, sem.rounding
         states: dict[str, np.ndarray] = {}
         if n.kind in CUBA_KINDS:

@@ -17,7 +17,7 @@ import numpy as np
 from snncompile.errors import GraphError, InputError
 from snncompile.nodes import Delay, Input
 from snncompile.quant.intops import fire
-from snncompile.quant.qnodes import QGraph, QNeuron
+from snncompile.quant.qnodes import CUBA_KINDS, QGraph, QNeuron
 
 from .neuron import IntNeuronState
 from .ops import apply_int
@@ -115,4 +115,14 @@ def run_plain(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, a
             for key, val in {"out": y, **extra}.items():
                 recs[name].setdefault(key, []).append(np.array(val, np.int64, copy=True))
         prev = cur
+    if T == 0:
+        return {n: {k: np.zeros((0, B, *graph.shapes[n]), np.int64) for k in _trace_keys(nd)}
+                for n, nd in graph.nodes.items()}
     return {n: {k: np.stack(v) for k, v in r.items()} for n, r in recs.items()}
+
+
+def _trace_keys(node: object) -> tuple[str, ...]:
+    """The traces a node records: "out"; neurons also "v"; current-based ones "i"."""
+    if not isinstance(node, QNeuron) or node.kind == "Threshold":
+        return ("out",)
+    return ("out", "i", "v") if node.kind in CUBA_KINDS else ("out", "v")

@@ -28,7 +28,11 @@ def decay(y: np.ndarray, m: np.ndarray, frac_bits: int, rounding: str) -> np.nda
 
 
 def clamp(y: np.ndarray, bits: int, policy: str) -> np.ndarray:
-    """Fit y into a ``bits``-wide register: saturate +-(2^(bits-1)-1), two's-complement wrap, or wrap_loihi."""
+    """Fit y into a ``bits``-wide register: saturate +-(2^(bits-1)-1), two's-complement wrap, or wrap_loihi.
+
+    wrap_loihi is Lava's single correction by 2^bits: the result lies in (-2^(bits-1), 2^(bits-1)] only when
+    |y| < 3*2^(bits-1); a larger overshoot stays outside the register (as in Lava), and bitsim's neuron step
+    refuses it once it could make an int64 product wrap."""
     half = 1 << (bits - 1)
     if policy == "saturate":
         return np.clip(y, -(half - 1), half - 1)

@@ -13,7 +13,7 @@ from qgraph_strategies import neuron_cases, qgraph_cases
 from snncompile.backends.bitsim import accumulate, ckernel, run_plain
 from snncompile.backends.bitsim.fast import PATHS, run_fast
 
-from snncompile.errors import BackendError, QuantizationError, SnnCompileError
+from snncompile.errors import BackendError, QuantizationError, SnnCompileError, UnsupportedNodeError
 from snncompile.nodes import Input, Output
 from snncompile.quant.qnodes import QDense, QGraph, QNeuron, QScale
 from snncompile.semantics import Semantics
@@ -21,7 +21,7 @@ from snncompile.semantics import Semantics
 
 @pytest.fixture(scope="module", autouse=True)
 def bitsim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The C kernels are built into a per-session directory, never into the user's ~/.cache."""
+    """The C kernels are built under the session's temporary directory, never into the user's ~/.cache."""
     path = str(tmp_path_factory.getbasetemp() / "bitsim-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SNNCOMPILE_CACHE", path)
@@ -29,6 +29,9 @@ def bitsim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def trace_mismatch(expected: dict, got: dict) -> str:
+    """'' when every trace is equal, else the first mismatch: node, key, timestep, batch, neuron, expected, got."""
+    if list(got) != list(expected):
+        return f"nodes {list(got)} != expected {list(expected)}"
     for node, keys in expected.items():
         if node not in got or set(got[node]) != set(keys):
             return f"node '{node}': trace keys {sorted(got.get(node, {}))} != expected {sorted(keys)}"
@@ -312,3 +315,18 @@ def test_c_kernels_split_over_threads_equal_plain(case: tuple[QGraph, np.ndarray
         mp.setattr(ckernel, "WORK_PER_THREAD", 1)
         for path in ("c", "auto"):
             assert trace_mismatch(expected, run_fast(graph, spikes, path=path)) == "", path
+
+
+def test_c_path_falls_back_to_the_numpy_neuron_for_an_unknown_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ckernel._KNOWN, "rounding", ("toward_zero", "nearest"))  # as if "floor" were new
+    sem = Semantics(rounding="floor", reset="subtract")
+    graph = QGraph({
+        "input": Input(shape=(3,)), "w": QDense(name="w", weight=[[3, -2, 5], [-4, 4, 1]], w_bits=4),
+        "n": QNeuron(name="n", kind="CubaLIF", shape=(2,), semantics=sem, alpha=3001, beta=2999, threshold=4),
+        "out": Output(),
+    }, [("input", "w"), ("w", "n"), ("n", "out")])
+    assert ckernel.unsupported(graph.nodes["n"]) == "bitsim C kernel has no rule for rounding='floor'"
+    with pytest.raises(UnsupportedNodeError, match="node 'n': bitsim C kernel has no rule for rounding='floor'"):
+        ckernel.neuron_options(graph.nodes["n"])
+    spikes = (np.random.default_rng(2).random((12, 2, 3)) < 0.5).astype(np.int64)
+    assert trace_mismatch(run_plain(graph, spikes), run_fast(graph, spikes, path="c")) == ""
