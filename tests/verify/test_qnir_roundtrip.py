@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import h5py
+import nir
 import numpy as np
 import pytest
 
@@ -91,6 +92,7 @@ def test_random_qgraph_round_trip(tmp_path: Path, seed: int) -> None:
     path = write_qgraph(graph, tmp_path / "q.nir")
     assert is_qgraph_file(path)
     assert_same(graph, read_qgraph(path))
+    assert set(nir.read(path).nodes) == set(graph.nodes)  # the nir package itself accepts the file
 
 
 def test_conv_qgraph_round_trip(tmp_path: Path) -> None:
