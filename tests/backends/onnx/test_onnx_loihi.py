@@ -9,39 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SHARED, first_mismatch
+from conftest import first_mismatch
+from lava_cases import LAVA, LAVA_CASES, lava_qgraph
 from onnx_graphs import trace_mismatches
 from snncompile.backends.bitsim import run_plain
 from snncompile.backends.onnx import BACKEND
 
-from snncompile.nodes import Input, Output
-from snncompile.quant.qnodes import QDense, QGraph, QNeuron
-from snncompile.semantics import PRESETS
-
-LAVA = SHARED / "lava_loihi"
-CASES = sorted(p.stem for p in LAVA.glob("p*.npz")) if LAVA.is_dir() else []
-
-
-def lava_qgraph(d: np.lib.npyio.NpzFile) -> QGraph:
-    nodes: dict = {"input": Input(shape=(d["input_spikes"].shape[1],))}
-    edges = []
-    prev = "input"
-    for k in range(1, int(d["n_layers"]) + 1):
-        dense, lif = f"dense{k}", f"lif{k}"
-        nodes[dense] = QDense(name=dense, weight=d[f"dense{k}_weights_lava"], w_bits=9,
-                              shift=int(d[f"dense{k}_weight_exp"]))
-        nodes[lif] = QNeuron(
-            name=lif, kind="CubaLIF", shape=(nodes[dense].weight.shape[0],), semantics=PRESETS["loihi"],
-            alpha=4095 - int(d[f"lif{k}_du"]), beta=4096 - int(d[f"lif{k}_dv"]),
-            threshold=int(d[f"lif{k}_vth"]) << 6,
-            bias=d[f"lif{k}_bias_mant"].astype(np.int64) << d[f"lif{k}_bias_exp"].astype(np.int64),
-            v_init=d[f"lif{k}_v0"], i_init=d[f"lif{k}_u0"], input_shift=6, frac_bits=12, i_bits=24, v_bits=24,
-        )
-        edges += [(prev, dense), (dense, lif)]
-        prev = lif
-    nodes["output"] = Output()
-    edges.append((prev, "output"))
-    return QGraph(nodes, edges)
+CASES = LAVA_CASES
 
 
 def test_cases_found() -> None:
