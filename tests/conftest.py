@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -43,3 +44,8 @@ def _compile_cache_under_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ.setdefault("SNNCOMPILE_CACHE", str(tmp_path_factory.mktemp("snncompile-cache")))
+
+
+# Seeded randomness only: hypothesis draws the same examples on every run (and in CI).
+settings.register_profile("snncompile", derandomize=True, print_blob=True)
+settings.load_profile("snncompile")
