@@ -23,6 +23,10 @@ stored membrane, beta and alpha clamped to [0, 1], spikes strict ``>``):
 Scale, emitted as node ``"<name>.w_rec"`` in a cycle with ``"<name>.lif"``; the
 edge ``w_rec -> lif`` closes the cycle and is the graph's recurrent (t-1) edge.
 snnTorch applies ``rec`` at t=0 too, to spk = 0, so a recurrent bias b enters from t=0.
+
+Any other module with a ``snncompile_ir(name, shape) -> (nodes, edges, entry, out)`` method (the
+:mod:`snncompile.nn` layers) is a leaf that describes its own IR: its nodes are added, the traced
+input is wired into ``entry``, the internal ``edges`` are added, and ``out`` is its output.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import contextlib
 import io
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -69,7 +73,7 @@ class _Tracer(torch.fx.Tracer):
     """Stops at snnTorch neurons and the supported torch layers; traces through the rest."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if isinstance(m, (*_NEURON_BASE, *_LAYERS, *_PASS_THROUGH)):
+        if isinstance(m, (*_NEURON_BASE, *_LAYERS, *_PASS_THROUGH)) or _self_describing(m):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
@@ -95,6 +99,8 @@ class _ShapeProp(ShapeProp):
 
     def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
         module: Any = self.fetch_attr(target)
+        if _self_describing(module):  # a stateful layer keeps the shape; do not touch its state
+            return torch.zeros_like(args[0])
         if isinstance(module, _NEURON_BASE):
             spk = torch.zeros_like(args[0])
             if not module.output:
@@ -197,11 +203,17 @@ class _Builder:
             self.values[n] = src
             return
         count = self.calls[target] = self.calls.get(target, 0) + 1
-        if count > 1 and isinstance(m, _NEURON_BASE):
+        if count > 1 and (isinstance(m, _NEURON_BASE) or _self_describing(m)):
             raise UnsupportedNodeError(f"neuron module '{target}' is called twice per step (shared state)")
         name = self.prefix + target + (f"@{count - 1}" if count > 1 else "")
         in_shape = _shape(n.args[0])
-        if isinstance(m, _NEURON_BASE):
+        if _self_describing(m):
+            nodes, edges, entry, out = cast(Any, m).snncompile_ir(name, in_shape)
+            for node_name, node in nodes.items():
+                self.add(node_name, node, src if node_name == entry else ())
+            self.edges.extend(edges)
+            self.values[n] = (out,)
+        elif isinstance(m, _NEURON_BASE):
             out = self.neuron(name, m, in_shape, src)
             self.values[n] = _NeuronTuple(target, m, (out,)) if m.output else (out,)
         else:
@@ -262,6 +274,11 @@ class _Builder:
         return lif
 
 
+def _self_describing(m: Any) -> bool:
+    """A module that gives its own IR (``snncompile_ir``), e.g. the :mod:`snncompile.nn` layers."""
+    return callable(getattr(m, "snncompile_ir", None))
+
+
 def _shape_meta(n: Any) -> Any:
     meta = n.meta.get("tensor_meta") if isinstance(n, torch.fx.Node) else None
     if meta is None:
@@ -298,7 +315,7 @@ def _param(name: str, what: str, value: torch.Tensor, shape: tuple[int, ...]) ->
 def _check_module(name: str, m: Any) -> None:
     """Refuse modules and arguments without an exact IR equivalent (before any shape work)."""
     cls = type(m).__name__
-    if isinstance(m, _LAYERS + _PASS_THROUGH):
+    if isinstance(m, _LAYERS + _PASS_THROUGH) or _self_describing(m):
         return
     if not isinstance(m, _SUPPORTED_NEURONS):
         raise UnsupportedNodeError(
