@@ -120,7 +120,8 @@ def main() -> None:
         "encoding": f"row t//{REPEAT} at step t (each row held {REPEAT} steps, T={T}), its 8 pixels Bernoulli-coded "
                     f"p = pixel/16, numpy default_rng({SEED}); inputs [T, N, 8]",
         "architecture": f"Linear(8,{HIDDEN}) -> snncompile.nn.RLeaky(beta=0.9, size={HIDDEN}, all-to-all "
-                        f"Linear({HIDDEN},{HIDDEN}) recurrence) -> Linear({HIDDEN},10) -> snncompile.nn.Leaky(beta=0.9)",
+                        f"Linear({HIDDEN},{HIDDEN}) recurrence) -> Linear({HIDDEN},10) "
+                        "-> snncompile.nn.Leaky(beta=0.9)",
         "semantics": sc.PRESETS["snntorch"].to_dict(),
         "readout": "spike counts of the Output's predecessor over all T steps, argmax",
         "test_samples": int(len(y_te)),
