@@ -2,7 +2,8 @@
 
 Layers (:mod:`.neurons`): :class:`Leaky`, :class:`Synaptic`, :class:`RLeaky`, :class:`RSynaptic`,
 :class:`IF`, :class:`LI`; :func:`reset` / :func:`run` for time loops. Surrogates: :mod:`.surrogate`.
-Encoders: :mod:`.encode`. Losses and accuracy: :mod:`.loss`. Fake quantisation: :mod:`.qat`.
+Encoders: :mod:`.encode`. Losses and accuracy: :mod:`.loss`. Fake quantisation: :mod:`.qat`
+(``qat.qat(model, spec, sample)``). Training loops: :func:`train`, :func:`evaluate` (:mod:`.train`).
 ``snncompile.trace`` turns a model
 built from these layers into the IR.
 """
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 from . import encode, loss, qat, surrogate
 from .neurons import IF, LI, NEURON_LAYERS, Leaky, RLeaky, RSynaptic, Synaptic, detach_states, reset, run
+from .qat import QATHandle
+from .train import evaluate, predict, train
 
 __all__ = [
-    "IF", "LI", "NEURON_LAYERS", "Leaky", "RLeaky", "RSynaptic", "Synaptic", "detach_states", "encode", "loss", "qat",
-    "reset", "run", "surrogate",
+    "IF", "LI", "NEURON_LAYERS", "Leaky", "QATHandle", "RLeaky", "RSynaptic", "Synaptic", "detach_states", "encode",
+    "evaluate", "loss", "predict", "qat", "reset", "run", "surrogate", "train",
 ]
