@@ -13,10 +13,18 @@ with snncompile.save), ``test.npz`` (``inputs`` uint8 [T, N, 1, 8, 8] spikes of 
 held-out split, ``labels`` int64 [N]) and ``card.json``.
 
 Run: ``python models/digits-cnn/train.py`` (CPU, under two minutes; needs scikit-learn).
+
+QAT: ``python models/digits-cnn/train.py --qat 4`` does not retrain or rewrite
+``model.nir``: it loads the weights of ``model.nir`` into the same network,
+fine-tunes with snncompile.nn.qat at QuantSpec(weight_bits=BITS), quantises
+(calibrated on the test inputs, as ``snncompile verify`` does), runs bitsim on
+``test.npz`` and writes ``qat<BITS>.nir`` plus ``accuracy["qat<BITS>_fixed"]`` and
+``training["qat"]`` into ``card.json`` (other fields untouched).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -30,12 +38,16 @@ import snncompile as sc
 from snncompile import nn as snn
 
 HERE = Path(__file__).resolve().parent
+OUT = HERE  # where a run writes (--out); the stored model is always read from HERE
 SEED = 0
 T = 25
 EPOCHS = 20
 BATCH = 64
 LR = 1e-2
 BETA = 0.9
+SAMPLE = (1, 1, 8, 8)
+QAT_EPOCHS = 10
+QAT_LR = 1e-3
 
 
 def encode(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -59,7 +71,24 @@ def run_counts(net: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     return snn.run(net, x).sum(0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Train digits-cnn (default) or fine-tune it with QAT (--qat BITS).")
+    ap.add_argument("--qat", type=int, metavar="BITS", help="QAT fine-tune at QuantSpec(weight_bits=BITS)")
+    ap.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS, metavar="N")
+    ap.add_argument("--out", metavar="DIR", help="write the model, test split and card here (default: next to "
+                    "this script)")
+    args = ap.parse_args(argv)
+    if args.out:
+        global OUT
+        OUT = Path(args.out)
+        OUT.mkdir(parents=True, exist_ok=True)
+    if args.qat is not None:
+        qat_main(args.qat, args.qat_epochs)
+    else:
+        train_float()
+
+
+def train_float() -> None:
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
@@ -103,8 +132,8 @@ def main() -> None:
     agree = bool(np.array_equal(out_counts, counts.numpy()))
     print(f"test accuracy: torch {acc_torch:.4f}, snncompile reference {acc_ref:.4f}, counts equal: {agree}")
 
-    sc.save(graph, HERE / "model.nir")
-    np.savez_compressed(HERE / "test.npz", inputs=s_te, labels=y_te.astype(np.int64))
+    sc.save(graph, OUT / "model.nir")
+    np.savez_compressed(OUT / "test.npz", inputs=s_te, labels=y_te.astype(np.int64))
     card = {
         "name": "digits-cnn",
         "task": "scikit-learn load_digits (8x8, 10 classes), stratified 80/20 split, random_state=0",
@@ -121,7 +150,73 @@ def main() -> None:
                      "batch": BATCH, "lr": LR, "optimizer": "Adam", "loss": "cross-entropy on spike counts",
                      "surrogate": "atan(2)", "threads": 1, "seconds": round(train_seconds, 1)},
     }
-    (HERE / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (OUT / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def qat_main(bits: int, epochs: int) -> None:
+    """QAT fine-tune of the stored float model (see the module docstring)."""
+    from snncompile.backends.bitsim import simulate as bitsim
+
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    digits = load_digits()
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        digits.images, digits.target, test_size=0.2, random_state=SEED, stratify=digits.target
+    )
+    rng = np.random.default_rng(SEED)
+    s_tr = torch.from_numpy(encode(x_tr, rng)).float()
+    test = np.load(HERE / "test.npz")
+    s_te, labels = encode(x_te, rng), test["labels"]
+    assert np.array_equal(s_te, test["inputs"]) and np.array_equal(labels, y_te)
+    y_tr_t = torch.from_numpy(y_tr).long()
+
+    net = build()
+    stored = sc.load(HERE / "model.nir")
+    with torch.no_grad():
+        for name, mod in net.named_modules():
+            if isinstance(mod, torch.nn.Linear | torch.nn.Conv2d):
+                node = stored.nodes[name.replace(".recurrent", ".w_rec")]
+                mod.weight.copy_(torch.as_tensor(np.asarray(node.weight)))
+                mod.bias.copy_(torch.as_tensor(np.asarray(node.bias)))
+    sample = torch.zeros(SAMPLE)
+    spec = sc.QuantSpec(weight_bits=bits)
+    handle = snn.qat.qat(net, spec, sample)
+    opt = torch.optim.Adam(net.parameters(), lr=QAT_LR)
+    start = time.time()
+    for epoch in range(epochs):
+        net.train()
+        order = torch.randperm(len(y_tr))
+        total = 0.0
+        for i in range(0, len(order), BATCH):
+            idx = order[i : i + BATCH]
+            loss = torch.nn.functional.cross_entropy(run_counts(net, s_tr[:, idx]), y_tr_t[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        print(f"qat epoch {epoch + 1}/{epochs}  loss {total / len(y_tr):.4f}  ({time.time() - start:.0f} s)",
+              flush=True)
+    seconds = time.time() - start
+    handle.remove()
+    net.eval()
+
+    graph = sc.trace(net, sample)
+    inputs = s_te.astype(np.float32)
+    traces = bitsim(sc.quantize(graph, spec, inputs), inputs)
+    acc = float((traces[graph.outputs[0]]["out"].sum(0).argmax(1) == labels).mean())
+    print(f"{bits}-bit QAT test accuracy (bitsim, fixed point): {acc:.4f}  ({seconds:.1f} s)")
+
+    sc.save(graph, OUT / f"qat{bits}.nir")
+    card = json.loads((HERE / "card.json").read_text())
+    card["accuracy"][f"qat{bits}_fixed"] = acc
+    card["training"]["qat"] = {
+        "command": f"python models/digits-cnn/train.py --qat {bits}", "spec": spec.to_dict(), "epochs": epochs,
+        "init": "model.nir float weights", "lr": QAT_LR, "optimizer": "Adam", "batch": BATCH,
+        "threads": 1, "seconds": round(seconds, 1), "model": f"qat{bits}.nir",
+        "accuracy": "bitsim on test.npz, quantised calibrated on test inputs",
+    }
+    (OUT / "card.json").write_text(json.dumps(card, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,21 @@ held-out split, ``labels`` int64 [N]) and ``card.json``.
 
 Run: ``python models/digits-mlp/train.py`` (CPU, about a minute; needs the
 ``interop`` extra and scikit-learn).
+
+QAT: ``python models/digits-mlp/train.py --qat 4`` does not retrain or rewrite
+``model.nir``: it ports the stored float network to the equivalent
+snncompile.nn layers (Linear -> snncompile.nn.Leaky(beta=0.9), snnTorch
+semantics; snncompile.nn.qat does not take snnTorch layers), loads the weights
+of ``model.nir``, fine-tunes with snncompile.nn.qat at
+QuantSpec(weight_bits=BITS), quantises (calibrated on the test inputs, as
+``snncompile verify`` does), runs bitsim on ``test.npz`` and writes
+``qat<BITS>.nir`` plus ``accuracy["qat<BITS>_fixed"]`` and ``training["qat"]``
+into ``card.json`` (other fields untouched).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -28,13 +39,17 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import snncompile as sc
+from snncompile import nn as snn
 
 HERE = Path(__file__).resolve().parent
+OUT = HERE  # where a run writes (--out); the stored model is always read from HERE
 SEED = 0
 T = 25
 EPOCHS = 30
 BATCH = 64
 LR = 5e-3
+QAT_EPOCHS = 10
+QAT_LR = 1e-3
 
 
 def encode(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -57,7 +72,24 @@ def run_counts(net: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     return torch.stack([net(x[t]) for t in range(x.shape[0])]).sum(0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Train digits-mlp (default) or fine-tune it with QAT (--qat BITS).")
+    ap.add_argument("--qat", type=int, metavar="BITS", help="QAT fine-tune at QuantSpec(weight_bits=BITS)")
+    ap.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS, metavar="N")
+    ap.add_argument("--out", metavar="DIR", help="write the model, test split and card here (default: next to "
+                    "this script)")
+    args = ap.parse_args(argv)
+    if args.out:
+        global OUT
+        OUT = Path(args.out)
+        OUT.mkdir(parents=True, exist_ok=True)
+    if args.qat is not None:
+        qat_main(args.qat, args.qat_epochs)
+    else:
+        train_float()
+
+
+def train_float() -> None:
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
     digits = load_digits()
@@ -95,8 +127,8 @@ def main() -> None:
     agree = bool(np.array_equal(out_counts, counts.numpy()))
     print(f"test accuracy: snnTorch {acc_torch:.4f}, snncompile reference {acc_ref:.4f}, counts equal: {agree}")
 
-    sc.save(graph, HERE / "model.nir")
-    np.savez_compressed(HERE / "test.npz", inputs=s_te, labels=y_te.astype(np.int64))
+    sc.save(graph, OUT / "model.nir")
+    np.savez_compressed(OUT / "test.npz", inputs=s_te, labels=y_te.astype(np.int64))
     card = {
         "name": "digits-mlp",
         "task": "scikit-learn load_digits (8x8, 10 classes), stratified 80/20 split, random_state=0",
@@ -109,7 +141,80 @@ def main() -> None:
         "training": {"command": "python models/digits-mlp/train.py", "seed": SEED, "epochs": EPOCHS,
                      "batch": BATCH, "lr": LR, "optimizer": "Adam", "loss": "cross-entropy on spike counts"},
     }
-    (HERE / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (OUT / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def build_snn() -> torch.nn.Sequential:
+    """The same network in snncompile.nn layers (snnTorch semantics), for QAT."""
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64),
+        snn.Leaky(0.9),
+        torch.nn.Linear(64, 10),
+        snn.Leaky(0.9),
+    )
+
+
+def qat_main(bits: int, epochs: int) -> None:
+    """QAT fine-tune of the stored float model (see the module docstring)."""
+    from snncompile.backends.bitsim import simulate as bitsim
+
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    digits = load_digits()
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        digits.images, digits.target, test_size=0.2, random_state=SEED, stratify=digits.target
+    )
+    rng = np.random.default_rng(SEED)
+    s_tr = torch.from_numpy(encode(x_tr, rng)).float()
+    test = np.load(HERE / "test.npz")
+    s_te, labels = test["inputs"], test["labels"]
+    assert np.array_equal(labels, y_te)
+    y_tr_t = torch.from_numpy(y_tr).long()
+
+    net = build_snn()
+    stored = sc.load(HERE / "model.nir")
+    with torch.no_grad():
+        for name, mod in net.named_modules():
+            if isinstance(mod, torch.nn.Linear):
+                mod.weight.copy_(torch.as_tensor(np.asarray(stored.nodes[name].weight)))
+                mod.bias.copy_(torch.as_tensor(np.asarray(stored.nodes[name].bias)))
+    sample = torch.zeros(1, 64)
+    spec = sc.QuantSpec(weight_bits=bits)
+    handle = snn.qat.qat(net, spec, sample)
+    opt = torch.optim.Adam(net.parameters(), lr=QAT_LR)
+    start = time.time()
+    for epoch in range(epochs):
+        order = torch.randperm(len(y_tr))
+        total = 0.0
+        for i in range(0, len(order), BATCH):
+            idx = order[i : i + BATCH]
+            loss = torch.nn.functional.cross_entropy(snn.run(net, s_tr[:, idx]).sum(0), y_tr_t[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        print(f"qat epoch {epoch + 1}/{epochs}  loss {total / len(y_tr):.4f}  ({time.time() - start:.0f} s)",
+              flush=True)
+    seconds = time.time() - start
+    handle.remove()
+
+    graph = sc.trace(net, sample)
+    inputs = s_te.astype(np.float32)
+    traces = bitsim(sc.quantize(graph, spec, inputs), inputs)
+    acc = float((traces[graph.outputs[0]]["out"].sum(0).argmax(1) == labels).mean())
+    print(f"{bits}-bit QAT test accuracy (bitsim, fixed point): {acc:.4f}  ({seconds:.1f} s)")
+
+    sc.save(graph, OUT / f"qat{bits}.nir")
+    card = json.loads((HERE / "card.json").read_text())
+    card["accuracy"][f"qat{bits}_fixed"] = acc
+    card["training"]["qat"] = {
+        "command": f"python models/digits-mlp/train.py --qat {bits}", "spec": spec.to_dict(), "epochs": epochs,
+        "init": "model.nir float weights, ported to snncompile.nn.Leaky(beta=0.9) (snnTorch semantics)",
+        "lr": QAT_LR, "optimizer": "Adam", "batch": BATCH, "threads": 1, "seconds": round(seconds, 1),
+        "model": f"qat{bits}.nir", "accuracy": "bitsim on test.npz, quantised calibrated on test inputs",
+    }
+    (OUT / "card.json").write_text(json.dumps(card, indent=2) + "\n")
 
 
 if __name__ == "__main__":
