@@ -23,6 +23,9 @@ reference records them. Spikes come from a :mod:`~snncompile.nn.surrogate`
 function: exact Heaviside forward, surrogate backward. With
 ``detach_reset=True`` (default, as snnTorch) no gradient flows through the
 reset term.
+
+Under :func:`snncompile.nn.qat.qat` (``layer._qat`` set) the step is bitsim's integer step instead: decays
+rounded in fixed point and v / i clamped to the register (see ``_step_qat``); otherwise it is unchanged.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class _Neuron(nn.Module):
         self._register("bias", bias, False)
         self._register("v_init", v_init, False)
         self._state: dict[str, torch.Tensor] | None = None
+        # set by snncompile.nn.qat while the layer is under QAT (a NeuronQAT: scale, frac_bits, rounding, ...)
+        self._qat: Any = None
 
     def _register(self, name: str, value: Tensorish | None, learn: bool) -> None:
         if value is None:
@@ -153,8 +158,57 @@ class _Neuron(nn.Module):
         hit = self.surrogate(v - theta, sem.compare)
         if sem.spikes == "binary":
             return hit
+        q = self._qat_active()
+        if q is not None:  # the integer count, as bitsim: v_int // max(theta_int, 1)
+            s = q.scale.to(torch.float64)
+            k_v = torch.round(v.detach().double() * s).to(torch.int64)
+            k_t = torch.round(theta.detach().double() * s).to(torch.int64).clamp(min=1)
+            count = torch.clamp(torch.div(k_v, k_t, rounding_mode="floor"), 1, sem.spike_cap).to(v.dtype)
+            return hit * count
         count = torch.clamp(torch.floor(v.detach() / theta.detach()), 1, sem.spike_cap)
         return hit * count
+
+    # -- QAT: the fixed-point decay and register of the compiler (active only under snncompile.nn.qat) ----------
+    def _qat_active(self) -> Any:
+        q = getattr(self, "_qat", None)
+        return q if q is not None and q.enabled else None
+
+    def _decay(self, m: torch.Tensor | None, y: torch.Tensor, q: Any) -> torch.Tensor:
+        """``m*y``; under QAT the compiler's ``round(y_int*m_int / 2^D) / s`` with an identity gradient."""
+        if m is None:
+            return y
+        p = m * y
+        if q is None:
+            return p
+        s = q.scale.to(torch.float64)
+        one = float(1 << q.frac_bits)
+        with torch.no_grad():
+            prod = torch.round(y.detach().double() * s) * torch.round(m.detach().double() * one)
+            if q.rounding == "floor":
+                k = torch.floor(prod / one)
+            elif q.rounding == "nearest":
+                k = torch.floor(prod / one + 0.5)
+            else:
+                k = torch.trunc(prod / one)
+            val = (k / s).to(p.dtype)
+        return val + (p - p.detach())  # value exactly val, gradient that of m*y
+
+    def _register_value(self, y: torch.Tensor, q: Any) -> torch.Tensor:
+        """Under QAT: y on the integer grid of its scale, fitted to the register (saturate / wrap) when the width
+        is fixed (``QuantSpec.state_bits``); identity gradient. Without QAT: y itself."""
+        if q is None:
+            return y
+        s = q.scale.to(torch.float64)
+        with torch.no_grad():
+            k = torch.round(y.detach().double() * s)
+            if q.bits is not None:
+                half = float(1 << (q.bits - 1))
+                if q.overflow == "saturate":
+                    k = torch.clamp(k, -(half - 1), half - 1)
+                else:  # two's-complement wrap
+                    k = torch.remainder(k + half, 2 * half) - half
+            val = (k / s).to(y.dtype)
+        return val + (y - y.detach())
 
     def step(self, x: torch.Tensor, st: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Functional form: ``(out, new_state)`` for input ``x`` (recurrent term already added)."""
@@ -163,6 +217,9 @@ class _Neuron(nn.Module):
         if sem.synapse_delay == 1:
             x, new["x_prev"] = st["x_prev"], x
         beta, alpha, bias = self._p("beta", dt), self._p("alpha", dt), self._need("bias", dt)
+        q = self._qat_active()
+        if q is not None:
+            return self._step_qat(x, st, new, beta, alpha, bias, q)
         v_prev = st["v"]
         if alpha is not None:
             i = alpha * st["i"] + x if sem.synapse_order == "decay_then_add" else alpha * (st["i"] + x)
@@ -197,6 +254,48 @@ class _Neuron(nn.Module):
         new["v"], new["s"], new["out"] = v, s, s
         return s, new
 
+    def _step_qat(
+        self, x: torch.Tensor, st: dict[str, torch.Tensor], new: dict[str, torch.Tensor], beta: torch.Tensor | None,
+        alpha: torch.Tensor | None, bias: torch.Tensor, q: Any,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """:meth:`step` under QAT: bitsim's integer step (backends/bitsim/neuron.py) on the float values,
+        decays rounded as the compiler rounds them and v / i put through the register where bitsim clamps."""
+        sem = self.semantics
+        reg = lambda y: self._register_value(y, q)  # noqa: E731
+        v_prev = st["v"]
+        if alpha is not None:
+            if sem.synapse_order == "decay_then_add":
+                i = reg(self._decay(alpha, st["i"], q) + x)
+            else:
+                i = reg(self._decay(alpha, st["i"] + x, q))
+            new["i"] = i
+            drive = i
+        else:
+            drive = x
+        decayed = self._decay(beta, v_prev, q)
+        if not self.SPIKING:
+            v = reg(decayed + drive + bias)
+            new["v"] = new["out"] = v
+            return v, new
+        theta, v_reset = self._need("threshold", x.dtype), self._need("v_reset", x.dtype)
+        if sem.timing == "immediate":
+            v = reg(decayed + drive + bias)
+            s = self._fire(v, theta)
+            v = _reset(v, self._r(s), theta, v_reset, sem.reset)
+        else:
+            r = st["s"] if sem.timing == "delayed" else self._fire(v_prev, theta)
+            r = self._r(r)
+            v = _delayed_reset_update(decayed, drive + bias, r, theta, v_reset, sem, reg)
+            s = self._fire(v, theta)
+            if sem.timing == "snntorch_immediate":
+                d = self._r(s) - r
+                if sem.reset == "subtract":
+                    v = reg(v - d * theta)
+                elif sem.reset == "zero":
+                    v = reg(v - d * (v - v_reset))
+        new["v"], new["s"], new["out"] = v, s, s
+        return s, new
+
     def _r(self, s: torch.Tensor) -> torch.Tensor:
         return s.detach() if self.detach_reset else s
 
@@ -221,16 +320,26 @@ def _reset(v: torch.Tensor, s: torch.Tensor, theta: torch.Tensor, v_reset: torch
 
 def _delayed_reset_update(
     decayed: torch.Tensor, new: torch.Tensor, r: torch.Tensor, theta: torch.Tensor, v_reset: torch.Tensor,
-    sem: Semantics,
+    sem: Semantics, reg: Any = None,
 ) -> torch.Tensor:
+    """The delayed / snntorch_immediate update; ``reg`` (QAT only) is the register bitsim clamps the sum into."""
+    if reg is None:
+        if sem.reset == "subtract":
+            return decayed + new - r * theta
+        if sem.reset == "zero":
+            fired = r > 0
+            if sem.delayed_zero == "state":
+                return torch.where(fired, v_reset.expand_as(decayed), decayed) + new
+            return torch.where(fired, v_reset.expand_as(decayed), decayed + new)
+        return decayed + new
     if sem.reset == "subtract":
-        return decayed + new - r * theta
+        return reg(decayed + new - r * theta)  # type: ignore[no-any-return]
     if sem.reset == "zero":
         fired = r > 0
         if sem.delayed_zero == "state":
-            return torch.where(fired, v_reset.expand_as(decayed), decayed) + new
-        return torch.where(fired, v_reset.expand_as(decayed), decayed + new)
-    return decayed + new
+            return reg(torch.where(fired, v_reset.expand_as(decayed), decayed) + new)  # type: ignore[no-any-return]
+        return torch.where(fired, v_reset.expand_as(decayed), reg(decayed + new))
+    return reg(decayed + new)  # type: ignore[no-any-return]
 
 
 class Leaky(_Neuron):

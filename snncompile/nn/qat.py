@@ -10,15 +10,17 @@ or one for the layer, ``"tensor"``), with ``q = 2^(weight_bits-1) - 1`` and ``m 
     decay      d' = round(d * 2^D) / 2^D     (D = spec.frac_bits; alpha and beta)
 
 ``round`` is half away from zero (:func:`snncompile.quant.scales.round_half_away`). The forward pass sees the
-quantised values, the backward pass is the identity (straight-through). Not modelled: scale groups merged across
-layers (fan-in, recurrence, pooling gains), ``scale_rule="percentile"`` and the state-register width; for those the
-compiler's result can differ from the fake-quantised model.
+quantised values, the backward pass is the identity (straight-through). The model-level :func:`qat` also uses the
+compiler's merged scale groups and gives every neuron layer a :class:`NeuronQAT`, with which the layer runs
+bitsim's integer step (fixed-point decay rounding, v/i registers clamped to ``spec.state_bits``). Not modelled:
+``scale_rule="percentile"``.
 """
 
 from __future__ import annotations
 
 import sys
 import types
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,6 +90,28 @@ class _FakeQuant(torch.nn.Module):
             return x
         fq = handle._values()[self.key].to(x.dtype)
         return fq + (x - x.detach())  # value exactly fq; d/dx = 1 (straight-through)
+
+
+class NeuronQAT:
+    """What a neuron layer under QAT needs for the compiler's integer step (set as ``layer._qat`` by
+    :class:`QATHandle`, removed by ``remove()``): the node's current ``scale`` (float64, the neuron's shape),
+    ``frac_bits`` D, the decay ``rounding``, the register ``overflow`` policy and ``bits`` (``spec.state_bits``;
+    None: the compiler sizes the registers from calibration, so no clamping is modelled)."""
+
+    def __init__(self, handle: QATHandle, name: str) -> None:
+        self._handle, self.name = handle, name
+        spec = handle.spec
+        self.frac_bits, self.rounding, self.overflow, self.bits = (
+            spec.frac_bits, spec.rounding, spec.overflow, spec.state_bits)
+
+    @property
+    def enabled(self) -> bool:
+        return self._handle.enabled
+
+    @property
+    def scale(self) -> torch.Tensor:
+        self._handle._compute()
+        return self._handle._scales[self.name]
 
 
 class QATHandle:
@@ -160,6 +184,10 @@ class QATHandle:
         for name, info in self._neurons.items():
             for attr in (*info["values"], *info["decays"]):
                 self._register(info["module"], attr, (name, attr))
+        self._attached: list[Any] = []  # the _Neuron layers given a NeuronQAT
+        for name, info in self._neurons.items():
+            info["module"]._qat = NeuronQAT(self, name)
+            self._attached.append(info["module"])
 
     def _register(self, module: torch.nn.Module, attr: str, key: tuple[str, str]) -> None:
         from torch.nn.utils import parametrize
@@ -276,6 +304,9 @@ class QATHandle:
             if parametrize.is_parametrized(module, attr):
                 parametrize.remove_parametrizations(module, attr, leave_parametrized=False)
         self._registered.clear()
+        for module in self._attached:
+            module._qat = None
+        self._attached.clear()
         self.enabled = False
 
     def disabled(self) -> _Disabled:
@@ -314,9 +345,12 @@ def qat(model: torch.nn.Module, spec: QuantSpec, sample: torch.Tensor, *, enable
     parameter dtype), with identity gradients. Returns a :class:`QATHandle`: ``enabled`` toggles it,
     ``disabled()`` is a context manager, ``remove()`` (or leaving ``with qat(...)``) restores the plain model.
     While active, ``state_dict`` keys read ``<module>.parametrizations.<name>.original``; remove before saving,
-    tracing or exporting. Not modelled: ``scale_rule="percentile"`` (refused), the state-register width/overflow
-    and the fixed-point decay rounding of v and i (so bitsim agrees with the fake-quantised model on most, not
-    all, spikes).
+    tracing or exporting. Each snncompile.nn neuron layer gets a :class:`NeuronQAT` (``layer._qat``) and then
+    runs bitsim's integer step: decays rounded as ``round(v_int*beta_int / 2^D)`` in ``spec.rounding``, v and i
+    on their integer grid and, with ``spec.state_bits``, saturated or wrapped (``spec.overflow``) to the register
+    where bitsim clamps them; exact forward values, identity gradients. So the fake-quantised model's spikes equal
+    bitsim's on the compiled graph. Not modelled: ``scale_rule="percentile"`` (refused) and registers sized from
+    calibration (``state_bits=None``) that the QAT model overflows although the float model did not.
     """
     return QATHandle(model, spec, sample, enabled)
 
