@@ -28,21 +28,18 @@ fine-tunes with snncompile.nn.qat at QuantSpec(weight_bits=BITS) (training spike
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from snncompile.models import zoo
 
 import snncompile as sc
 from snncompile import nn as snn
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE  # where a run writes (--out); the stored model is always read from HERE
 SEED = 0
 REPEAT = 3
 T = 8 * REPEAT
@@ -76,30 +73,14 @@ def run_counts(net: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Train digits-seq (default) or fine-tune it with QAT (--qat BITS).")
-    ap.add_argument("--qat", type=int, metavar="BITS", help="QAT fine-tune at QuantSpec(weight_bits=BITS)")
-    ap.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS, metavar="N")
-    ap.add_argument("--out", metavar="DIR", help="write the model, test split and card here (default: next to "
-                    "this script)")
-    args = ap.parse_args(argv)
-    if args.out:
-        global OUT
-        OUT = Path(args.out)
-        OUT.mkdir(parents=True, exist_ok=True)
-    if args.qat is not None:
-        qat_main(args.qat, args.qat_epochs)
-    else:
-        train_float()
+    zoo.cli("digits-seq", train_float, qat_main, QAT_EPOCHS, argv)
 
 
-def train_float() -> None:
+def train_float(out_dir: Path) -> None:
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
-    digits = load_digits()
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        digits.images, digits.target, test_size=0.2, random_state=SEED, stratify=digits.target
-    )
+    x_tr, x_te, y_tr, y_te = zoo.digits_split(SEED)
     rng = np.random.default_rng(SEED)
     s_tr = torch.from_numpy(encode(x_tr, rng)).float()
     s_te = encode(x_te, rng)  # drawn once, before the per-epoch training redraws
@@ -140,8 +121,8 @@ def train_float() -> None:
     agree = bool(np.array_equal(out_counts, counts.numpy()))
     print(f"test accuracy: torch {acc_torch:.4f}, snncompile reference {acc_ref:.4f}, counts equal: {agree}")
 
-    sc.save(graph, OUT / "model.nir")
-    np.savez_compressed(OUT / "test.npz", inputs=s_te, labels=y_te.astype(np.int64))
+    sc.save(graph, out_dir / "model.nir")
+    np.savez_compressed(out_dir / "test.npz", inputs=s_te, labels=y_te.astype(np.int64))
     card = {
         "name": "digits-seq",
         "task": "scikit-learn load_digits (8x8, 10 classes) read row by row as a sequence, "
@@ -161,77 +142,24 @@ def train_float() -> None:
                      "augmentation": "training spikes redrawn each epoch", "loss": "cross-entropy on spike counts",
                      "surrogate": "atan(2)", "threads": 1, "seconds": round(train_seconds, 1)},
     }
-    (OUT / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
 
 
-def qat_main(bits: int, epochs: int) -> None:
-    """QAT fine-tune of the stored float model (see the module docstring)."""
-    from snncompile.backends.bitsim import simulate as bitsim
-
+def qat_main(out: Path, bits: int, epochs: int) -> None:
+    """QAT fine-tune of the stored float model (see the module docstring and snncompile.models.zoo)."""
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
-    digits = load_digits()
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        digits.images, digits.target, test_size=0.2, random_state=SEED, stratify=digits.target
-    )
+    x_tr, x_te, y_tr, y_te = zoo.digits_split(SEED)
     rng = np.random.default_rng(SEED)
     s_tr = torch.from_numpy(encode(x_tr, rng)).float()
     test = np.load(HERE / "test.npz")
     s_te, labels = encode(x_te, rng), test["labels"]
     assert np.array_equal(s_te, test["inputs"]) and np.array_equal(labels, y_te)
-    y_tr_t = torch.from_numpy(y_tr).long()
-
-    net = build()
-    stored = sc.load(HERE / "model.nir")
-    with torch.no_grad():
-        for name, mod in net.named_modules():
-            if isinstance(mod, torch.nn.Linear | torch.nn.Conv2d):
-                node = stored.nodes[name.replace(".recurrent", ".w_rec")]
-                mod.weight.copy_(torch.as_tensor(np.asarray(node.weight)))
-                mod.bias.copy_(torch.as_tensor(np.asarray(node.bias)))
-    sample = torch.zeros(SAMPLE)
-    spec = sc.QuantSpec(weight_bits=bits)
-    handle = snn.qat.qat(net, spec, sample)
-    opt = torch.optim.Adam(net.parameters(), lr=QAT_LR)
-    start = time.time()
-    for epoch in range(epochs):
-        net.train()
-        if epoch:  # fresh Bernoulli draw of the training set each epoch, as in the float run
-            s_tr = torch.from_numpy(encode(x_tr, rng)).float()
-        order = torch.randperm(len(y_tr))
-        total = 0.0
-        for i in range(0, len(order), BATCH):
-            idx = order[i : i + BATCH]
-            loss = torch.nn.functional.cross_entropy(run_counts(net, s_tr[:, idx]), y_tr_t[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        print(f"qat epoch {epoch + 1}/{epochs}  loss {total / len(y_tr):.4f}  ({time.time() - start:.0f} s)",
-              flush=True)
-    seconds = time.time() - start
-    handle.remove()
-    net.eval()
-
-    graph = sc.trace(net, sample)
-    inputs = s_te.astype(np.float32)
-    traces = bitsim(sc.quantize(graph, spec, inputs), inputs)
-    acc = float((traces[graph.outputs[0]]["out"].sum(0).argmax(1) == labels).mean())
-    print(f"{bits}-bit QAT test accuracy (bitsim, fixed point): {acc:.4f}  ({seconds:.1f} s)")
-
-    sc.save(graph, OUT / f"qat{bits}.nir")
-    card = json.loads((HERE / "card.json").read_text())
-    card["accuracy"][f"qat{bits}_fixed"] = acc
-    card["training"]["qat"] = {
-        "command": f"python models/digits-seq/train.py --qat {bits}", "spec": spec.to_dict(), "epochs": epochs,
-        "init": "model.nir float weights", "lr": QAT_LR, "optimizer": "Adam", "batch": BATCH,
-        "augmentation": "training spikes redrawn each epoch",
-        "threads": 1, "seconds": round(seconds, 1), "model": f"qat{bits}.nir",
-        "accuracy": "bitsim on test.npz, quantised calibrated on test inputs",
-    }
-    (OUT / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-
+    zoo.qat_finetune(name="digits-seq", out=out, net=build(), sample=torch.zeros(SAMPLE), bits=bits, epochs=epochs,
+                     lr=QAT_LR, batch=BATCH, train_spikes=s_tr, train_labels=y_tr, test_spikes=s_te,
+                     test_labels=labels, redraw=lambda: torch.from_numpy(encode(x_tr, rng)).float(),
+                     card_notes={"augmentation": "training spikes redrawn each epoch"})
 
 if __name__ == "__main__":
     main()
