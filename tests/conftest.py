@@ -49,3 +49,22 @@ def _compile_cache_under_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
 # Seeded randomness only: hypothesis draws the same examples on every run (and in CI).
 settings.register_profile("snncompile", derandomize=True, print_blob=True)
 settings.load_profile("snncompile")
+
+
+def trace_mismatch(expected: dict[str, dict[str, np.ndarray]], got: dict[str, dict[str, np.ndarray]]) -> str:
+    """'' when every trace is equal (keys, dtype int64, shape, values), else the first difference."""
+    for node, keys in expected.items():
+        if node not in got or set(got[node]) != set(keys):
+            return f"node '{node}': trace keys {sorted(got.get(node, {}))} != expected {sorted(keys)}"
+        for key, want in keys.items():
+            have = got[node][key]
+            if have.dtype != np.int64 or have.shape != want.shape:
+                return f"node '{node}' {key}: {have.dtype}{have.shape} != expected int64{want.shape}"
+            diff = np.argwhere(have != want)
+            if diff.size:
+                idx = tuple(int(i) for i in diff[0])
+                return (f"node '{node}' {key}: {len(diff)} mismatches; first at timestep {idx[0]}, batch {idx[1]}, "
+                        f"neuron {idx[2:]}: expected {want[idx]}, got {have[idx]}")
+    if set(got) != set(expected):
+        return f"nodes {sorted(got)} != expected {sorted(expected)}"
+    return ""

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import trace_mismatch
 from hypothesis import HealthCheck, given, settings
 from qgraph_strategies import neuron_cases, qgraph_cases
 from snncompile.backends.bitsim import accumulate, ckernel, run_plain
@@ -26,25 +27,6 @@ def bitsim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SNNCOMPILE_CACHE", path)
         yield path
-
-
-def trace_mismatch(expected: dict, got: dict) -> str:
-    """'' when every trace is equal, else the first mismatch: node, key, timestep, batch, neuron, expected, got."""
-    if list(got) != list(expected):
-        return f"nodes {list(got)} != expected {list(expected)}"
-    for node, keys in expected.items():
-        if node not in got or set(got[node]) != set(keys):
-            return f"node '{node}': trace keys {sorted(got.get(node, {}))} != expected {sorted(keys)}"
-        for key, want in keys.items():
-            have = got[node][key]
-            if have.dtype != np.int64 or have.shape != want.shape:
-                return f"node '{node}' {key}: {have.dtype}{have.shape} != expected int64{want.shape}"
-            diff = np.argwhere(have != want)
-            if diff.size:
-                idx = tuple(int(i) for i in diff[0])
-                return (f"node '{node}' {key}: {len(diff)} mismatches; first at timestep {idx[0]}, batch {idx[1]}, "
-                        f"neuron {idx[2:]}: expected {want[idx]}, got {have[idx]}")
-    return ""
 
 
 def assert_paths_equal_plain(graph: QGraph, inputs: Any, allow_counts: bool = False, what: str = "") -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hls_cases import BITS, SEMANTICS, TOPOLOGIES, build, hls_cache, trace_mismatch  # noqa: F401
+from conftest import trace_mismatch
+from hls_cases import BITS, SEMANTICS, TOPOLOGIES, build, hls_cache  # noqa: F401
 from hypothesis import HealthCheck, given, settings
 from snncompile.backends.bitsim import run_plain, simulate
 from snncompile.backends.hls import BACKEND

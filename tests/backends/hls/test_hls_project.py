@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hls_cases import build, hls_cache, trace_mismatch  # noqa: F401
+from conftest import trace_mismatch
+from hls_cases import build, hls_cache  # noqa: F401
 from snncompile.backends.bitsim import run_plain
 from snncompile.backends.hls import BACKEND
 from snncompile.backends.hls.binfmt import golden_offset, read_golden, split_traces
