@@ -5,7 +5,7 @@ DATA (ARCHITECTURE §6) is one of:
 * ``.npy``: the inputs, time-major ``[T, B, *shape]``;
 * ``.npz``: ``inputs`` (or ``input``) ``[T, B, *shape]``, optional ``labels`` ``[B]`` (integer classes)
   and optional ``spk_<node>`` arrays ``[T, B, ...]``: a source framework's own recorded spikes of node
-  ``<node>`` (as in ``shared/data/frameworks/*/data.npz``), used by the ``source<->float`` rung.
+  ``<node>`` (as in ``tests/data/frameworks/*/data.npz``), used by the ``source<->float`` rung.
   A graph with several Input nodes takes one array per input, ``inputs_<node>``.
 
 Without DATA, a bundled model uses its ``test.npz``; any other model gets seeded

@@ -1,4 +1,4 @@
-"""Shared test helpers: paths to the shared reference data, spike comparison with a first-mismatch report."""
+"""Shared test helpers: the reference data in tests/data, spike comparison with a first-mismatch report."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import pytest
 from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+#: reference data the tests read (Lava traces, framework cases, NIR paper graphs); nothing outside the repo
+SHARED = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.is_dir():
-        pytest.fail(f"shared reference data not found at {SHARED} (CI lays shared/ beside the clone)")
+        pytest.fail(f"reference data not found at {SHARED}")
     return SHARED
 
 

@@ -1,4 +1,4 @@
-"""Lava's bit-accurate golden cases (shared/data/lava_loihi) as QGraphs, shared by the bitsim, onnx and loihi tests.
+"""Lava's bit-accurate golden cases (tests/data/lava_loihi) as QGraphs, shared by the bitsim, onnx and loihi tests.
 
 Dense -> LIF (-> Dense -> LIF) exactly as Lava ran each case: Lava's processed weights with weight_exp as the
 QDense shift, current decay 4095-du, voltage decay 4096-dv, threshold and input scaled by 2^6, bias

@@ -1,6 +1,6 @@
 """The core simulator: executes mapping.json core by core, spikes travelling as messages along the routes.
 
-Each step t, in Lava's order (shared/data/lava_loihi/README.md):
+Each step t, in Lava's order (tests/data/lava_loihi/README.md):
 
 1. every core updates its compartments from the dendritic input scheduled for t (Loihi arithmetic, below);
 2. every spike leaves its core as one message per output axon ``(compartment, dest_core, dest_axon)``, and the

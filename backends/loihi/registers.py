@@ -11,7 +11,7 @@ a QNeuron of kind CubaLIF under ``PRESETS["loihi"]`` fed by QDense / QConv layer
     input_shift = 6, frac_bits = 12, i_bits = v_bits = 24 (u wraps once, v saturates), v_reset = 0
 
 Sources: lava-nc 0.10 ``PyLifModelBitAcc`` / ``PyDenseModelBitAcc`` and ``lava.utils.weightutils`` (the
-arithmetic, as ``shared/data/lava_loihi/README.md`` states it: 12-bit decays, vth up to 131071 so that
+arithmetic, as ``tests/data/lava_loihi/README.md`` states it: 12-bit decays, vth up to 131071 so that
 vth << 6 stays below the v rail, bias_mant over the signed 13-bit range, bias_exp 0..7, Dense a_out of 16-bit
 precision); weight_exp range -7..7 from nengo-loihi's ``validate_synapse_cfg`` (NxSDK's weight exponent field).
 """

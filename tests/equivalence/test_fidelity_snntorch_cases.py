@@ -1,4 +1,4 @@
-"""source <-> float rung on the recorded snnTorch cases in shared/data/frameworks.
+"""source <-> float rung on the recorded snnTorch cases in tests/data/frameworks.
 
 For every case produced by snnTorch, the float reference executor must
 reproduce snnTorch's recorded spikes exactly (0 mismatches):

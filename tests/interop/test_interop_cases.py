@@ -1,4 +1,4 @@
-"""The recorded framework cases (shared/data/frameworks) and the NIR paper's graphs (shared/data/nir_paper).
+"""The recorded framework cases (tests/data/frameworks) and the NIR paper's graphs (tests/data/nir_paper).
 
 Framework cases: each file is that framework's own export, read with the matching ``--from``; the float reference
 must reproduce the recorded spikes exactly and the recorded membranes / currents / readouts to 1e-4 (the

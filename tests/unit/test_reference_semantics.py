@@ -27,7 +27,7 @@ def lif(sem: Semantics, beta: float = 1.0, **kw: float) -> ir.LIF:
     return ir.LIF(shape=(1,), beta=beta, threshold=kw.pop("threshold", 1.0), semantics=sem, **kw)
 
 
-# --- snnTorch's single-neuron probes (shared/data/frameworks/conventions.json) ---------------------------
+# --- snnTorch's single-neuron probes (tests/data/frameworks/conventions.json) ---------------------------
 def _probe_cases() -> list[tuple[str, str, list[float], float, dict]]:
     path = SHARED / "frameworks" / "conventions.json"
     if not path.is_file():
