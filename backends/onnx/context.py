@@ -18,7 +18,7 @@ import numpy as np
 from snncompile.graph import Graph
 
 from .builder import Builder, Val, storage_dtype
-from .ranges import Interval, summed_input
+from snncompile.quant.ranges import Interval, summed_input
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class StepContext:
 
     ``compute`` is the arithmetic dtype (int64 for QGraphs, the float dtype for float
     graphs); ``ranges`` (integer graphs only) are the node output ranges from
-    :func:`~.ranges.analyse`, which size the storage type of every state and output.
+    :func:`snncompile.quant.ranges.analyse`, which size the storage type of every state and output.
     """
 
     def __init__(self, graph: Graph, compute: np.dtype, ranges: dict[str, Interval] | None) -> None:

@@ -13,7 +13,7 @@ from snncompile.nodes import Delay, Flatten, Node
 
 from .builder import I64, Val
 from .context import StepContext
-from .ranges import union
+from snncompile.quant.ranges import union
 
 
 def lower_identity(ctx: StepContext, name: str, node: Node, x: Val) -> Val:

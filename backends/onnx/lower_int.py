@@ -25,7 +25,7 @@ from snncompile.quant.qnodes import QConv1d, QConv2d, QDense, QScale
 from .builder import I64, Val
 from .context import StepContext
 from .lower_common import sum_pool, windows
-from .ranges import Interval, accumulation_bound, conv_input
+from snncompile.quant.ranges import Interval, accumulation_bound, conv_input
 
 INT8_MIN, INT8_MAX = -128, 127
 

@@ -23,7 +23,7 @@ from snncompile.quant.qnodes import CUBA_KINDS, QNeuron
 
 from .builder import I64, Builder, Val
 from .context import StepContext
-from .ranges import neuron_states, spike_range, union
+from snncompile.quant.ranges import neuron_states, spike_range, union
 
 
 def decay(b: Builder, y: Val, m: np.ndarray, frac_bits: int, rounding: str) -> Val:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from snncompile.backends.onnx.ranges import analyse, check_int64, neuron_states, summed_input, unbounded
+from snncompile.quant.ranges import analyse, check_int64, neuron_states, summed_input, unbounded
 
 from snncompile.errors import UnsupportedNodeError
 from snncompile.graph import Graph

@@ -1,4 +1,7 @@
-"""Integer value ranges of a QGraph, for exact lowerings, storage types and the int64 limits.
+"""Integer value ranges of a QGraph: the one range analysis that every code-emitting backend prints from.
+
+Used by the onnx backend (storage types, exact matmul choice, int64 limits) and the rtl
+backend (register and accumulator widths).
 
 Every node output gets a conservative interval [lo, hi] of Python ints, assuming
 inputs are spikes (0 or 1, bitsim's contract). Neuron outputs are bounded by
@@ -262,15 +265,15 @@ def analyse(graph: QGraph) -> dict[str, Interval]:
                 out[name] = UNBOUNDED
 
 
-def _limit(name: str, node: Node, what: str, mag: int) -> None:
+def _limit(name: str, node: Node, what: str, mag: int, backend: str) -> None:
     if mag > INT64_MAX:
         raise UnsupportedNodeError(
             f"node '{name}' ({type(node).__name__}): {what} can reach magnitude {mag} (> 2^63-1); "
-            "backend 'onnx' computes in int64 and cannot represent it exactly"
+            f"backend '{backend}' computes in int64 and cannot represent it exactly"
         )
 
 
-def check_int64(graph: QGraph, out: dict[str, Interval]) -> None:
+def check_int64(graph: QGraph, out: dict[str, Interval], backend: str = "onnx") -> None:
     """Raise UnsupportedNodeError unless every value of every step provably fits int64.
 
     Checked per node: its summed input, a weight layer's accumulator and shifted
@@ -284,34 +287,34 @@ def check_int64(graph: QGraph, out: dict[str, Interval]) -> None:
         preds = graph.predecessors(name)
         if not any(unbounded(out[p]) for p in preds):
             x = sum(out[p][0] for p in preds), sum(out[p][1] for p in preds)
-            _limit(name, node, "the summed input", magnitude(x))
+            _limit(name, node, "the summed input", magnitude(x), backend)
             if isinstance(node, QWeightNode):
                 acc, y = weight_output(node, x)
-                _limit(name, node, "the accumulator", magnitude(acc))
-                _limit(name, node, f"the output after shift {node.shift}", magnitude(y))
+                _limit(name, node, "the accumulator", magnitude(acc), backend)
+                _limit(name, node, f"the output after shift {node.shift}", magnitude(y), backend)
             elif isinstance(node, SumPool2d):
-                _limit(name, node, "the window sum", magnitude(_stateless_output(node, x)))
+                _limit(name, node, "the window sum", magnitude(_stateless_output(node, x)), backend)
             elif isinstance(node, QNeuron) and node.kind != "Threshold":
-                _check_neuron(name, node, x)
+                _check_neuron(name, node, x, backend)
         if unbounded(out[name]):
             raise UnsupportedNodeError(
                 f"node '{name}' ({type(node).__name__}): its output has no bound independent of the number of "
                 "steps (a recurrent loop without a neuron, or a wrap_loihi register that drifts, feeds it); "
-                "backend 'onnx' cannot prove its int64 arithmetic exact"
+                f"backend '{backend}' cannot prove its int64 arithmetic exact"
             )
 
 
-def _check_neuron(name: str, node: QNeuron, x: Interval) -> None:
+def _check_neuron(name: str, node: QNeuron, x: Interval, backend: str) -> None:
     sem, frac = node.semantics, node.frac_bits
     xs = magnitude(x) << node.input_shift
-    _limit(name, node, f"the input shifted by input_shift={node.input_shift}", xs)
+    _limit(name, node, f"the input shifted by input_shift={node.input_shift}", xs, backend)
     states = neuron_states(node, x)
     for key, policy, bits in (("i", sem.overflow_i, node.i_bits), ("v", sem.overflow_v, node.v_bits)):
         if key in states and unbounded(states[key]):
             raise UnsupportedNodeError(
                 f"node '{name}' ({type(node).__name__}): overflow_{key}={policy!r} corrects {key} once by 2^{bits}, "
                 f"but its per-step update can exceed that, so {key} drifts without bound (bitsim's int64 "
-                "products eventually overflow); backend 'onnx' supports wrap_loihi only where one correction "
+                f"products eventually overflow); backend '{backend}' supports wrap_loihi only where one correction "
                 "keeps the register in range"
             )
     drive = xs
@@ -320,9 +323,9 @@ def _check_neuron(name: str, node: QNeuron, x: Interval) -> None:
         pre = max(i_mag << frac, i_mag + xs)
         if sem.synapse_order == "add_then_decay":
             pre = ((i_mag + xs) << frac) + (1 << frac)
-        _limit(name, node, "the current update", pre)
+        _limit(name, node, "the current update", pre, backend)
         drive = i_mag
     v_mag, cap = magnitude(states["v"]), sem.spike_cap
     reset = magnitude(_of(node.threshold)) * cap + (1 + cap) * (v_mag + magnitude(_of(node.v_reset)))
     total = max(v_mag << frac, v_mag + drive + magnitude(_of(node.bias)) + (reset if node.SPIKING else 0))
-    _limit(name, node, "the membrane update", total)
+    _limit(name, node, "the membrane update", total, backend)
