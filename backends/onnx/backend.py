@@ -44,6 +44,7 @@ from snncompile.nodes import (
     SumPool2d,
 )
 from snncompile.quant.qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale
+from snncompile.quant.ranges import analyse, check_int64
 
 from .assemble import StepGraph, check_model, lower_step, scan_model, step_model
 from .builder import I64
@@ -52,7 +53,6 @@ from .lower_common import lower_delay, lower_flatten, lower_identity
 from .lower_float import FLOAT_NEURONS, lower_affine, lower_conv, lower_float_neuron, lower_pool, lower_scale
 from .lower_int import lower_qconv, lower_qdense, lower_qscale, lower_sumpool_int
 from .lower_neuron import lower_qneuron
-from snncompile.quant.ranges import analyse, check_int64
 from .runtime import Traces, run_scan, run_step, session
 
 Inputs = np.ndarray | Mapping[str, np.ndarray]

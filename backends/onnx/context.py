@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from snncompile.graph import Graph
+from snncompile.quant.ranges import Interval, summed_input
 
 from .builder import Builder, Val, storage_dtype
-from snncompile.quant.ranges import Interval, summed_input
 
 
 @dataclass(frozen=True)

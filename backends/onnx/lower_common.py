@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from snncompile.nodes import Delay, Flatten, Node
+from snncompile.quant.ranges import union
 
 from .builder import I64, Val
 from .context import StepContext
-from snncompile.quant.ranges import union
 
 
 def lower_identity(ctx: StepContext, name: str, node: Node, x: Val) -> Val:

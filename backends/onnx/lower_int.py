@@ -21,11 +21,11 @@ import numpy as np
 
 from snncompile.nodes import SumPool2d
 from snncompile.quant.qnodes import QConv1d, QConv2d, QDense, QScale
+from snncompile.quant.ranges import Interval, accumulation_bound, conv_input
 
 from .builder import I64, Val
 from .context import StepContext
 from .lower_common import sum_pool, windows
-from snncompile.quant.ranges import Interval, accumulation_bound, conv_input
 
 INT8_MIN, INT8_MAX = -128, 127
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from snncompile.quant.qnodes import CUBA_KINDS, QNeuron
+from snncompile.quant.ranges import neuron_states, spike_range, union
 
 from .builder import I64, Builder, Val
 from .context import StepContext
-from snncompile.quant.ranges import neuron_states, spike_range, union
 
 
 def decay(b: Builder, y: Val, m: np.ndarray, frac_bits: int, rounding: str) -> Val:

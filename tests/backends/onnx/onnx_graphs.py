@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from snncompile.quant.ranges import analyse, check_int64, neuron_states, summed_input, unbounded
 
 from snncompile.errors import UnsupportedNodeError
 from snncompile.graph import Graph
@@ -37,6 +36,7 @@ from snncompile.nodes import (
     Threshold,
 )
 from snncompile.quant.qnodes import QKINDS, QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale
+from snncompile.quant.ranges import analyse, check_int64, neuron_states, summed_input, unbounded
 from snncompile.semantics import Semantics
 
 OPTIONS: dict[str, tuple[Any, ...]] = {
