@@ -38,6 +38,7 @@ REGISTRY: dict[str, str] = {
     "hls": "snncompile.backends.hls",
     "loihi": "snncompile.backends.loihi.backend",
     "onnx": "snncompile.backends.onnx.backend",
+    "rtl": "snncompile.backends.rtl",
 }
 
 

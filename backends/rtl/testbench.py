@@ -156,12 +156,12 @@ module tb;
                 $display("MISMATCH sample %0d timestep %0d: golden file ends before record %0d", b, t, records);
                 fail_at("record", 0, 0);
             end
-            if (g_layer != trace_layer) fail_at("layer", g_layer, trace_layer);
-            if (g_n != trace_n) fail_at("neuron", g_n, trace_n);
-            if (g_s != trace_s) fail_at("spike", g_s, trace_s);
-            if (g_v != trace_v) fail_at("v", g_v, trace_v);
-            if (g_i != trace_i) fail_at("i", g_i, trace_i);
-            if (g_x != trace_x) fail_at("x", g_x, trace_x);
+            if (g_layer !== trace_layer) fail_at("layer", g_layer, trace_layer);
+            if (g_n !== trace_n) fail_at("neuron", g_n, trace_n);
+            if (g_s !== trace_s) fail_at("spike", g_s, trace_s);
+            if (g_v !== trace_v) fail_at("v", g_v, trace_v);
+            if (g_i !== trace_i) fail_at("i", g_i, trace_i);
+            if (g_x !== trace_x) fail_at("x", g_x, trace_x);
         end
     end
     always @(negedge clk) if (dumping && out_valid && !out_eot)

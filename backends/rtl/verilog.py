@@ -137,7 +137,8 @@ def core(plan: Plan) -> str:
     for lay in layers:
         i = lay.index
         L += [f"    // layer {i}: node {comment(lay.name)}",
-              f"    wire [{bits_for(len(lay.edges)) - 1}:0] l{i}_ev_k;", f"    wire l{i}_busy, l{i}_ov, l{i}_sat_i, l{i}_sat_v;",
+              f"    wire [{bits_for(len(lay.edges)) - 1}:0] l{i}_ev_k;",
+              f"    wire l{i}_busy, l{i}_ov, l{i}_sat_i, l{i}_sat_v;",
               f"    wire [{max(bits_for(e.weight.shape[1]) for e in lay.edges) - 1}:0] l{i}_ev_idx, l{i}_ev_count;",
               f"    wire [{max(addr_bits(e.weight.shape[1]) for e in lay.edges) - 1}:0] l{i}_ev_addr;",
               f"    wire [{bits_for(lay.n)}:0] l{i}_on;", f"    wire [{lay.s_bits - 1}:0] l{i}_os;",
@@ -227,7 +228,9 @@ def _sequencer(n_layers: int, slowest: int, n_out: int) -> list[str]:
         "            T_OUT_CHK: begin",
         "                if (ob_rdata != 0) begin",
         "                    out_valid <= 1'b1; out_addr <= o; out_value <= ob_rdata; tstate <= T_OUT_SEND;",
-        f"                end else if (o == {n_out - 1}) begin out_valid <= 1'b1; out_eot <= 1'b1; tstate <= T_OUT_EOT; end",
+        f"                end else if (o == {n_out - 1}) begin",
+        "                    out_valid <= 1'b1; out_eot <= 1'b1; tstate <= T_OUT_EOT;",
+        "                end",
         "                else begin o <= o + 1'b1; tstate <= T_OUT_RD; end",
         "            end",
         "            T_OUT_SEND: if (out_ready) begin",

@@ -82,7 +82,7 @@ module snn_layer #(
     reg [GAW:0]      gi;
     reg [31:0]       lane;
     reg [WAW:0]      wbase;
-    reg [2:0]        wait_n;
+    reg [4:0]        wait_n;
     assign busy = state != S_IDLE;
     assign ev_idx = e;
 
@@ -140,9 +140,9 @@ module snn_layer #(
     reg [P*ACCW-1:0] a2_sum;
     integer p;
     always @(posedge clk) begin
-        a1_v <= run_issue;
+        a1_v <= !rst && run_issue;
         a1_g <= g;
-        a2_v <= a1_v;
+        a2_v <= !rst && a1_v;
         a2_g <= a1_g;
         for (p = 0; p < P; p = p + 1)
             a2_sum[p*ACCW +: ACCW] <= $signed(acc_word[p*ACCW +: ACCW]) + $signed(w_word[p*WB +: WB]);
@@ -167,23 +167,28 @@ module snn_layer #(
     end else begin : g_noxprev
         assign st_xprev = 0;
     end endgenerate
+    localparam TW = NAW + 1 + W;
     wire signed [W-1:0] nv, ni;
     wire [SW-1:0] ns;
-    wire nsat_i, nsat_v;
+    wire nsat_i, nsat_v, n_valid;
+    wire [TW-1:0] n_tag;
+    wire [NAW:0] n_n = n_tag[TW-1 -: NAW+1];
+    wire signed [W-1:0] n_x = n_tag[W-1:0];
     snn_neuron #(.W(W), .FB(FB), .IB(IB), .VB(VB), .CUBA(CUBA), .SPIKING(SPIKING),
         .ADD_THEN_DECAY(ADD_THEN_DECAY), .ROUND(ROUND), .OVI(OVI), .OVV(OVV), .CMP_GE(CMP_GE), .RESET(RESET),
-        .TIMING(TIMING), .DZ_STATE(DZ_STATE), .MULTI(MULTI), .CAP(CAP), .CW(SW), .ISH(ISH)) neuron (
+        .TIMING(TIMING), .DZ_STATE(DZ_STATE), .MULTI(MULTI), .CAP(CAP), .CW(SW), .ISH(ISH), .TW(TW)) neuron (
+        .clk(clk), .rst(rst), .in_valid(u2_v), .in_tag({u2_n, u2_x}),
         .x(u2_xuse), .v_old(u2_v_old), .i_old(u2_i_old), .r_prev(u2_r), .alpha(u2_alpha), .beta(u2_beta),
-        .theta(u2_theta), .v_reset(u2_vreset), .bias(u2_nbias), .v_new(nv), .i_new(ni), .s(ns),
-        .sat_i(nsat_i), .sat_v(nsat_v));
+        .theta(u2_theta), .v_reset(u2_vreset), .bias(u2_nbias), .out_valid(n_valid), .out_tag(n_tag),
+        .v_new(nv), .i_new(ni), .s(ns), .sat_i(nsat_i), .sat_v(nsat_v));
 
     always @(posedge clk) begin
-        u1_v <= upd_issue;
+        u1_v <= !rst && upd_issue;
         u1_n <= n;
         u1_lane <= lane;
         u1_gi <= gi;
         u1_clr <= upd_issue && (lane == P - 1 || n == N - 1);
-        u2_v <= u1_v;
+        u2_v <= !rst && u1_v;
         u2_n <= u1_n;
         u2_x <= u1_x;
         u2_xuse <= SYN_DELAY ? st_xprev : u1_x;
@@ -195,14 +200,16 @@ module snn_layer #(
         u2_theta <= p_theta;
         u2_vreset <= p_vreset;
         u2_nbias <= p_nbias;
-        out_valid <= u2_v;
-        out_n <= u2_n;
-        out_s <= ns;
-        out_v <= nv;
-        out_i <= CUBA ? ni : 0;
-        out_x <= u2_x;
-        out_sat_i <= CUBA ? nsat_i : 1'b0;
-        out_sat_v <= nsat_v;
+    end
+    always @* begin
+        out_valid = n_valid;
+        out_n = n_n;
+        out_s = ns;
+        out_v = nv;
+        out_i = CUBA ? ni : {W{1'b0}};
+        out_x = n_x;
+        out_sat_i = CUBA ? nsat_i : 1'b0;
+        out_sat_v = nsat_v;
     end
 
     // ---- write ports ---------------------------------------------------------------------------------------------
@@ -212,14 +219,14 @@ module snn_layer #(
         acc_we = a2_v || (u1_v && u1_clr) || (i1_v && i1_n < G);
         acc_waddr = a2_v ? a2_g : (u1_v ? u1_gi : i1_n[GAW:0]);
         acc_wdata = a2_v ? a2_sum : {P*ACCW{1'b0}};
-        st_we = u2_v || (i1_v && i1_n < N);
-        st_waddr = u2_v ? u2_n : i1_n;
+        st_we = n_valid || (i1_v && i1_n < N);
+        st_waddr = n_valid ? n_n : i1_n;
         st_wdata = 0;
-        if (u2_v) begin
+        if (n_valid) begin
             st_wdata[VW-1:0] = nv[VW-1:0];
             st_wdata[VW +: IW] = ni[IW-1:0];
             st_wdata[VW+IW +: SW] = ns;
-            if (SYN_DELAY) st_wdata[STW-1 -: XW] = u2_x[XW-1:0];
+            if (SYN_DELAY) st_wdata[STW-1 -: XW] = n_x[XW-1:0];
         end else begin
             st_wdata[VW-1:0] = p_vinit[VW-1:0];
             st_wdata[VW +: IW] = p_iinit[IW-1:0];
@@ -247,7 +254,7 @@ module snn_layer #(
             S_INIT: begin
                 n <= n + 1'b1;
                 if (n == INIT_LEN - 1) begin
-                    wait_n <= 3'd0;    // the last initial state is written next cycle
+                    wait_n <= 5'd0;    // the last initial state is written next cycle
                     after <= S_IDLE;
                     state <= S_WAIT;
                 end
@@ -258,7 +265,7 @@ module snn_layer #(
                     n <= 0;
                     gi <= 0;
                     lane <= 0;
-                    wait_n <= 3'd0;    // the last accumulator write lands before the first update read
+                    wait_n <= 5'd0;    // the last accumulator write lands before the first update read
                     after <= S_UPD;
                     state <= S_WAIT;
                 end else if (ev_count == 0) ev_k <= ev_k + 1'b1;
@@ -287,13 +294,13 @@ module snn_layer #(
                     gi <= gi + 1'b1;
                 end else lane <= lane + 1;
                 if (n == N - 1) begin
-                    wait_n <= 3'd2;    // u1, u2, out: the last record and its state write are out
+                    wait_n <= 5'd13;   // u1, u2 and the neuron pipeline: the last record and its write are out
                     after <= S_IDLE;
                     state <= S_WAIT;
                 end
             end
             S_WAIT: begin
-                if (wait_n == 3'd0) begin
+                if (wait_n == 5'd0) begin
                     state <= after;
                     done <= after == S_IDLE;
                 end else wait_n <= wait_n - 1'b1;
