@@ -152,9 +152,19 @@ def _add_export(sub: Any) -> None:
     hls = p.add_argument_group("hls target")
     hls.add_argument("--unroll", type=_int_range(1), default=1, metavar="N",
                      help="parallel accumulators per layer (cycle estimate, pragmas; default: 1)")
-    hls.add_argument("--clock-mhz", type=float, default=200.0, metavar="F", help="clock for the latency estimate")
+    hls.add_argument("--clock-mhz", type=float, default=None, metavar="F",
+                     help="clock in MHz: hls latency estimate (default 200), rtl place-and-route constraint (100)")
     hls.add_argument("--dense-loops", action="store_true", help="dense inner loops instead of spike-sparse ones")
     hls.add_argument("--part", metavar="PART", help="FPGA part for run_hls.tcl (default: xc7z020clg400-1)")
+    rtl = p.add_argument_group("rtl target (docs/rtl.md)")
+    rtl.add_argument("--lanes", type=_int_range(1, 64), default=8, metavar="P",
+                     help="parallel neuron lanes per layer engine (default: 8)")
+    rtl.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                     help="simulator that proves the Verilog against bitsim (default: verilator)")
+    rtl.add_argument("--synth", action="store_true", help="also synthesise with yosys (ECP5, Xilinx 7-series)")
+    rtl.add_argument("--pnr", action="store_true", help="also place and route with nextpnr-ecp5 (implies --synth)")
+    rtl.add_argument("--device", choices=("12k", "25k", "45k", "85k"), default="25k",
+                     help="ECP5 device for the fit check and nextpnr (default: 25k)")
     loihi = p.add_argument_group("loihi target")
     loihi.add_argument("--core-spec", default="loihi1", metavar="SPEC",
                        help="loihi1 (default), loihi2, or a CoreSpec JSON file (docs/loihi.md)")

@@ -164,12 +164,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         calib = Data(data.inputs, None, None, data.note)
     progress(f"stimuli: {stimuli.note}")
     progress(f"calibration data: {calib.note}")
-    hls_options: dict[str, Any] = {"sparse": not args.dense_loops, "unroll": args.unroll, "clock_mhz": args.clock_mhz}
+    hls_clock = args.clock_mhz if args.clock_mhz is not None else 200.0
+    hls_options: dict[str, Any] = {"sparse": not args.dense_loops, "unroll": args.unroll, "clock_mhz": hls_clock}
+    rtl_options: dict[str, Any] = {"lanes": args.lanes, "simulator": args.simulator, "device": args.device,
+                                   "clock_mhz": args.clock_mhz if args.clock_mhz is not None else 100.0,
+                                   "synthesise": args.synth or args.pnr, "pnr": args.pnr}
     if args.part:
         hls_options["part"] = args.part
     manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source), targets=args.target,
                       spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress,
-                      target_options={"hls": hls_options, "loihi": {"core_spec": args.core_spec}})
+                      target_options={"hls": hls_options, "loihi": {"core_spec": args.core_spec},
+                                      "rtl": rtl_options})
     print(f"wrote {out}/")
     for f in manifest["files"]:
         print(f"  {f['path']}  ({f['bytes']} bytes)")
@@ -180,10 +185,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         if "estimate" in report and target == "hls":
             from snncompile.backends.hls.estimate import format_table
 
-            print(f"\n{target} estimate (--unroll {args.unroll}, {args.clock_mhz:g} MHz):")
+            print(f"\n{target} estimate (--unroll {args.unroll}, {hls_clock:g} MHz):")
             print(format_table(report["estimate"]))
         if "table" in report:
-            print(f"\n{target} mapping:\n{report['table']}")
+            what = "cost (measured by simulation, yosys, nextpnr; the analytic estimate beside)" if target == "rtl" \
+                else "mapping"
+            print(f"\n{target} {what}:\n{report['table']}")
         if "float_models" in report:
             print(f"{target}: float discrete model also written: {', '.join(report['float_models'])}")
     return 0

@@ -3,7 +3,7 @@
 Cycles of one timestep, from the layer engine's schedule (snn_layer.v, snn_core.v):
 
     input beats         events_in + 1 (the end-of-timestep beat)
-    per layer           4 + sum over edges (1 + events_e * (G + 2)) + N + 3
+    per layer           4 + sum over edges (1 + spikes_e * (G + 2)) + N + 16   (a count-c event is c spikes)
     outputs             2 per output element + 1 per non-zero output + 2
 
 Memory bits per layer: weights (sum_e M_e * G words of P * WB bits), accumulators (G x P * ACCW),
@@ -28,7 +28,7 @@ BRAM36_BITS = 36 * 1024
 def layer_cycles(layer: Layer, events: Mapping[str, float]) -> float:
     """Cycles of one layer in one step, given the mean events per step of each source."""
     G = layer.groups
-    return 4 + sum(1 + events[e.source] * (G + 2) for e in layer.edges) + layer.n + 3
+    return 4 + sum(1 + events[e.source] * (G + 2) for e in layer.edges) + layer.n + 16
 
 
 def step_cycles(plan: Plan, events: Mapping[str, float], outputs_active: float = 0.0) -> float:
@@ -51,12 +51,12 @@ def memory_bits(layer: Layer) -> dict[str, int]:
 
 
 def measured_events(plan: Plan, traces: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, float]:
-    """Mean events per step and sample of every spike source, from bitsim's traces."""
+    """Mean spikes (events weighted by their counts) per step and sample of every source, from bitsim's traces."""
     out = {}
     for s in plan.sources:
         tr = traces[s.name]["out"]
         steps = tr.shape[0] * tr.shape[1]
-        out[s.name] = float(np.count_nonzero(tr)) / steps if steps else 0.0
+        out[s.name] = float(tr.sum()) / steps if steps else 0.0
     return out
 
 

@@ -1,7 +1,7 @@
 """What the RTL is made of: a QGraph read as layers of the layer engine, with every width proven.
 
 A *layer* is a non-Threshold QNeuron whose summed input comes from one or more QDense
-*edges*, each reading a binary spike *source* (an Input or a spiking QNeuron, through
+*edges*, each reading a spike *source* (an Input or a spiking QNeuron, binary or multi-spike, through
 any Flatten). An edge is *delayed* when a recurrent edge lies on its path (it reads the
 source's previous step). Each source that feeds an edge gets an event queue.
 
@@ -92,6 +92,7 @@ class Source:
     name: str
     n: int
     offset: int  # Inputs only
+    count_bits: int = 1  # width of an event's spike count (multi-spike layers)
 
 
 @dataclass(frozen=True)
@@ -168,10 +169,7 @@ def _edge(graph: QGraph, layer: str, pred: str) -> Edge:
     if isinstance(src, QNeuron):
         if not src.SPIKING:
             raise refuse(dense_name, dense, f"reads the non-spiking readout '{source}'; the rtl event queues carry "
-                         "binary spikes")
-        if src.semantics.spikes == "multi" and src.semantics.spike_cap > 1:
-            raise refuse(dense_name, dense, f"reads multi-spike counts of '{source}' (cap "
-                         f"{src.semantics.spike_cap}); the rtl event queues carry binary spikes")
+                         "spike events (addresses and counts), not membrane values")
     elif not isinstance(src, Input):
         raise refuse(dense_name, dense, f"reads '{source}' ({type(src).__name__}), not a spike source")
     if hops > 1:
@@ -182,6 +180,14 @@ def _edge(graph: QGraph, layer: str, pred: str) -> Edge:
     if shift > 0:
         w = w << shift
     return Edge(dense_name, source, bool(hops), shift, w)
+
+
+def _cap(graph: QGraph, source: str) -> int:
+    """The largest value a spike source sends: 1, or a multi-spike neuron's cap."""
+    node = graph.nodes[source]
+    if isinstance(node, QNeuron) and node.semantics.spikes == "multi":
+        return int(node.semantics.spike_cap)
+    return 1
 
 
 def _datapath_bits(node: QNeuron, x: Interval, states: dict[str, Interval]) -> int:
@@ -238,8 +244,9 @@ def build_plan(graph: QGraph, *, lanes: int = 8) -> Plan:
             xbias += b << e.shift if e.shift > 0 else b
             placed.append(Edge(e.dense, e.source, e.delayed, e.shift, e.weight, base))
             base += e.weight.shape[1] * groups
-        pos = sum(row_sums(e.weight)[0] for e in edges)
-        neg = sum(row_sums(e.weight)[1] for e in edges)
+        # every partial sum of the accumulator: each source sends at most its spike cap per input per step
+        pos = sum(row_sums(e.weight)[0] * _cap(graph, e.source) for e in edges)
+        neg = sum(row_sums(e.weight)[1] * _cap(graph, e.source) for e in edges)
         acc = (int(np.min(neg)), int(np.max(pos)))
         w_lo = min(int(e.weight.min(initial=0)) for e in edges)
         w_hi = max(int(e.weight.max(initial=0)) for e in edges)
@@ -265,7 +272,7 @@ def build_plan(graph: QGraph, *, lanes: int = 8) -> Plan:
     for name in graph.inputs:
         sources.append(Source(name, _size(graph, name), offset))
         offset += _size(graph, name)
-    sources += [Source(lay.name, lay.n, 0) for lay in layers if lay.feeds]
+    sources += [Source(lay.name, lay.n, 0, lay.s_bits) for lay in layers if lay.feeds]
     ports: list[Port] = []
     offset = 0
     by_name = {lay.name: lay for lay in layers}

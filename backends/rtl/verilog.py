@@ -48,12 +48,13 @@ def mem_name(layer: Layer, what: str) -> str:
     return f"mem/l{layer.index}_{what}.hex"
 
 
-def layer_params(layer: Layer) -> list[tuple[str, str]]:
+def layer_params(layer: Layer, count_bits: dict[str, int]) -> list[tuple[str, str]]:
     """The parameter list of one snn_layer instance."""
     node, sem = layer.node, layer.node.semantics
     values, layout = param_layout(layer)
     qcw = max(bits_for(e.weight.shape[1]) for e in layer.edges)
     qaw = max(addr_bits(e.weight.shape[1]) for e in layer.edges)
+    qnw = max(count_bits.get(e.source, 1) for e in layer.edges)
     depth = sum(e.weight.shape[1] for e in layer.edges) * layer.groups
     bases = "{" + ", ".join(f"32'd{e.base}" for e in reversed(layer.edges)) + "}"
     cap = sem.spike_cap if sem.spikes == "multi" else 1
@@ -61,7 +62,7 @@ def layer_params(layer: Layer) -> list[tuple[str, str]]:
         ("N", str(layer.n)), ("P", str(layer.lanes)), ("G", str(layer.groups)),
         ("NAW", str(bits_for(layer.n))), ("GAW", str(bits_for(layer.groups))),
         ("K", str(len(layer.edges))), ("KW", str(bits_for(len(layer.edges)))), ("QAW", str(qaw)),
-        ("QCW", str(qcw)), ("EDGE_BASE", bases), ("WB", str(layer.w_bits)), ("WDEPTH", str(depth)),
+        ("QCW", str(qcw)), ("QNW", str(qnw)), ("EDGE_BASE", bases), ("WB", str(layer.w_bits)), ("WDEPTH", str(depth)),
         ("WAW", str(addr_bits(depth))), ("W_INIT", f'"{mem_name(layer, "w")}"'), ("ACCW", str(layer.acc_bits)),
         ("RSH", str(layer.rsh)), ("SYN_DELAY", str(sem.synapse_delay)), ("SW", str(layer.s_bits)),
         ("VW", str(layer.v_bits)), ("IW", str(layer.i_bits)), ("XW", str(layer.x_bits)),
@@ -144,8 +145,10 @@ def core(plan: Plan) -> str:
               f"    wire [{bits_for(lay.n)}:0] l{i}_on;", f"    wire [{lay.s_bits - 1}:0] l{i}_os;",
               f"    wire signed [{lay.datapath - 1}:0] l{i}_ovv, l{i}_oi, l{i}_ox;"]
     # event queues
+    counted = {q.name: q.count_bits for q in sources}
     for q in sources:
-        n, qc, qa = q.n, bits_for(q.n), addr_bits(q.n)
+        n, qc, qa, cb = q.n, bits_for(q.n), addr_bits(q.n), q.count_bits
+        width = qa + (cb if cb > 1 else 0)  # a multi-spike event carries its count above the address
         s = f"q_{ident(q.name)}"
         if q.name in plan.graph.inputs:
             hit = f"in_fire && in_addr >= {q.offset} && in_addr < {q.offset + n}"
@@ -153,30 +156,38 @@ def core(plan: Plan) -> str:
             push, paddr = hit, f"{s}_local[{qa - 1}:0]"
         else:
             li_ = plan.layer(q.name).index
-            push, paddr = f"l{li_}_ov && l{li_}_os != 0", f"l{li_}_on[{qa - 1}:0]"
+            push = f"l{li_}_ov && l{li_}_os != 0"
+            paddr = f"{{l{li_}_os, l{li_}_on[{qa - 1}:0]}}" if cb > 1 else f"l{li_}_on[{qa - 1}:0]"
         readers = [(lay, k, e) for lay in layers for k, e in enumerate(lay.edges) if e.source == q.name]
         sel_idx = " : ".join(f"(li == {lay.index} && l{lay.index}_ev_k == {k}) ? l{lay.index}_ev_idx[{qc - 1}:0]"
                              for lay, k, e in readers) + f" : {qc}'d0"
         sel_prev = " : ".join(f"(li == {lay.index} && l{lay.index}_ev_k == {k}) ? 1'b{int(e.delayed)}"
                               for lay, k, e in readers) + " : 1'b0"
-        L += [f"    wire [{qa - 1}:0] {s}_addr;", f"    wire [{qc - 1}:0] {s}_cur, {s}_prev;"]
-        L += _instance("snn_event_queue", s, [("N", str(n)), ("AW", str(qa)), ("CW", str(qc))], [
+        L += [f"    wire [{width - 1}:0] {s}_word;", f"    wire [{qa - 1}:0] {s}_addr = {s}_word[{qa - 1}:0];",
+              f"    wire [{cb - 1}:0] {s}_cnt = " + (f"{s}_word[{width - 1}:{qa}];" if cb > 1 else "1'b1;"),
+              f"    wire [{qc - 1}:0] {s}_cur, {s}_prev;"]
+        L += _instance("snn_event_queue", s, [("N", str(n)), ("AW", str(width)), ("CW", str(qc))], [
             ("clk", "clk"), ("clear", "init_p"), ("step", "q_step"), ("push", push), ("push_addr", paddr),
-            ("rd_prev", sel_prev), ("rd_idx", sel_idx), ("rd_addr", f"{s}_addr"), ("count_cur", f"{s}_cur"),
+            ("rd_prev", sel_prev), ("rd_idx", sel_idx), ("rd_addr", f"{s}_word"), ("count_cur", f"{s}_cur"),
             ("count_prev", f"{s}_prev")])
     for lay in layers:
         i = lay.index
         qcw = max(bits_for(e.weight.shape[1]) for e in lay.edges)
         qaw = max(addr_bits(e.weight.shape[1]) for e in lay.edges)
+        qnw = max(counted[e.source] for e in lay.edges)
         counts = " : ".join(f"(l{i}_ev_k == {k}) ? {qcw}'d0 + q_{ident(e.source)}_"
                             f"{'prev' if e.delayed else 'cur'}" for k, e in enumerate(lay.edges)) + f" : {qcw}'d0"
         addrs = " : ".join(f"(l{i}_ev_k == {k}) ? {qaw}'d0 + q_{ident(e.source)}_addr"
                            for k, e in enumerate(lay.edges)) + f" : {qaw}'d0"
-        L += [f"    assign l{i}_ev_count = {counts};", f"    assign l{i}_ev_addr = {addrs};"]
-        L += _instance("snn_layer", f"layer{i}", layer_params(lay), [
+        cnts = " : ".join(f"(l{i}_ev_k == {k}) ? {qnw}'d0 + q_{ident(e.source)}_cnt"
+                          for k, e in enumerate(lay.edges)) + f" : {qnw}'d1"
+        L += [f"    wire [{qnw - 1}:0] l{i}_ev_cnt = {cnts};",
+              f"    assign l{i}_ev_count = {counts};", f"    assign l{i}_ev_addr = {addrs};"]
+        L += _instance("snn_layer", f"layer{i}", layer_params(lay, counted), [
             ("clk", "clk"), ("rst", "rst"), ("init", "init_p"), ("go", f"go[{i}]"), ("done", f"done[{i}]"),
             ("busy", f"l{i}_busy"), ("ev_k", f"l{i}_ev_k"), ("ev_idx", f"l{i}_ev_idx"),
-            ("ev_count", f"l{i}_ev_count"), ("ev_addr", f"l{i}_ev_addr"), ("out_valid", f"l{i}_ov"),
+            ("ev_count", f"l{i}_ev_count"), ("ev_addr", f"l{i}_ev_addr"), ("ev_cnt", f"l{i}_ev_cnt"),
+            ("out_valid", f"l{i}_ov"),
             ("out_n", f"l{i}_on"), ("out_s", f"l{i}_os"), ("out_v", f"l{i}_ovv"), ("out_i", f"l{i}_oi"),
             ("out_x", f"l{i}_ox"), ("out_sat_i", f"l{i}_sat_i"), ("out_sat_v", f"l{i}_sat_v")])
     # trace port: the active layer's records

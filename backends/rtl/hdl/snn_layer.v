@@ -3,7 +3,7 @@
 // Each timestep (`go` .. `done`) runs two phases:
 //   accumulate: for every incoming edge k, for every event j in its source's list (the queue the top level
 //               connects), for every group g of P neurons: acc[g] += W[EDGE_BASE[k] + j*G + g] (P lanes at once).
-//               Cost: events x (G + 2) cycles; no work for silent inputs.
+//               Cost: events x (G + 2) cycles (a multi-spike event of count c: c times); silent inputs cost nothing.
 //   update:     for every neuron n (one per cycle, pipelined): x = (acc[n] + XBIAS[n]) >>> RSH, the neuron step
 //               (snn_neuron) on its state, write back, emit (out_valid, n, s, v, i, x); acc[n] is cleared.
 // Weights of edges with a non-negative shift are stored pre-shifted (W << shift), so one exact accumulator serves
@@ -21,6 +21,7 @@ module snn_layer #(
     parameter KW = 1,
     parameter QAW = 8,
     parameter QCW = 8,
+    parameter QNW = 1,
     parameter [K*32-1:0] EDGE_BASE = 0,
     parameter WB = 8,
     parameter WDEPTH = 16,
@@ -61,6 +62,7 @@ module snn_layer #(
     output wire [QCW-1:0]      ev_idx,
     input  wire [QCW-1:0]      ev_count,
     input  wire [QAW-1:0]      ev_addr,
+    input  wire [QNW-1:0]      ev_cnt,       // spike count of the event (1 for binary sources)
     // one record per neuron update
     output reg                 out_valid,
     output reg  [NAW:0]        out_n,
@@ -82,6 +84,8 @@ module snn_layer #(
     reg [GAW:0]      gi;
     reg [31:0]       lane;
     reg [WAW:0]      wbase;
+    reg [QNW-1:0]    rep;
+    reg              again;
     reg [4:0]        wait_n;
     assign busy = state != S_IDLE;
     assign ev_idx = e;
@@ -261,6 +265,7 @@ module snn_layer #(
             end
             S_EDGE: begin
                 e <= 0;
+                again <= 1'b0;
                 if (ev_k == K) begin
                     n <= 0;
                     gi <= 0;
@@ -273,18 +278,27 @@ module snn_layer #(
             end
             S_FETCH: state <= S_ADDR;
             S_ADDR: begin
+                // a multi-spike event of count c is accumulated c times (the weights are added, never multiplied)
                 wbase <= EDGE_BASE[ev_k*32 +: 32] + ev_addr * G;
+                if (!again) rep <= ev_cnt - 1'b1;
                 g <= 0;
                 state <= S_RUN;
             end
             S_RUN: begin
                 g <= g + 1'b1;
                 if (g == G - 1) begin
-                    e <= e + 1'b1;
-                    if (e + 1'b1 == ev_count) begin
-                        ev_k <= ev_k + 1'b1;
-                        state <= S_EDGE;
-                    end else state <= S_FETCH;
+                    if (rep != 0) begin
+                        rep <= rep - 1'b1;
+                        again <= 1'b1;
+                        state <= S_FETCH;
+                    end else begin
+                        again <= 1'b0;
+                        e <= e + 1'b1;
+                        if (e + 1'b1 == ev_count) begin
+                            ev_k <= ev_k + 1'b1;
+                            state <= S_EDGE;
+                        end else state <= S_FETCH;
+                    end
                 end
             end
             S_UPD: begin

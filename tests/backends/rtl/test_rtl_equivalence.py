@@ -1,0 +1,87 @@
+"""The simulated Verilog equals bitsim on every spike and every state, every timestep (Icarus and Verilator).
+
+Random graphs inside the layer engine's scope (rtl_cases), bitsim's narrow-register neuron cases, the hls
+suite's mlp/cuba topologies at 2/4/8/16-bit weights under every Semantics choice, the bundled digits-mlp and
+digits-seq, and Lava's bit-accurate cases. Icarus (0.2 s per build) runs the many random graphs; Verilator
+(seconds per build) runs a fixed subset of each family.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import trace_mismatch
+from hypothesis import HealthCheck, assume, given, settings
+from rtl_cases import neuron_cases, rtl_graph_cases
+from snncompile.backends.bitsim import run_plain
+from snncompile.backends.rtl import BACKEND
+
+import snncompile as sc
+from snncompile.errors import UnsupportedNodeError
+from snncompile.quant.qnodes import QGraph
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hls"))
+from hls_cases import BITS, SEMANTICS, build  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+EXPECTED_REFUSALS = ("negative shift", "wrap_loihi", "Threshold", "datapath", "readout")
+SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def check_equal(graph: QGraph, spikes: np.ndarray, simulator: str) -> None:
+    expected = run_plain(graph, spikes)
+    report = trace_mismatch(expected, BACKEND.run(graph, spikes, simulator=simulator))
+    assert report == "", f"{simulator}: {report}"
+
+
+def supported(graph: QGraph) -> bool:
+    try:
+        BACKEND.check(graph)
+    except UnsupportedNodeError as err:
+        assert any(k in str(err) for k in EXPECTED_REFUSALS), str(err)
+        return False
+    return True
+
+
+@SLOW
+@given(rtl_graph_cases())
+def test_random_rtl_graphs_icarus(case: tuple[QGraph, np.ndarray]) -> None:
+    graph, spikes = case
+    assume(supported(graph))
+    check_equal(graph, spikes, "icarus")
+
+
+@SLOW
+@given(neuron_cases())
+def test_narrow_register_neurons_icarus(case: tuple[QGraph, np.ndarray]) -> None:
+    graph, spikes = case
+    assume(supported(graph))
+    check_equal(graph, spikes, "icarus")
+
+
+HLS_CASES = [(topo, sem, BITS[(i + j) % len(BITS)]) for i, topo in enumerate(("mlp", "cuba"))
+             for j, sem in enumerate(SEMANTICS)]
+
+
+@pytest.mark.parametrize(("topology", "sem", "bits"), HLS_CASES, ids=[f"{t}-{s}-w{b}" for t, s, b in HLS_CASES])
+def test_hls_topologies_icarus(topology: str, sem: str, bits: int) -> None:
+    graph, spikes = build(topology, sem, bits, seed=bits * 31 + len(topology))
+    check_equal(graph, spikes, "icarus")
+
+
+@pytest.mark.parametrize(("topology", "sem", "bits"), [("mlp", "mix", 4), ("cuba", "loihi", 16)])
+def test_hls_topologies_verilator(topology: str, sem: str, bits: int) -> None:
+    graph, spikes = build(topology, sem, bits, seed=bits * 31 + len(topology))
+    check_equal(graph, spikes, "verilator")
+
+
+@pytest.mark.parametrize(("model", "bits"), [("digits-mlp", 8), ("digits-seq", 4)])
+def test_bundled_models_verilator(model: str, bits: int) -> None:
+    qgraph = sc.quantize(sc.load(model), sc.QuantSpec(weight_bits=bits), calib=None)
+    inputs = np.load(REPO / "models" / model / "test.npz")["inputs"][:, :8]
+    expected = run_plain(qgraph, inputs)
+    assert expected["output"]["out"].sum() > 0
+    check_equal(qgraph, inputs, "verilator")
