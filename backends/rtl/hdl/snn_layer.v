@@ -82,7 +82,8 @@ module snn_layer #(
     reg [GAW:0]      g;
     reg [NAW:0]      n;
     reg [GAW:0]      gi;
-    reg [31:0]       lane;
+    localparam LNW = $clog2(P) + 1;
+    reg [LNW-1:0]    lane;
     reg [WAW:0]      wbase;
     reg [QNW-1:0]    rep;
     reg              again;
@@ -123,10 +124,12 @@ module snn_layer #(
         assign prom = {PWIDTH{1'b0}};
     end endgenerate
 
-    // ---- parameters of the neuron whose ROM word is in `prom` ------------------------------------------------
+    // ---- parameters of the neuron whose ROM word is in `pq` (the ROM output, registered) --------------------
+    reg [PWIDTH-1:0] pq;
+    always @(posedge clk) pq <= prom;
     wire signed [W-1:0] p_xbias, p_alpha, p_beta, p_theta, p_vreset, p_nbias, p_vinit, p_iinit;
 `define SNN_FIELD(bit, wire_, val, off, len) \
-    generate if (PMASK[bit]) begin : g_f``bit assign wire_ = $signed(prom[off +: len]); end \
+    generate if (PMASK[bit]) begin : g_f``bit assign wire_ = $signed(pq[off +: len]); end \
     else begin : g_c``bit assign wire_ = val; end endgenerate
     `SNN_FIELD(0, p_xbias, XBIAS, O_XBIAS, L_XBIAS)
     `SNN_FIELD(1, p_alpha, ALPHA, O_ALPHA, L_ALPHA)
@@ -155,18 +158,33 @@ module snn_layer #(
     // ---- update pipeline: issue -> u1 (memories) -> u2 (x, state, params) -> u3 (neuron) -> write back ---------
     reg           u1_v, u1_clr, u2_v;
     reg [NAW:0]   u1_n, u2_n;
-    reg [31:0]    u1_lane;
+    reg [LNW-1:0] u1_lane;
     reg [GAW:0]   u1_gi;
     reg signed [W-1:0] u2_x, u2_xuse, u2_v_old, u2_i_old, u2_alpha, u2_beta, u2_theta, u2_vreset, u2_nbias;
     reg [SW-1:0]  u2_r;
-    wire signed [ACCW-1:0] u1_acc = acc_word[u1_lane*ACCW +: ACCW];
-    wire signed [W-1:0] u1_x = ($signed(u1_acc) + p_xbias) >>> RSH;
-    wire signed [VW-1:0] st_v = st_word[VW-1:0];
-    wire signed [IW-1:0] st_i = st_word[VW +: IW];
-    wire [SW-1:0] st_s = st_word[VW+IW +: SW];
+    // ua: the lane of the accumulator word, the state word and the parameters, registered
+    wire [ACCW-1:0] acc_lane [0:P-1];
+    genvar gl;
+    generate for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
+        assign acc_lane[gl] = acc_word[gl*ACCW +: ACCW];
+    end endgenerate
+    reg                    ua_v;
+    reg [NAW:0]            ua_n;
+    reg signed [ACCW-1:0]  ua_acc;
+    reg [STW-1:0]          ua_st;
+    always @(posedge clk) begin
+        ua_v <= !rst && u1_v;
+        ua_n <= u1_n;
+        ua_acc <= acc_lane[u1_lane];
+        ua_st <= st_word;
+    end
+    wire signed [W-1:0] u1_x = ($signed(ua_acc) + p_xbias) >>> RSH;
+    wire signed [VW-1:0] st_v = ua_st[VW-1:0];
+    wire signed [IW-1:0] st_i = ua_st[VW +: IW];
+    wire [SW-1:0] st_s = ua_st[VW+IW +: SW];
     wire signed [W-1:0] st_xprev;
     generate if (SYN_DELAY) begin : g_xprev
-        wire signed [XW-1:0] xp = st_word[VW+IW+SW +: XW];
+        wire signed [XW-1:0] xp = ua_st[VW+IW+SW +: XW];
         assign st_xprev = xp;
     end else begin : g_noxprev
         assign st_xprev = 0;
@@ -192,8 +210,8 @@ module snn_layer #(
         u1_lane <= lane;
         u1_gi <= gi;
         u1_clr <= upd_issue && (lane == P - 1 || n == N - 1);
-        u2_v <= !rst && u1_v;
-        u2_n <= u1_n;
+        u2_v <= !rst && ua_v;
+        u2_n <= ua_n;
         u2_x <= u1_x;
         u2_xuse <= SYN_DELAY ? st_xprev : u1_x;
         u2_v_old <= st_v;
@@ -217,14 +235,14 @@ module snn_layer #(
     end
 
     // ---- write ports ---------------------------------------------------------------------------------------------
-    reg          i1_v;
-    reg [NAW:0]  i1_n;
+    reg          i1_v, i2_v;
+    reg [NAW:0]  i1_n, i2_n;
     always @* begin
-        acc_we = a2_v || (u1_v && u1_clr) || (i1_v && i1_n < G);
-        acc_waddr = a2_v ? a2_g : (u1_v ? u1_gi : i1_n[GAW:0]);
+        acc_we = a2_v || (u1_v && u1_clr) || (i2_v && i2_n < G);
+        acc_waddr = a2_v ? a2_g : (u1_v ? u1_gi : i2_n[GAW:0]);
         acc_wdata = a2_v ? a2_sum : {P*ACCW{1'b0}};
-        st_we = n_valid || (i1_v && i1_n < N);
-        st_waddr = n_valid ? n_n : i1_n;
+        st_we = n_valid || (i2_v && i2_n < N);
+        st_waddr = n_valid ? n_n : i2_n;
         st_wdata = 0;
         if (n_valid) begin
             st_wdata[VW-1:0] = nv[VW-1:0];
@@ -243,9 +261,12 @@ module snn_layer #(
         done <= 1'b0;
         i1_v <= init_issue;
         i1_n <= n;
+        i2_v <= i1_v;
+        i2_n <= i1_n;
         if (rst) begin
             state <= S_IDLE;
             i1_v <= 1'b0;
+            i2_v <= 1'b0;
         end else case (state)
             S_IDLE: begin
                 n <= 0;
@@ -258,7 +279,7 @@ module snn_layer #(
             S_INIT: begin
                 n <= n + 1'b1;
                 if (n == INIT_LEN - 1) begin
-                    wait_n <= 5'd0;    // the last initial state is written next cycle
+                    wait_n <= 5'd1;    // the last initial state is written two cycles later
                     after <= S_IDLE;
                     state <= S_WAIT;
                 end
@@ -308,7 +329,7 @@ module snn_layer #(
                     gi <= gi + 1'b1;
                 end else lane <= lane + 1;
                 if (n == N - 1) begin
-                    wait_n <= 5'd13;   // u1, u2 and the neuron pipeline: the last record and its write are out
+                    wait_n <= 5'd14;   // u1, ua, u2 and the neuron pipeline: the last record and its write are out
                     after <= S_IDLE;
                     state <= S_WAIT;
                 end
