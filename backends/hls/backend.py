@@ -20,7 +20,7 @@ from snncompile.quant.qnodes import QGraph
 from . import binfmt, project
 from .estimate import estimate, format_table
 from .layers import EMITTERS
-from .lower import Lowering, lower
+from .lower import Lowering, lower, trace_labels
 from .runner import build, simulate
 
 DEFAULT_PART = "xc7z020clg400-1"
@@ -133,11 +133,12 @@ class HlsBackend:
             "outputs": ", ".join(f"`{p.arg}` ({p.size} x {p.ctype}, node '{p.node}')" for p in ports),
             "out_args": ", ".join(p.arg for p in ports),
         }))
-        files["stimuli.bin"] = binfmt.stimuli_bytes(names, [int(np.prod(qgraph.shapes[n])) for n in names], stim)
+        files["stimuli.bin"] = binfmt.stimuli_bytes([lw.labels[n] for n in names],
+                                                    [int(np.prod(qgraph.shapes[n])) for n in names], stim)
         files["golden.bin"] = binfmt.golden_bytes(layout, traces)
         info = {
             "format": 1, "snncompile": snncompile.__version__, "backend": self.name, **project.graph_summary(qgraph),
-            "traces": [{"node": t.node, "key": t.key, "shape": list(t.shape)} for t in layout],
+            "traces": [{"node": t.node, "label": t.label, "key": t.key, "shape": list(t.shape)} for t in layout],
             "options": {"sparse": sparse, "unroll": unroll, "clock_mhz": clock_mhz, "part": part},
             "stimuli": "random" if inputs is None else "given", "samples": B, "timesteps": T, "estimate": est,
         }
@@ -157,7 +158,8 @@ class HlsBackend:
             if (sparse, unroll) not in built or not built[sparse, unroll].is_file():
                 lw = self.lower(artifact, sparse=sparse, unroll=unroll)
                 built[sparse, unroll] = build(project.sources(lw, RUN_T_MAX))
-            return simulate(built[sparse, unroll], stim)
+            labels = trace_labels(list(artifact.nodes))
+            return simulate(built[sparse, unroll], stim, {label: name for name, label in labels.items()})
         folder = Path(artifact["dir"] if isinstance(artifact, Mapping) else artifact)
         try:
             info = json.loads((folder / "project.json").read_text())
@@ -166,7 +168,8 @@ class HlsBackend:
             raise InputError(f"hls: {folder} is not an emitted hls project: {exc}") from None
         ins = info["inputs"]
         stim = pack_stimuli([i["name"] for i in ins], [tuple(i["shape"]) for i in ins], inputs)
-        return simulate(build(files), stim)
+        labels = {t.get("label") or t["node"]: t["node"] for t in info["traces"]}
+        return simulate(build(files), stim, labels)
 
 
 BACKEND = HlsBackend()

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -101,10 +102,12 @@ def library_layout(lib: ctypes.CDLL) -> list[TraceSpec]:
     return out
 
 
-def simulate(lib_path: Path, stimuli: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+def simulate(lib_path: Path, stimuli: np.ndarray,
+             names: Mapping[str, str] | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Run uint8 stimuli [B, T, n_in] through the library; bitsim's traces {node: {key: [T, B, ...]}}.
 
     The library writes one time-major block per trace (see snn_sim.c); each trace is a view of its block.
+    ``names`` maps the trace table's labels back to node names (a long name is cut in the C).
     """
     lib = load(lib_path)
     layout = library_layout(lib)
@@ -115,6 +118,7 @@ def simulate(lib_path: Path, stimuli: np.ndarray) -> dict[str, dict[str, np.ndar
     out: dict[str, dict[str, np.ndarray]] = {}
     start = 0
     for spec in layout:
-        out.setdefault(spec.node, {})[spec.key] = flat[start:start + T * B * spec.size].reshape(T, B, *spec.shape)
+        node = spec.node if names is None else names.get(spec.node, spec.node)
+        out.setdefault(node, {})[spec.key] = flat[start:start + T * B * spec.size].reshape(T, B, *spec.shape)
         start += T * B * spec.size
     return out
