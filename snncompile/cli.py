@@ -35,6 +35,25 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _clock_mhz(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MHz") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of MHz > 0")
+    return value
+
+
+def _part(text: str) -> str:
+    from .backends.hls.backend import part_problem  # only when --part is given: the hls backend is heavy
+
+    problem = part_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit 2), like every other error."""
 
@@ -152,9 +171,11 @@ def _add_export(sub: Any) -> None:
     hls = p.add_argument_group("hls target")
     hls.add_argument("--unroll", type=_int_range(1), default=1, metavar="N",
                      help="parallel accumulators per layer (cycle estimate, pragmas; default: 1)")
-    hls.add_argument("--clock-mhz", type=float, default=200.0, metavar="F", help="clock for the latency estimate")
+    hls.add_argument("--clock-mhz", type=_clock_mhz, default=200.0, metavar="F",
+                     help="clock for the latency estimate (default: 200)")
     hls.add_argument("--dense-loops", action="store_true", help="dense inner loops instead of spike-sparse ones")
-    hls.add_argument("--part", metavar="PART", help="FPGA part for run_hls.tcl (default: xc7z020clg400-1)")
+    hls.add_argument("--part", type=_part, metavar="PART",
+                     help="FPGA part for run_hls.tcl (default: xc7z020clg400-1; letters, digits, '_', '.', '-')")
     loihi = p.add_argument_group("loihi target")
     loihi.add_argument("--core-spec", default="loihi1", metavar="SPEC",
                        help="loihi1 (default), loihi2, or a CoreSpec JSON file (docs/loihi.md)")

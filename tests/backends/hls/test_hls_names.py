@@ -1,21 +1,53 @@
-"""What the hls backend pastes into its project: node names of any length (C99 guarantees string literals of 4095
-characters only; the testbench reads names of 255 bytes)."""
+"""What the hls backend pastes into its project: FPGA part names (shell/Tcl), clock values, and node names of any
+length (C99 guarantees string literals of 4095 characters only; the testbench reads names of 255 bytes)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import trace_mismatch
 from hls_cases import build, hls_cache  # noqa: F401
 from snncompile.backends.bitsim import run_plain
 from snncompile.backends.hls import BACKEND
+from snncompile.backends.hls.backend import part_problem
 from snncompile.backends.hls.lower import MAX_LABEL_BYTES, trace_labels
 
+from snncompile.errors import InputError
 from snncompile.quant.qnodes import QGraph
+
+PART_RULE = "is not an FPGA part name (1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit)"
+
+
+@pytest.mark.parametrize("part", ["xc7z020clg400-1", "xcvu9p-flga2104-2L-e", "xcu250_figd2104.2", "A" * 64])
+def test_real_part_names_are_accepted(part: str) -> None:
+    assert part_problem(part) is None
+
+
+@pytest.mark.parametrize("part", ["x; touch pwned", "$(touch pwned)", "`id`", "x\nexec id", "a b", "-x", "", "A" * 65,
+                                  "x[exec id]", "x\"", None])
+def test_part_names_that_a_shell_or_tcl_would_interpret_are_refused(part: object, tmp_path: Path) -> None:
+    graph, spikes = build("mlp", "nir", 4)
+    with pytest.raises(InputError) as err:
+        BACKEND.emit(graph, tmp_path / "p", spikes, part=part)  # type: ignore[arg-type]
+    assert str(err.value) == f"hls: part {part!r} {PART_RULE}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("clock", [math.inf, -math.inf, math.nan, 0.0, -1.0, True, "200"])
+def test_clock_must_be_a_finite_positive_number(clock: object, tmp_path: Path) -> None:
+    graph, spikes = build("mlp", "nir", 4)
+    for call in (lambda: BACKEND.emit(graph, tmp_path / "p", spikes, clock_mhz=clock),  # type: ignore[arg-type]
+                 lambda: BACKEND.estimate(graph, clock_mhz=clock)):  # type: ignore[arg-type]
+        with pytest.raises(InputError) as err:
+            call()
+        assert str(err.value) == f"hls: clock_mhz must be a finite number > 0, got {clock!r}"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_trace_labels_are_bounded_and_unique() -> None:
