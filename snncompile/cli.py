@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__, stats
-from .errors import SnnCompileError
+from .atomic import os_reason
+from .errors import OutputError, SnnCompileError
 from .graph import Graph
 from .nodes import NeuronNode
 
@@ -162,12 +164,13 @@ def _add_export(sub: Any) -> None:
     )
     _model_args(p)
     p.add_argument("--target", action="append", metavar="T", required=True, help="a backend (repeatable)")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder (must not exist)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="output folder (must not exist, or be an earlier export with --force)")
     p.add_argument("--calib", metavar="DATA", help="calibration data (default: the inputs)")
     p.add_argument("--inputs", metavar="DATA", help="stimuli for the golden traces and the check")
     p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
                    help="steps of the seeded random spikes used without --inputs (default: 32)")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--force", action="store_true", help="replace OUT if it is a folder an earlier export wrote")
     hls = p.add_argument_group("hls target")
     hls.add_argument("--unroll", type=_int_range(1), default=1, metavar="N",
                      help="parallel accumulators per layer (cycle estimate, pragmas; default: 1)")
@@ -192,6 +195,7 @@ def _run(name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _ignore_file_size_signal()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -200,9 +204,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SnnCompileError as err:
-        message = " ".join(str(err).split())  # one line, whatever the message holds
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return err.exit_code
+        return _fail(str(err), err.exit_code)
+    except OSError as err:  # an I/O failure no command turned into an OutputError: still one line, exit 1
+        where = f" on '{err.filename}'" if err.filename else ""
+        return _fail(f"I/O error{where}: {os_reason(err)}", OutputError.exit_code)
+
+
+def _ignore_file_size_signal() -> None:
+    """Past a file size limit (ulimit -f) a write then fails with EFBIG, reported as one line, instead of
+    SIGXFSZ killing the process (CPython ignores it at start-up too; a program embedding it may not)."""
+    if hasattr(signal, "SIGXFSZ"):
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        except ValueError:  # not the main thread: leave the process's setting alone
+            pass
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the message holds
+    return code
 
 
 # -- inspect ---------------------------------------------------------------------------------------------------------
