@@ -3,7 +3,9 @@
 The shared library holds snn.c and the batch driver snn_sim.c, compiled with the
 same warning flags as the project's Makefile (plus -fPIC). Builds live in
 ``$SNNCOMPILE_CACHE/hls/<hash>`` (default ``~/.cache/snncompile/hls/<hash>``) and
-are reused across processes; a build is written to a temporary folder and renamed.
+are reused across processes; a build is written to an owner-marked staging folder
+(``.build-*``, :mod:`snncompile.staging`) and renamed; staging folders of killed builds are
+removed by the next build.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from snncompile import staging
+from snncompile.atomic import rename_noreplace
 from snncompile.errors import BackendError
 
 from .binfmt import TraceSpec
@@ -65,18 +68,21 @@ def build(files: dict[str, str]) -> Path:
     if (final / LIB_NAME).is_file():
         return final / LIB_NAME
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
+    root = staging.make(final.parent, ".build-")  # owner-marked: a killed build's folder is removed by a later one
     try:
+        tmp = root / staging.CONTENT
+        tmp.mkdir()
         for name, text in files.items():
             (tmp / name).write_text(text)
         run_checked(cmd, tmp, "gcc build of the simulator library")
         try:
-            tmp.rename(final)
-        except OSError:  # built concurrently by another process: keep theirs
+            rename_noreplace(tmp, final)
+        except FileExistsError:  # built concurrently by another process: keep theirs
             if not (final / LIB_NAME).is_file():
-                raise
+                raise BackendError(f"hls: the cache entry {final} exists but holds no {LIB_NAME}; "
+                                   "remove it to rebuild") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     return final / LIB_NAME
 
 
