@@ -21,6 +21,7 @@ from .errors import (
     BackendError,
     GraphError,
     InputError,
+    OutputError,
     QuantizationError,
     ResourceError,
     SnnCompileError,
@@ -61,7 +62,7 @@ def trace(module: Any, sample: Any, **kwargs: Any) -> Graph:
 
 
 __all__ = [
-    "BackendError", "Graph", "GraphError", "InputError", "PRESETS", "QGraph", "QuantSpec", "QuantizationError",
-    "ResourceError", "Semantics", "SnnCompileError", "UnsupportedNodeError", "VerificationError", "errors",
-    "format", "load", "quantize", "save", "semantics", "simulate", "trace", "verify",
+    "BackendError", "Graph", "GraphError", "InputError", "OutputError", "PRESETS", "QGraph", "QuantSpec",
+    "QuantizationError", "ResourceError", "Semantics", "SnnCompileError", "UnsupportedNodeError", "VerificationError",
+    "errors", "format", "load", "quantize", "save", "semantics", "simulate", "trace", "verify",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__, stats
-from .errors import SnnCompileError
+from .atomic import os_reason
+from .errors import OutputError, SnnCompileError
 from .graph import Graph
 from .nodes import NeuronNode
 
@@ -33,6 +35,25 @@ def _positive_seconds(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
+
+
+def _clock_mhz(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MHz") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of MHz > 0")
+    return value
+
+
+def _part(text: str) -> str:
+    from .backends.hls.backend import part_problem  # only when --part is given: the hls backend is heavy
+
+    problem = part_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,19 +164,21 @@ def _add_export(sub: Any) -> None:
     )
     _model_args(p)
     p.add_argument("--target", action="append", metavar="T", required=True, help="a backend (repeatable)")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder (must not exist)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="output folder (must not exist, or be an earlier export with --force)")
     p.add_argument("--calib", metavar="DATA", help="calibration data (default: the inputs)")
     p.add_argument("--inputs", metavar="DATA", help="stimuli for the golden traces and the check")
     p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
                    help="steps of the seeded random spikes used without --inputs (default: 32)")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--force", action="store_true", help="replace OUT if it is a folder an earlier export wrote")
     hls = p.add_argument_group("hls target")
     hls.add_argument("--unroll", type=_int_range(1), default=1, metavar="N",
                      help="parallel accumulators per layer (cycle estimate, pragmas; default: 1)")
-    hls.add_argument("--clock-mhz", type=float, default=None, metavar="F",
+    hls.add_argument("--clock-mhz", type=_clock_mhz, default=None, metavar="F",
                      help="clock in MHz: hls latency estimate (default 200), rtl place-and-route constraint (100)")
     hls.add_argument("--dense-loops", action="store_true", help="dense inner loops instead of spike-sparse ones")
-    hls.add_argument("--part", metavar="PART", help="FPGA part for run_hls.tcl (default: xc7z020clg400-1)")
+    hls.add_argument("--part", type=_part, metavar="PART",
+                     help="FPGA part for run_hls.tcl (default: xc7z020clg400-1; letters, digits, '_', '.', '-')")
     rtl = p.add_argument_group("rtl target (docs/rtl.md)")
     rtl.add_argument("--lanes", type=_int_range(1, 64), default=8, metavar="P",
                      help="parallel neuron lanes per layer engine (default: 8)")
@@ -181,6 +204,7 @@ def _run(name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _ignore_file_size_signal()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -189,9 +213,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SnnCompileError as err:
-        message = " ".join(str(err).split())  # one line, whatever the message holds
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return err.exit_code
+        return _fail(str(err), err.exit_code)
+    except OSError as err:  # an I/O failure no command turned into an OutputError: still one line, exit 1
+        where = f" on '{err.filename}'" if err.filename else ""
+        return _fail(f"I/O error{where}: {os_reason(err)}", OutputError.exit_code)
+
+
+def _ignore_file_size_signal() -> None:
+    """Past a file size limit (ulimit -f) a write then fails with EFBIG, reported as one line, instead of
+    SIGXFSZ killing the process (CPython ignores it at start-up too; a program embedding it may not)."""
+    if hasattr(signal, "SIGXFSZ"):
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        except ValueError:  # not the main thread: leave the process's setting alone
+            pass
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the message holds
+    return code
 
 
 # -- inspect ---------------------------------------------------------------------------------------------------------

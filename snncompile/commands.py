@@ -8,18 +8,19 @@ Results go to stdout, notes and progress to stderr.
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import describe_os_error, write_file
 from .data import DEFAULT_BATCH, Data, load_data, read_data
-from .errors import InputError
+from .errors import InputError, OutputError
 from .export import ModelInfo, export
 from .frontend.nir_read import Loaded, load, resolve
+from .outdir import check_output_file, clean_beside, plan
 from .quant.spec import QuantSpec
 
 PROG = "snncompile"
@@ -64,6 +65,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     targets = list(dict.fromkeys(args.target or ["bitsim"]))
     for target in targets:
         get(target)
+    if args.report:
+        check_output_file(args.report, "--report")
     loaded = load_model(args)
     data = load_data(args.inputs, loaded.graph, loaded.path, timesteps=args.timesteps)
     report = verify(loaded.graph, inputs=data.inputs, labels=data.labels, source=data.source, spec=spec,
@@ -72,7 +75,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                    "quantisation": _spec_text(spec), **report.info}
     print(report.format_table(), end="")
     if args.report:
-        _write_text_atomic(Path(args.report), report.to_json() + "\n")
+        _write_output(Path(args.report), (report.to_json() + "\n").encode(), "--report")
         progress(f"wrote {args.report}")
     return 0 if report.passed else 1
 
@@ -86,6 +89,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix not in (".npy", ".npz"):
         raise InputError(f"-o '{out}': the output must be a .npy or .npz file")
+    check_output_file(out, "-o")
     loaded = load_model(args)
     graph = loaded.graph
     data = read_data(args.inputs, graph, spikes=args.fixed)
@@ -103,45 +107,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     outputs = {name: traces[name]["out"] for name in graph.outputs}
     if out.suffix == ".npy" and len(outputs) != 1:
         raise InputError(f"the graph has {len(outputs)} outputs ({', '.join(outputs)}); -o must name an .npz file")
-    _save_atomic(out, outputs)
+    _write_output(out, _npy_bytes(outputs, out.suffix), "-o")
     for name, arr in outputs.items():
         print(f"wrote {out}: output '{name}' {list(arr.shape)} {arr.dtype} ({what})")
     return 0
 
 
-def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+def _write_output(path: Path, data: bytes, option: str) -> None:
+    """Write a result file atomically; an I/O failure is one OutputError line (exit 1), nothing left behind."""
     try:
-        if path.suffix == ".npy":
-            np.save(tmp, next(iter(arrays.values())))
-        else:
-            np.savez(tmp, **arrays)  # type: ignore[arg-type]
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_file(path, data)
+    except OSError as exc:
+        raise OutputError(f"{option} '{path}': {describe_os_error(exc)}") from None
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _npy_bytes(arrays: dict[str, np.ndarray], suffix: str) -> bytes:
+    buf = io.BytesIO()
+    if suffix == ".npy":
+        np.save(buf, next(iter(arrays.values())))
+    else:
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
 
 
 # -- export -----------------------------------------------------------------------------------------------------------
@@ -149,8 +135,10 @@ def _umask() -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     spec = quant_spec(args)
     out = Path(args.output)
-    if (out.exists() or out.is_symlink()) and not args.force:
-        raise InputError(f"'{out}' already exists; pass --force to replace it")
+    protect = [p for p in (args.inputs, args.calib, args.core_spec) if p and Path(p).is_file()]
+    for note in clean_beside(out):
+        progress(note)
+    plan(out, force=args.force, protect=[resolve(args.model), *protect])  # refuse before any work
     loaded = load_model(args)
     graph = loaded.graph
     data = load_data(args.inputs, graph, loaded.path, timesteps=args.timesteps)
@@ -172,7 +160,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.part:
         hls_options["part"] = args.part
     manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source), targets=args.target,
-                      spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress,
+                      spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress, protect=protect,
                       target_options={"hls": hls_options, "loihi": {"core_spec": args.core_spec},
                                       "rtl": rtl_options})
     print(f"wrote {out}/")

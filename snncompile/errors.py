@@ -36,6 +36,16 @@ class ResourceError(SnnCompileError):
     exit_code = 3
 
 
+class OutputError(SnnCompileError):
+    """A file or folder could not be written: disk full, read-only file system, no permission, size limit.
+
+    The message names the path and the operating system's reason (``[ENOSPC]``); whatever was
+    being built is removed, so nothing half-written is left behind.
+    """
+
+    exit_code = 1
+
+
 class BackendError(SnnCompileError):
     """An external toolchain failed; the message holds the command and stderr tail."""
 

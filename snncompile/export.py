@@ -1,9 +1,10 @@
 """``snncompile export``: quantise once, emit every target, check it, write a manifest -- atomically.
 
-Everything is built in a temporary folder next to OUT (``.<OUT>.<random>.tmp``)
-and renamed to OUT at the end; a failure removes the temporary folder, so it
+Everything is built in a staging folder next to OUT (``.<OUT>.<random>.tmp``)
+and renamed to OUT at the end; a failure removes the staging folder, so it
 leaves no OUT (and an existing OUT untouched). With ``force`` an existing OUT is
-replaced: it is renamed aside, the new folder renamed in, the old one removed.
+replaced only if it is an earlier export; what may be replaced, and how the
+rename decides atomically, is :mod:`snncompile.outdir`.
 
 OUT holds one folder per target (the backend's ``emit`` files) and
 ``manifest.json``:
@@ -25,22 +26,20 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .atomic import fresh_sibling, replace_dir
+from . import __version__, outdir
 from .data import Data, array_sha256
-from .errors import InputError, VerificationError
+from .errors import VerificationError
 from .graph import Graph
 from .quant.qnodes import QGraph, QNeuron
 from .quant.spec import QuantSpec
 from .verify import FAIL, Rung, check_backend, jsonable
 
-MANIFEST = "manifest.json"
+MANIFEST = outdir.MANIFEST
 
 
 @dataclass(frozen=True)
@@ -86,23 +85,26 @@ def export(
     force: bool = False,
     progress: Callable[[str], None] = _quiet,
     target_options: Mapping[str, Mapping[str, Any]] | None = None,
+    protect: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
-    """Build OUT (see the module docstring); returns the manifest. Raises VerificationError when a check fails."""
+    """Build OUT (see the module docstring); returns the manifest. Raises VerificationError when a check fails.
+
+    ``protect``: further input files (besides the model) that a replaced OUT must not hold.
+    """
     from snncompile.backends import get
 
     from .quant.targets import quantize_for
 
     out = Path(out)
     backends = {t: get(t) for t in dict.fromkeys(targets)}  # unknown targets fail before any work
-    if (out.exists() or out.is_symlink()) and not force:
-        raise InputError(f"'{out}' already exists; pass --force to replace it")
+    for note in outdir.clean_beside(out):
+        progress(note)
+    dest = outdir.plan(out, force=force, protect=[model.path, *protect])
     what = "Loihi encodings (8-bit mantissa weights, 24-bit u/v, loihi semantics)" if "loihi" in backends \
         else f"{spec.weight_bits}-bit weights"
     progress(f"quantising ({what}), calibrating on {calib.batch} samples x {calib.timesteps} steps")
     qgraph = quantize_for(graph, spec, calib.inputs, backends)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fresh_sibling(out)
-    try:
+    with outdir.staged(dest) as tmp:
         checks: list[Rung] = []
         reports: dict[str, Any] = {}
         for name, backend in backends.items():
@@ -122,10 +124,7 @@ def export(
                                   checks=checks)
         manifest["reports"] = jsonable(reports)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        outdir.commit(dest, tmp)
     return manifest
 
 
@@ -138,7 +137,7 @@ def _backend_report(name: str, graph: Graph, folder: Path, emitted: Any) -> dict
         files = emit_float(graph, folder / "float")
         report["float_models"] = sorted(f"float/{f}" for f in files)
     if isinstance(emitted, Mapping):
-        for key in ("estimate", "summary", "table"):
+        for key in ("estimate", "summary", "table", "report"):
             if key in emitted:
                 report[key] = emitted[key]
     return report

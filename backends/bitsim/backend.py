@@ -15,12 +15,14 @@ the round-tripped file on the fast path against the plain definition.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from snncompile.atomic import write_file
 from snncompile.errors import InputError, UnsupportedNodeError
 from snncompile.graph import Graph
 from snncompile.quant.qnir import read_qgraph, write_qgraph
@@ -37,16 +39,20 @@ GOLDEN_FILE = "golden.npz"
 Inputs = np.ndarray | Mapping[str, np.ndarray]
 
 
+def _save(path: Path, save: Callable[[io.BytesIO], None]) -> Path:
+    """numpy's file built in memory, then written atomically (an I/O failure is an OSError naming ``path``)."""
+    buf = io.BytesIO()
+    save(buf)
+    write_file(path, buf.getvalue())
+    return path
+
+
 def write_stimuli(qgraph: QGraph, inputs: Inputs, out_dir: Path) -> Path:
     """The inputs as int64: ``stimuli.npy`` for one Input node, else ``stimuli.npz`` keyed by node name."""
     data = check_inputs(qgraph, inputs)
     if len(data) == 1:
-        path = out_dir / STIMULI_NPY
-        np.save(path, next(iter(data.values())))
-    else:
-        path = out_dir / STIMULI_NPZ
-        np.savez(path, **data)  # type: ignore[arg-type]
-    return path
+        return _save(out_dir / STIMULI_NPY, lambda f: np.save(f, next(iter(data.values()))))
+    return _save(out_dir / STIMULI_NPZ, lambda f: np.savez(f, **data))  # type: ignore[arg-type]
 
 
 def read_stimuli(artifact_dir: str | Path) -> np.ndarray | dict[str, np.ndarray]:
@@ -61,8 +67,8 @@ def read_stimuli(artifact_dir: str | Path) -> np.ndarray | dict[str, np.ndarray]
 
 
 def write_golden(traces: Traces, path: Path) -> Path:
-    np.savez_compressed(path, **{f"{node}.{key}": np.asarray(arr, np.int64)  # type: ignore[arg-type]
-                                 for node, rec in traces.items() for key, arr in rec.items()})
+    arrays = {f"{node}.{key}": np.asarray(arr, np.int64) for node, rec in traces.items() for key, arr in rec.items()}
+    _save(path, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
     return path
 
 

@@ -3,8 +3,10 @@
 The library is built into ``$SNNCOMPILE_CACHE`` (default ``~/.cache/snncompile``)
 under ``bitsim/`` as ``kernels-<hash>.so``; the hash covers the C source, the
 compiler command and the compiler's version, so a changed source or toolchain
-gets a new file. The build writes to a temporary name and renames it, so two
-processes building at once cannot load a half-written library.
+gets a new file. The build writes into an owner-marked staging folder (``.build-*``,
+:mod:`snncompile.staging`) and renames the library out of it, so two processes
+building at once cannot load a half-written library, and a build killed midway
+leaves a folder the next build recognises and removes.
 
 Every option of :class:`~snncompile.semantics.Semantics` that the numpy neuron
 (:mod:`.neuron`) reads is encoded here and implemented in C; ``neuron_options``
@@ -23,12 +25,12 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from snncompile import staging
 from snncompile.errors import BackendError, UnsupportedNodeError
 from snncompile.quant.qnodes import CUBA_KINDS, QNeuron
 from snncompile.semantics import Semantics
@@ -90,18 +92,20 @@ def build(directory: Path | None = None, cc: str = "gcc") -> Path:
         return lib
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".kernels-", suffix=".so", dir=directory)
-        os.close(fd)
+        root = staging.make(directory, ".build-")  # owner-marked: a killed build's folder is removed by a later one
     except OSError as exc:
         raise BackendError(f"bitsim C kernels: cannot write to cache directory {directory}: {exc} "
                            "(set SNNCOMPILE_CACHE to a writable directory)") from exc
-    cmd = [cc, *CFLAGS, str(SOURCE), "-o", tmp]
-    proc = _run(cmd)
-    if proc.returncode != 0:
-        Path(tmp).unlink(missing_ok=True)
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
-        raise BackendError(f"bitsim C kernels: `{' '.join(cmd)}` failed with exit code {proc.returncode}:\n{tail}")
-    os.replace(tmp, lib)
+    try:
+        tmp = root / staging.CONTENT
+        cmd = [cc, *CFLAGS, str(SOURCE), "-o", str(tmp)]
+        proc = _run(cmd)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
+            raise BackendError(f"bitsim C kernels: `{' '.join(cmd)}` failed with exit code {proc.returncode}:\n{tail}")
+        os.replace(tmp, lib)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     return lib
 
 

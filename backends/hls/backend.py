@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from snncompile.quant.qnodes import QGraph
 from . import binfmt, project
 from .estimate import estimate, format_table
 from .layers import EMITTERS
-from .lower import Lowering, lower
+from .lower import Lowering, lower, trace_labels
 from .runner import build, simulate
 
 DEFAULT_PART = "xc7z020clg400-1"
@@ -41,13 +43,29 @@ def _libraries_of(graph: QGraph) -> dict[tuple[bool, int], Path]:
     return _LIBRARIES[key]
 
 
-def _options(sparse: bool, unroll: int, clock_mhz: float) -> None:
+#: an FPGA part name as it is pasted into the Makefile and run_hls.tcl: nothing a shell or Tcl would interpret
+PART_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def part_problem(part: object) -> str | None:
+    """Why ``part`` cannot be written into the Makefile / run_hls.tcl, or None."""
+    if isinstance(part, str) and PART_PATTERN.fullmatch(part):
+        return None
+    return (f"part {part!r} is not an FPGA part name (1 to 64 letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit)")
+
+
+def _options(sparse: bool, unroll: int, clock_mhz: float, part: str = DEFAULT_PART) -> None:
     if not isinstance(unroll, int) or isinstance(unroll, bool) or unroll < 1:
         raise InputError(f"hls: unroll must be an int >= 1, got {unroll!r}")
-    if not clock_mhz > 0:
-        raise InputError(f"hls: clock_mhz must be > 0, got {clock_mhz!r}")
+    if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, int | float) or not (
+            math.isfinite(clock_mhz) and clock_mhz > 0):
+        raise InputError(f"hls: clock_mhz must be a finite number > 0, got {clock_mhz!r}")
     if not isinstance(sparse, bool):
         raise InputError(f"hls: sparse must be True or False, got {sparse!r}")
+    problem = part_problem(part)
+    if problem:
+        raise InputError(f"hls: {problem}")
 
 
 def _random_inputs(graph: QGraph) -> dict[str, np.ndarray]:
@@ -109,7 +127,7 @@ class HlsBackend:
         ``inputs``: spikes [T, B, *shape] (or a dict per Input node) for stimuli.bin and golden.bin;
         None uses seeded random spikes (RANDOM_INPUTS), reported as ``"stimuli": "random"``.
         """
-        _options(sparse, unroll, clock_mhz)
+        _options(sparse, unroll, clock_mhz, part)
         lw = self.lower(qgraph, sparse=sparse, unroll=unroll)
         data = check_inputs(qgraph, _random_inputs(qgraph) if inputs is None else inputs)
         traces = run_plain(qgraph, data)
@@ -133,11 +151,12 @@ class HlsBackend:
             "outputs": ", ".join(f"`{p.arg}` ({p.size} x {p.ctype}, node '{p.node}')" for p in ports),
             "out_args": ", ".join(p.arg for p in ports),
         }))
-        files["stimuli.bin"] = binfmt.stimuli_bytes(names, [int(np.prod(qgraph.shapes[n])) for n in names], stim)
+        files["stimuli.bin"] = binfmt.stimuli_bytes([lw.labels[n] for n in names],
+                                                    [int(np.prod(qgraph.shapes[n])) for n in names], stim)
         files["golden.bin"] = binfmt.golden_bytes(layout, traces)
         info = {
             "format": 1, "snncompile": snncompile.__version__, "backend": self.name, **project.graph_summary(qgraph),
-            "traces": [{"node": t.node, "key": t.key, "shape": list(t.shape)} for t in layout],
+            "traces": [{"node": t.node, "label": t.label, "key": t.key, "shape": list(t.shape)} for t in layout],
             "options": {"sparse": sparse, "unroll": unroll, "clock_mhz": clock_mhz, "part": part},
             "stimuli": "random" if inputs is None else "given", "samples": B, "timesteps": T, "estimate": est,
         }
@@ -157,7 +176,8 @@ class HlsBackend:
             if (sparse, unroll) not in built or not built[sparse, unroll].is_file():
                 lw = self.lower(artifact, sparse=sparse, unroll=unroll)
                 built[sparse, unroll] = build(project.sources(lw, RUN_T_MAX))
-            return simulate(built[sparse, unroll], stim)
+            labels = trace_labels(list(artifact.nodes))
+            return simulate(built[sparse, unroll], stim, {label: name for name, label in labels.items()})
         folder = Path(artifact["dir"] if isinstance(artifact, Mapping) else artifact)
         try:
             info = json.loads((folder / "project.json").read_text())
@@ -166,7 +186,8 @@ class HlsBackend:
             raise InputError(f"hls: {folder} is not an emitted hls project: {exc}") from None
         ins = info["inputs"]
         stim = pack_stimuli([i["name"] for i in ins], [tuple(i["shape"]) for i in ins], inputs)
-        return simulate(build(files), stim)
+        labels = {t.get("label") or t["node"]: t["node"] for t in info["traces"]}
+        return simulate(build(files), stim, labels)
 
 
 BACKEND = HlsBackend()

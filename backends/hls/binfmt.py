@@ -8,7 +8,8 @@ graph order), ``u32 n_inputs``, then per Input node ``str name, u32 size``; then
 ``B*T*n_in`` bytes (uint8 spikes), sample-major: ``[b][t][k]``.
 
 golden.bin ("SNNG"): ``u32 n_traces``, ``u32 words`` (values per step), then per
-trace ``str node, str key, u32 ndim, ndim*u32 dims``; then ``B*T*words`` int64,
+trace ``str node, str key, u32 ndim, ndim*u32 dims`` (``node``: the node's label, its name cut to a bounded
+length with a hash when long; project.json maps labels to names); then ``B*T*words`` int64,
 ``[b][t][trace][element]`` in C order. ``str`` is ``u32 length`` + UTF-8 bytes.
 The traces are bitsim's: every node's "out", and each neuron's "i" (Cuba kinds)
 and "v", in bitsim's order.
@@ -30,9 +31,12 @@ VERSION = 1
 
 @dataclass(frozen=True)
 class TraceSpec:
+    """One trace of golden.bin; ``label`` is the (bounded) name the file carries, ``node`` by default."""
+
     node: str
     key: str
     shape: tuple[int, ...]
+    label: str | None = None
 
     @property
     def size(self) -> int:
@@ -56,7 +60,8 @@ def golden_header(layout: Sequence[TraceSpec], B: int, T: int) -> bytes:
     words = sum(t.size for t in layout)
     head = b"SNNG" + struct.pack("<IIIII", VERSION, B, T, len(layout), words)
     for t in layout:
-        head += _str(t.node) + _str(t.key) + struct.pack(f"<I{len(t.shape)}I", len(t.shape), *t.shape)
+        name = t.node if t.label is None else t.label
+        head += _str(name) + _str(t.key) + struct.pack(f"<I{len(t.shape)}I", len(t.shape), *t.shape)
     return head
 
 

@@ -8,6 +8,7 @@ flat 1-D array typed by its proven value range (:mod:`.ranges`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class Lowering:
     ranges: Ranges = field(init=False)
     initial: dict[str, np.ndarray] = field(init=False)
     cid: dict[str, str] = field(init=False)
+    labels: dict[str, str] = field(init=False)  # node name -> its bounded name in the C and the .bin files
     outputs: dict[str, Operand] = field(default_factory=dict)
     prev: dict[str, Operand] = field(default_factory=dict)
     prev_init: dict[str, Param] = field(default_factory=dict)  # what a recurrent edge carries at t = 0
@@ -111,6 +113,7 @@ class Lowering:
         self.initial = {k: v[0] for k, v in initial_outputs(g, states, 1).items()}
         self.ranges = value_ranges(g, self.initial)
         self.cid = c_identifiers(list(g.nodes))
+        self.labels = trace_labels(list(g.nodes))
 
     # -- declarations --------------------------------------------------------
     def buffer(self, node: str, name: str, lo: int, hi: int, size: int, *, kind: str = "buffer",
@@ -190,6 +193,34 @@ def c_identifiers(names: list[str]) -> dict[str, str]:
             cid, k = f"{base}_{k}", k + 1
         used.add(cid)
         out[name] = cid
+    return out
+
+
+#: longest node name (UTF-8 bytes) the trace table, golden.bin and stimuli.bin carry unchanged; the testbench reads
+#: names of up to 255 bytes, and C99 guarantees string literals of 4095
+MAX_LABEL_BYTES = 96
+
+
+def trace_labels(names: list[str]) -> dict[str, str]:
+    """Unique, bounded labels for node names in the generated C's trace table and the .bin headers.
+
+    A name of at most MAX_LABEL_BYTES bytes is its own label; a longer one is cut (at a character
+    boundary) and gets ``~`` and 12 hex digits of its SHA-256, so labels stay distinct. The full
+    name stays in a C comment, in project.json and in the manifest.
+    """
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        raw = name.encode("utf-8")
+        label = name
+        if len(raw) > MAX_LABEL_BYTES:
+            head = raw[:MAX_LABEL_BYTES - 13].decode("utf-8", "ignore")
+            label = f"{head}~{hashlib.sha256(raw).hexdigest()[:12]}"
+        base, k = label, 2
+        while label in used:
+            label, k = f"{base}~{k}", k + 1
+        used.add(label)
+        out[name] = label
     return out
 
 

@@ -44,7 +44,7 @@ def trace_list(lw: Lowering) -> list[Trace]:
 
 
 def layout(lw: Lowering) -> list[TraceSpec]:
-    return [TraceSpec(t.node, t.key, t.shape) for t in trace_list(lw)]
+    return [TraceSpec(t.node, t.key, t.shape, lw.labels[t.node]) for t in trace_list(lw)]
 
 
 def ports(lw: Lowering) -> list[Port]:
@@ -156,10 +156,15 @@ def render_source(lw: Lowering, t_max: int) -> str:
         with code.block("for (t = 0; t < T; t++)"):
             code.pragma(f"LOOP_TRIPCOUNT min=1 max={t_max}")
             code(f"snn_step(in[t], {', '.join(f'{p.arg}[t]' for p in outs)});")
-    code("", "#ifndef __SYNTHESIS__", "const snn_trace_t snn_traces[SNN_N_TRACES] = {")
+    code("", "#ifndef __SYNTHESIS__")
+    for name, label in lw.labels.items():
+        if label != name:  # a long name, cut for the C string limits: the whole name here and in project.json
+            code(f"/* trace label {c_string(label)[1:-1].replace('*/', '* /')} is node "
+                 f"{c_string(name)[1:-1].replace('*/', '* /')} */")
+    code("const snn_trace_t snn_traces[SNN_N_TRACES] = {")
     for t in traces:
-        shape = ",".join(str(s) for s in t.shape)
-        code(f"    {{ {c_string(t.node)}, {c_string(t.key)}, \"{shape}\", {t.buf}, {t.ctype.tag}, {t.size} }},")
+        shape, label = ",".join(str(s) for s in t.shape), c_string(lw.labels[t.node])
+        code(f"    {{ {label}, {c_string(t.key)}, \"{shape}\", {t.buf}, {t.ctype.tag}, {t.size} }},")
     code("};", "const uint32_t snn_output_traces[SNN_N_OUTPUTS] = { "
          + ", ".join(str(p.trace_index) for p in outs) + " };", "#endif")
     return code.text()

@@ -3,7 +3,9 @@
 The shared library holds snn.c and the batch driver snn_sim.c, compiled with the
 same warning flags as the project's Makefile (plus -fPIC). Builds live in
 ``$SNNCOMPILE_CACHE/hls/<hash>`` (default ``~/.cache/snncompile/hls/<hash>``) and
-are reused across processes; a build is written to a temporary folder and renamed.
+are reused across processes; a build is written to an owner-marked staging folder
+(``.build-*``, :mod:`snncompile.staging`) and renamed; staging folders of killed builds are
+removed by the next build.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from snncompile import staging
+from snncompile.atomic import rename_noreplace
 from snncompile.errors import BackendError
 
 from .binfmt import TraceSpec
@@ -64,18 +68,21 @@ def build(files: dict[str, str]) -> Path:
     if (final / LIB_NAME).is_file():
         return final / LIB_NAME
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
+    root = staging.make(final.parent, ".build-")  # owner-marked: a killed build's folder is removed by a later one
     try:
+        tmp = root / staging.CONTENT
+        tmp.mkdir()
         for name, text in files.items():
             (tmp / name).write_text(text)
         run_checked(cmd, tmp, "gcc build of the simulator library")
         try:
-            tmp.rename(final)
-        except OSError:  # built concurrently by another process: keep theirs
+            rename_noreplace(tmp, final)
+        except FileExistsError:  # built concurrently by another process: keep theirs
             if not (final / LIB_NAME).is_file():
-                raise
+                raise BackendError(f"hls: the cache entry {final} exists but holds no {LIB_NAME}; "
+                                   "remove it to rebuild") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     return final / LIB_NAME
 
 
@@ -101,10 +108,12 @@ def library_layout(lib: ctypes.CDLL) -> list[TraceSpec]:
     return out
 
 
-def simulate(lib_path: Path, stimuli: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+def simulate(lib_path: Path, stimuli: np.ndarray,
+             names: Mapping[str, str] | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Run uint8 stimuli [B, T, n_in] through the library; bitsim's traces {node: {key: [T, B, ...]}}.
 
     The library writes one time-major block per trace (see snn_sim.c); each trace is a view of its block.
+    ``names`` maps the trace table's labels back to node names (a long name is cut in the C).
     """
     lib = load(lib_path)
     layout = library_layout(lib)
@@ -115,6 +124,7 @@ def simulate(lib_path: Path, stimuli: np.ndarray) -> dict[str, dict[str, np.ndar
     out: dict[str, dict[str, np.ndarray]] = {}
     start = 0
     for spec in layout:
-        out.setdefault(spec.node, {})[spec.key] = flat[start:start + T * B * spec.size].reshape(T, B, *spec.shape)
+        node = spec.node if names is None else names.get(spec.node, spec.node)
+        out.setdefault(node, {})[spec.key] = flat[start:start + T * B * spec.size].reshape(T, B, *spec.shape)
         start += T * B * spec.size
     return out

@@ -12,9 +12,8 @@ exact. The file is written to a temporary name and renamed into place.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from .. import nodes as ir
+from ..atomic import write_file
 from ..errors import GraphError
 from ..graph import Graph
 from .discretize import tau_from_decay
@@ -111,19 +111,17 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                         type_check=False)
 
 
+def nir_bytes(graph: nir.NIRGraph) -> bytes:
+    """``graph`` as the bytes of a .nir (HDF5) file, built in memory.
+
+    h5py never writes the disk itself: under a full disk or a file size limit it can crash the
+    process (a segfault after the failed write), where a plain write raises OSError (ENOSPC, EFBIG).
+    """
+    buf = io.BytesIO()
+    nir.write(buf, graph)
+    return buf.getvalue()
+
+
 def write(graph: Graph, path: str | Path) -> Path:
-    """Write ``graph`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        nir.write(tmp, to_nir(graph))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``graph`` to ``path`` atomically (a staging file in the same folder, then rename)."""
+    return write_file(path, nir_bytes(to_nir(graph)))

@@ -29,8 +29,6 @@ atomic: a temporary file in the target folder, renamed into place.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +36,14 @@ import nir
 import numpy as np
 
 from .. import __version__
+from ..atomic import write_file
 from ..errors import GraphError, InputError
 from ..frontend.conventions import convention
 from ..frontend.discretize import tau_from_decay
 from ..frontend.nir_nodes import convert_node, node_from_snncompile_meta
 from ..frontend.nir_passes import flatten_subgraphs
 from ..frontend.nir_read import FORMAT_VERSION, META_KEY, read_raw
-from ..frontend.nir_write import to_nir_node
+from ..frontend.nir_write import nir_bytes, to_nir_node
 from ..nodes import Delay, Node
 from ..semantics import Semantics
 from .qnodes import CUBA_KINDS, QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, QWeightNode
@@ -171,22 +170,8 @@ def to_nir(qgraph: QGraph) -> nir.NIRGraph:
 
 
 def write_qgraph(qgraph: QGraph, path: str | Path) -> Path:
-    """Write ``qgraph`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    graph = to_nir(qgraph)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``qgraph`` to ``path`` atomically (a staging file in the same folder, then rename)."""
+    return write_file(path, nir_bytes(to_nir(qgraph)))
 
 
 # -- reading ----------------------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def test_export_bundled_model(capsys: pytest.CaptureFixture[str], tmp_path: Path
 
 
 def test_existing_out_needs_force(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An existing OUT is refused; --force replaces it only when an earlier export wrote it (test_export_safety)."""
     x = (np.random.default_rng(0).random((6, 3, 64)) < 0.2).astype(np.uint8)
     np.save(tmp_path / "x.npy", x)
     out_dir = tmp_path / "out"
@@ -72,10 +73,16 @@ def test_existing_out_needs_force(capsys: pytest.CaptureFixture[str], tmp_path: 
     (out_dir / "old.txt").write_text("keep me")
     argv = ["export", "digits-mlp", "--target", "bitsim", "-o", str(out_dir), "--inputs", str(tmp_path / "x.npy")]
     assert run(argv, capsys) == (2, "", f"snncompile: error: '{out_dir}' already exists; pass --force to replace it\n")
+    assert run([*argv, "--force"], capsys) == (2, "", f"snncompile: error: '{out_dir}' is not an snncompile export "
+                                               "(it has no manifest.json); --force replaces only a folder written by "
+                                               "snncompile export\n")
     assert (out_dir / "old.txt").read_text() == "keep me"
+    (out_dir / "old.txt").unlink()
+    out_dir.rmdir()
+    assert run(argv, capsys)[0] == 0
     code, _, err = run([*argv, "--force", "--bits", "4"], capsys)
     assert code == 0, err
-    assert not (out_dir / "old.txt").exists() and (out_dir / "manifest.json").is_file()
+    assert (out_dir / "manifest.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "x.npy"]
     m = json.loads((out_dir / "manifest.json").read_text())
     assert m["quant_spec"]["weight_bits"] == 4 and m["inputs"]["batch"] == 3

@@ -80,6 +80,7 @@ def test_verilator_testbench_fails_on_a_corrupted_golden(exported: Path, tmp_pat
 
 def test_run_on_the_exported_folder_equals_bitsim(exported: Path) -> None:
     from snncompile.backends.bitsim import run_plain
+
     from snncompile.quant.qnir import read_qgraph
 
     qgraph = read_qgraph(exported / "qgraph.nir")
@@ -119,7 +120,8 @@ def test_design_larger_than_the_device_exits_3(tmp_path: Path, capsys: pytest.Ca
     n_in, n = 1024, 1024
     nodes = {"input": Input(shape=(n_in,)),
              "fc": QDense(name="fc", weight=rng.integers(-30000, 30000, (n, n_in)), w_bits=16),
-             "lif": QNeuron(name="lif", kind="LIF", shape=(n,), beta=4000, threshold=1000, v_bits=32), "output": Output()}
+             "lif": QNeuron(name="lif", kind="LIF", shape=(n,), beta=4000, threshold=1000, v_bits=32),
+             "output": Output()}
     graph = QGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "output")])
     with pytest.raises(ResourceError) as err:
         BACKEND.emit(graph, tmp_path / "rtl", np.zeros((2, 1, n_in), np.int64), device="12k")
