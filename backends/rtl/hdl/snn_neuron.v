@@ -57,16 +57,17 @@ module snn_neuron #(
 );
     localparam LAT = 11;
 
-    function signed [W-1:0] round_d;   // p / 2^FB with the rounding mode
+    // p / 2^FB with the rounding mode; toward zero adds 2^FB - 1 to a negative p before the floor shift
+    // (one carry chain instead of negate, shift, negate)
+    function signed [W-1:0] round_d;
         input signed [W-1:0] p;
-        reg signed [W-1:0] mag;
+        reg signed [W-1:0] bump;
         begin
+            bump = 1;
+            bump = (bump <<< FB) - 1;
             if (ROUND == 1) round_d = p >>> FB;
             else if (ROUND == 2) round_d = (p + (1 <<< (FB - 1))) >>> FB;
-            else begin
-                mag = (p < 0 ? -p : p) >>> FB;
-                round_d = p < 0 ? -mag : mag;
-            end
+            else round_d = (p + (p < 0 ? bump : $signed({W{1'b0}}))) >>> FB;
         end
     endfunction
 
