@@ -44,10 +44,16 @@ def _text(value: Any) -> str:
 def flatten_subgraphs(graph: dict[str, Any], _path: str = "") -> tuple[dict[str, dict[str, Any]], list[Edge]]:
     """Nodes and edges with every nested NIRGraph inlined (see the module docstring); ``_path``: the enclosing
     subgraphs' names, for messages. A member whose new name is already a node's raises GraphError."""
-    nodes: dict[str, dict[str, Any]] = dict(graph.get("nodes", {}))
+    raw = graph.get("nodes", {})
+    if not isinstance(raw, dict):
+        raise GraphError(f"graph{' ' + repr(_path[:-1]) if _path else ''}: 'nodes' is a dataset, not a group of nodes")
+    nodes: dict[str, dict[str, Any]] = dict(raw)
     edges = _edges(graph.get("edges"))
     for name in list(nodes):
         data = nodes[name]
+        if not isinstance(data, dict):
+            raise GraphError(f"node '{_path}{name}' is stored as a dataset, not a group holding its type and "
+                             "parameters")
         if data.get("type") == "NIRGraph":
             inner_nodes, inner_edges = flatten_subgraphs(data, f"{_path}{name}.")
             del nodes[name]
