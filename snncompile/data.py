@@ -136,8 +136,13 @@ def read_data(path: str | Path, graph: Graph, *, spikes: bool = True) -> Data:
     labels = None
     if "labels" in arrays:
         labels = _numeric(f"'{path}' labels", arrays["labels"])
-        if labels.shape != (B,) or not np.all(labels == np.rint(labels)):
+        if labels.shape != (B,):
             raise InputError(f"'{path}': labels must be {B} integer classes [B], got shape {labels.shape}")
+        fractional = labels != np.rint(labels)
+        if fractional.any():
+            k = int(np.argmax(fractional))
+            raise InputError(f"'{path}': labels must be integer classes; label {labels[k].item()!r} of sample {k} "
+                             "is not a whole number")
         labels = labels.astype(np.int64)
     source = {k[4:]: _numeric(f"'{path}' {k}", v) for k, v in arrays.items() if k.startswith("spk_")} or None
     data = Data(inputs, labels, source)

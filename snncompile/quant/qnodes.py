@@ -219,9 +219,9 @@ class QNeuron(Node):
             raw = np.broadcast_to(np.asarray(getattr(self, quantity)), self.shape)
             object.__setattr__(self, quantity, _int_array(n, quantity, raw, **lim))  # type: ignore[arg-type]
         if self.kind in SPIKING_KINDS and self.kind != "Threshold" and (self.threshold < 1).any():  # type: ignore
-            raise QuantizationError(
-                f"node '{n}': threshold rounds to {int(self.threshold.min())} (must be >= 1); "  # type: ignore
-                "use more weight bits or a larger scale"
+            raise QuantizationError(  # the quantiser says why a threshold rounds below 1; this is a hand-built node
+                f"node '{n}': threshold {int(self.threshold.min())} is below 1; a spiking {self.kind} "  # type: ignore
+                "QNeuron needs an integer threshold >= 1"
             )
         if not (isinstance(self.out_scale, numbers.Real) and np.isfinite(self.out_scale) and self.out_scale > 0):
             raise QuantizationError(f"node '{n}': out_scale {self.out_scale!r} must be a finite number > 0")

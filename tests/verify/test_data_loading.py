@@ -44,6 +44,7 @@ def test_npy_and_npz(tmp_path: Path, digits: sc.Graph) -> None:
     ("inf", "'{p}': value -inf at timestep 2, batch 1, index 5 is not a finite number$"),
     ("complex", "'{p}': dtype complex128 is complex; inputs are real numbers$"),
     ("labels", "'{p}': labels must be 3 integer classes [B], got shape (4,)"),
+    ("fractional_labels", "'{p}': labels must be integer classes; label 1.5 of sample 1 is not a whole number$"),
     ("nan_labels", "'{p}' labels: value nan at index 2 is not a finite number$"),
     ("npz_text_member", "'{p}': member 'notes.txt' is not a .npy array (an .npz holds .npy arrays)$"),
     ("npz_bad_npy", "'{p}': member 'inputs' is not a .npy array (an .npz holds .npy arrays)$"),
@@ -53,7 +54,7 @@ def test_npy_and_npz(tmp_path: Path, digits: sc.Graph) -> None:
 ])
 def test_bad_data(tmp_path: Path, digits: sc.Graph, case: str, message: str) -> None:
     x = spikes((5, 3, 64))
-    npz = case in ("missing_key", "labels", "nan_labels", "npz_text_member", "npz_bad_npy")
+    npz = case in ("missing_key", "labels", "fractional_labels", "nan_labels", "npz_text_member", "npz_bad_npy")
     path = tmp_path / ("d.npz" if npz else "d.csv" if case == "suffix" else "d.npy")
     if case == "missing_key":
         np.savez(path, data=x, labels=np.zeros(3))
@@ -74,6 +75,8 @@ def test_bad_data(tmp_path: Path, digits: sc.Graph, case: str, message: str) -> 
         np.save(path, x + 1j)
     elif case == "labels":
         np.savez(path, inputs=x, labels=np.arange(4))
+    elif case == "fractional_labels":  # the shape is right: the message must be about the values
+        np.savez(path, inputs=x, labels=np.array([1.0, 1.5, 2.0]))
     elif case == "nan_labels":
         np.savez(path, inputs=x, labels=np.array([1.0, 2.0, np.nan]))
     elif case == "npz_text_member":
