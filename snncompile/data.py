@@ -23,6 +23,7 @@ import numpy as np
 from . import models  # type: ignore[attr-defined]  # snncompile.models maps to models/
 from .errors import InputError
 from .graph import Graph
+from .values import data_problem, first, position
 
 SPIKE_RATE = 0.2
 DEFAULT_TIMESTEPS = 32
@@ -61,10 +62,9 @@ class Data:
 
 
 def _numeric(where: str, arr: np.ndarray) -> np.ndarray:
-    if arr.dtype.kind not in "biuf":
-        raise InputError(f"{where}: dtype {arr.dtype} is not numeric (expected 0/1 spikes)")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise InputError(f"{where}: holds NaN or infinite values")
+    problem = data_problem(arr)
+    if problem is not None:
+        raise InputError(f"{where}: {problem}")
     return arr
 
 
@@ -80,12 +80,8 @@ def check_spikes(where: str, arr: np.ndarray) -> None:
     """Every value must be 0 or 1; the message names the first one that is not."""
     bad = (arr != 0) & (arr != 1)
     if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        neuron = idx[2] if len(idx) == 3 else idx[2:]
-        raise InputError(
-            f"{where}: value {arr[idx].item()!r} at timestep {idx[0]}, batch {idx[1]}, index {neuron} "
-            "is not a spike (0 or 1)"
-        )
+        idx = first(bad)
+        raise InputError(f"{where}: value {arr[idx].item()!r} at {position(idx)} is not a spike (0 or 1)")
 
 
 def _load_file(path: Path) -> dict[str, np.ndarray]:
@@ -96,7 +92,11 @@ def _load_file(path: Path) -> dict[str, np.ndarray]:
             return {"inputs": np.load(path, allow_pickle=False)}
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
+                arrays = {k: z[k] for k in z.files}
+            for key, value in arrays.items():
+                if not isinstance(value, np.ndarray):  # numpy hands back the raw bytes of any other member
+                    raise InputError(f"'{path}': member '{key}' is not a .npy array (an .npz holds .npy arrays)")
+            return arrays
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise InputError(f"'{path}' could not be read as {path.suffix}: {' '.join(str(err).split())}") from None
     raise InputError(f"'{path}': DATA must be a .npy or .npz file, got '{path.suffix or path.name}'")
@@ -136,8 +136,13 @@ def read_data(path: str | Path, graph: Graph, *, spikes: bool = True) -> Data:
     labels = None
     if "labels" in arrays:
         labels = _numeric(f"'{path}' labels", arrays["labels"])
-        if labels.shape != (B,) or not np.all(labels == np.rint(labels)):
+        if labels.shape != (B,):
             raise InputError(f"'{path}': labels must be {B} integer classes [B], got shape {labels.shape}")
+        fractional = labels != np.rint(labels)
+        if fractional.any():
+            k = int(np.argmax(fractional))
+            raise InputError(f"'{path}': labels must be integer classes; label {labels[k].item()!r} of sample {k} "
+                             "is not a whole number")
         labels = labels.astype(np.int64)
     source = {k[4:]: _numeric(f"'{path}' {k}", v) for k, v in arrays.items() if k.startswith("spk_")} or None
     data = Data(inputs, labels, source)

@@ -22,6 +22,25 @@ class GraphError(SnnCompileError):
     """The graph is malformed: shapes, cycles, dangling edges, bad parameters."""
 
 
+class ParameterError(GraphError):
+    """A node parameter that cannot be used (not finite real numbers, not whole numbers, the wrong shape).
+
+    Raised by node constructors, which do not know the node's name: ``str(err)`` is ``"<Type>: <detail>"``, and a
+    reader that knows the name re-raises :meth:`named` (``"node '<name>' (<Type>): <detail>"``).
+    """
+
+    def __init__(self, node_type: str, detail: str) -> None:
+        super().__init__(f"{node_type}: {detail}")
+        self.node_type = node_type
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable (sweeps send errors between processes)
+        return type(self), (self.node_type, self.detail)
+
+    def named(self, name: str) -> GraphError:
+        return GraphError(f"node '{name}' ({self.node_type}): {self.detail}")
+
+
 class UnsupportedNodeError(SnnCompileError):
     """A node type (or option of it) that a front end or backend cannot handle."""
 

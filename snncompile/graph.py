@@ -13,6 +13,7 @@ rejected.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -42,8 +43,9 @@ class Graph:
         object.__setattr__(self, "nodes", MappingProxyType(dict(self.nodes)))
         object.__setattr__(self, "edges", tuple((str(a), str(b)) for a, b in self.edges))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
-        if not (isinstance(self.dt, float | int) and self.dt > 0):
-            raise GraphError(f"graph: dt must be a positive number of seconds, got {self.dt!r}")
+        dt_ok = isinstance(self.dt, float | int) and not isinstance(self.dt, bool) and math.isfinite(self.dt)
+        if not (dt_ok and self.dt > 0):
+            raise GraphError(f"graph: dt must be a positive, finite number of seconds, got {self.dt!r}")
         object.__setattr__(self, "dt", float(self.dt))
         _check_nodes_and_edges(self.nodes, self.edges)
         back = _find_recurrent_edges(self.nodes, self.edges)

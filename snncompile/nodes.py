@@ -22,9 +22,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import GraphError
+from .errors import GraphError, ParameterError
 from .semantics import Semantics
 from .shapes import conv_out, flatten_out, pool_out
+from .values import int_pair, real_array, whole_shape
 
 Shape = tuple[int, ...]
 
@@ -33,15 +34,6 @@ def _frozen_array(value: Any, *, dtype: Any = None) -> np.ndarray:
     arr = np.array(value, dtype=dtype, copy=True)
     arr.setflags(write=False)
     return arr
-
-
-def _pair(value: Any, what: str) -> tuple[int, ...]:
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 1:
-        arr = np.repeat(arr, 2)
-    if arr.size != 2:
-        raise GraphError(f"{what}: expected an int or a pair, got {value!r}")
-    return (int(arr[0]), int(arr[1]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +48,7 @@ class Node:
         for name in self.ARRAYS:
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, _frozen_array(value))
+                object.__setattr__(self, name, real_array(self.type_name, name, value))
 
     @property
     def type_name(self) -> str:
@@ -94,7 +86,7 @@ class Input(Node):
     shape: Shape
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        object.__setattr__(self, "shape", whole_shape("Input", "shape", self.shape))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +95,7 @@ class Output(Node):
 
     def __post_init__(self) -> None:
         if self.shape is not None:
-            object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+            object.__setattr__(self, "shape", whole_shape("Output", "shape", self.shape))
 
     def expected_input(self) -> Shape | None:
         return self.shape
@@ -120,8 +112,8 @@ class Affine(Node):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
-            raise GraphError(
-                f"Affine: weight {self.weight.shape} and bias {self.bias.shape} must be [out, in] and [out]"
+            raise ParameterError(
+                "Affine", f"weight {self.weight.shape} and bias {self.bias.shape} must be [out, in] and [out]"
             )
 
     def expected_input(self) -> Shape | None:
@@ -141,7 +133,7 @@ class Linear(Node):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.weight.ndim != 2:
-            raise GraphError(f"Linear: weight {self.weight.shape} must be [out, in]")
+            raise ParameterError("Linear", f"weight {self.weight.shape} must be [out, in]")
 
     def expected_input(self) -> Shape | None:
         return (int(self.weight.shape[1]),)
@@ -204,7 +196,7 @@ class Conv2d(Node):
     def __post_init__(self) -> None:
         super().__post_init__()
         for attr in ("stride", "padding", "dilation"):
-            object.__setattr__(self, attr, _pair(getattr(self, attr), f"Conv2d {attr}"))
+            object.__setattr__(self, attr, int_pair(getattr(self, attr), "Conv2d", attr))
 
     def output_shape(self, name: str, in_shape: Shape) -> Shape:
         c_in = int(self.weight.shape[1]) * self.groups
@@ -224,7 +216,7 @@ class _Pool2d(Node):
 
     def __post_init__(self) -> None:
         for attr in ("kernel_size", "stride", "padding"):
-            object.__setattr__(self, attr, _pair(getattr(self, attr), f"{self.type_name} {attr}"))
+            object.__setattr__(self, attr, int_pair(getattr(self, attr), self.type_name, attr))
 
     def output_shape(self, name: str, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
@@ -268,7 +260,8 @@ class Delay(Node):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not np.issubdtype(self.delay.dtype, np.integer) or (self.delay < 0).any():
-            raise GraphError(f"Delay: delay must be integer steps >= 0, got {self.delay.dtype} {self.delay.min()}")
+            raise ParameterError("Delay", f"delay must be integer steps >= 0, got {self.delay.dtype} "
+                                          f"{self.delay.min()}")
 
     def expected_input(self) -> Shape | None:
         return tuple(int(s) for s in self.delay.shape)
@@ -286,21 +279,22 @@ class NeuronNode(Node):
     v_init: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        shape = tuple(int(s) for s in self.shape)
+        shape = whole_shape(self.type_name, "shape", self.shape)
         object.__setattr__(self, "shape", shape)
         if self.v_init is None:
             object.__setattr__(self, "v_init", np.zeros(shape, dtype=np.float32))
         for name in (*self.ARRAYS, "v_init"):
-            value = np.asarray(getattr(self, name))
+            value = real_array(self.type_name, name, getattr(self, name))
             try:
                 value = np.broadcast_to(value, shape)
             except ValueError:
-                raise GraphError(
-                    f"{self.type_name}: parameter '{name}' of shape {value.shape} does not fit neuron shape {shape}"
+                raise ParameterError(
+                    self.type_name, f"parameter '{name}' of shape {value.shape} does not fit neuron shape {shape}"
                 ) from None
             object.__setattr__(self, name, _frozen_array(value))
         if not isinstance(self.semantics, Semantics):
-            raise GraphError(f"{self.type_name}: semantics must be a Semantics, got {type(self.semantics).__name__}")
+            raise ParameterError(self.type_name,
+                                 f"semantics must be a Semantics, got {type(self.semantics).__name__}")
 
     def expected_input(self) -> Shape | None:
         return self.shape

@@ -42,6 +42,7 @@ from .nodes import (
     Threshold,
 )
 from .semantics import Semantics
+from .values import data_problem
 
 Traces = dict[str, dict[str, np.ndarray]]
 
@@ -199,6 +200,9 @@ def _as_inputs(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray]) -> d
             raise GraphError(
                 f"input '{name}': data of shape {arr.shape} does not match [T, B, *{tuple(want)}]"
             )
+        problem = data_problem(arr)  # NaN compares false everywhere: it would silently give no spikes
+        if problem is not None:
+            raise GraphError(f"input '{name}': {problem}")
         out[name] = arr
     return out
 

@@ -105,7 +105,7 @@ class Semantics:
         if unknown:
             raise GraphError(f"semantics: unknown field(s) {', '.join(unknown)}")
         clean: dict[str, Any] = {
-            k: (int(v) if k in ("synapse_delay", "spike_cap") else str(v)) for k, v in data.items()
+            k: (_whole_or_as_is(v) if k in ("synapse_delay", "spike_cap") else str(v)) for k, v in data.items()
         }
         return cls(**clean)
 
@@ -152,3 +152,14 @@ def preset(name: str) -> Semantics:
         raise GraphError(
             f"unknown semantics preset {name!r}; known: {', '.join(sorted(PRESETS))}"
         ) from None
+
+
+def _whole_or_as_is(value: Any) -> Any:
+    """An int for 2, 2.0 or "2"; anything else unchanged, for the field check to name (not truncate 1.5 to 1)."""
+    if isinstance(value, bool):
+        return value
+    try:
+        number = float(value)
+        return int(number) if number == int(number) else value
+    except (TypeError, ValueError, OverflowError):
+        return value

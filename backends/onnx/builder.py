@@ -79,8 +79,8 @@ class Builder:
         return Val(name, np.dtype(dtype))
 
     def const(self, value: Any, dtype: Any = None) -> Val:
-        """An initializer holding ``value`` (shared with every equal constant)."""
-        arr = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        """An initializer holding ``value`` (shared with every equal constant); a scalar stays 0-d."""
+        arr = np.array(value, dtype=dtype, order="C")  # not ascontiguousarray: it makes a scalar 1-d
         key = (arr.dtype.str, arr.shape, arr.tobytes())
         if key not in self._consts:
             name = self.fresh("c")

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from .. import nodes as ir
-from ..errors import GraphError, UnsupportedNodeError
+from ..errors import GraphError, ParameterError, UnsupportedNodeError
 from ..semantics import Semantics
+from ..values import number_problem, whole_problem, whole_tuple, whole_tuple_problem
 from . import discretize
 from .conventions import Convention, Rule
 
@@ -26,6 +27,8 @@ SUPPORTED = (
     "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
     "Delay", *NEURON_TYPES,
 )
+#: continuous parameters that may be infinite: no decay (tau = inf), and the gains written with it (r = tau/dt)
+INFINITE_OK = ("tau", "tau_syn", "tau_mem", "r", "w_in")
 
 
 def _get(name: str, data: dict[str, Any], key: str, default: Any = None) -> Any:
@@ -37,14 +40,35 @@ def _get(name: str, data: dict[str, Any], key: str, default: Any = None) -> Any:
 
 
 def _arr(name: str, data: dict[str, Any], key: str, default: Any = None) -> np.ndarray:
-    return np.asarray(_get(name, data, key, default))
+    """A parameter as an array of real numbers, not NaN (infinite only for :data:`INFINITE_OK`)."""
+    value = np.asarray(_get(name, data, key, default))
+    problem = number_problem(value, allow_inf=key in INFINITE_OK)
+    if problem is not None:
+        raise ParameterError(str(data.get("type")), f"parameter '{key}' {problem}")
+    return value
 
 
-def _shape(value: Any) -> tuple[int, ...]:
-    return tuple(int(s) for s in np.asarray(value).reshape(-1))
+def _shape(data: dict[str, Any], key: str, value: Any) -> tuple[int, ...]:
+    """Whole numbers >= 0 (a shape, stride, padding): 4.7 is refused, not truncated."""
+    problem = whole_tuple_problem(key, value)
+    if problem is not None:
+        raise ParameterError(str(data.get("type")), problem)
+    return whole_tuple(value)
 
 
-def _conv_padding(name: str, padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ...], stride: tuple[int, ...]):
+def _int(data: dict[str, Any], key: str, default: int, low: int = 0) -> int:
+    """A whole-number attribute (groups, start_dim, ...) >= ``low``; 1.5 is refused, not truncated."""
+    value = data.get(key)
+    flat = np.asarray(default if value is None else value).reshape(-1)
+    item: Any = flat[0].item() if flat.size == 1 else flat.tolist()
+    problem = whole_problem(item, low=low)
+    if problem is not None:
+        raise ParameterError(str(data.get("type")), f"{key} {item!r} {problem}")
+    return int(float(item))
+
+
+def _conv_padding(name: str, data: dict[str, Any], padding: Any, kernel: tuple[int, ...],
+                  dilation: tuple[int, ...], stride: tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(padding, str):
         if padding == "valid":
             return (0,) * len(kernel)
@@ -57,7 +81,7 @@ def _conv_padding(name: str, padding: Any, kernel: tuple[int, ...], dilation: tu
                 )
             return tuple(t // 2 for t in total)
         raise GraphError(f"node '{name}': padding {padding!r} is not 'same', 'valid' or integers")
-    pad = _shape(padding)
+    pad = _shape(data, "padding", padding)
     return pad * len(kernel) if len(pad) == 1 else pad
 
 
@@ -66,17 +90,17 @@ def _conv(name: str, data: dict[str, Any], dims: int) -> ir.Node:
     if weight.ndim != dims + 2:
         raise GraphError(f"node '{name}' (Conv{dims}d): weight must have {dims + 2} dims, got {weight.shape}")
     kernel = tuple(int(k) for k in weight.shape[2:])
-    stride = _shape(_get(name, data, "stride", 1)) or (1,)
-    dilation = _shape(_get(name, data, "dilation", 1)) or (1,)
+    stride = _shape(data, "stride", _get(name, data, "stride", 1)) or (1,)
+    dilation = _shape(data, "dilation", _get(name, data, "dilation", 1)) or (1,)
     stride = stride * dims if len(stride) == 1 else stride
     dilation = dilation * dims if len(dilation) == 1 else dilation
-    padding = _conv_padding(name, _get(name, data, "padding", 0), kernel, dilation, stride)
+    padding = _conv_padding(name, data, _get(name, data, "padding", 0), kernel, dilation, stride)
     bias = _arr(name, data, "bias", np.zeros(weight.shape[0], weight.dtype))
     if bias.ndim == 0:
         bias = np.full(weight.shape[0], bias, weight.dtype)
-    groups = int(_get(name, data, "groups", 1))
+    groups = _int(data, "groups", 1, low=1)
     raw_in = data.get("input_shape")
-    in_shape = _shape(raw_in) if raw_in is not None and np.asarray(raw_in).size else None
+    in_shape = _shape(data, "input_shape", raw_in) if raw_in is not None and np.asarray(raw_in).size else None
     if dims == 1:
         return ir.Conv1d(weight=weight, bias=bias, stride=stride[0], padding=padding[0], dilation=dilation[0],
                          groups=groups, input_shape=in_shape)
@@ -101,16 +125,32 @@ def convert_node(
 
     method: "euler"/"exact", or None for the convention's rule of that neuron type (default Euler);
     recurrent: the node lies on a cycle (some conventions step such neurons differently).
+    A parameter that is NaN, infinite (but a time constant), complex or not a number is a GraphError naming
+    the node and the parameter; so is an input gain that comes out NaN or infinite.
     """
+    try:
+        with np.errstate(invalid="ignore"):  # inf/inf in a gain: reported below, with the node's name
+            node, gain = _convert(name, data, conv, dt, method, recurrent)
+    except ParameterError as err:
+        raise err.named(name) from None
+    if gain is not None and number_problem(gain) is not None:
+        raise GraphError(f"node '{name}' ({data.get('type')}): its input gain (from r, tau and dt={dt:g} s) "
+                         f"{number_problem(gain)}")
+    return node, gain
+
+
+def _convert(
+    name: str, data: dict[str, Any], conv: Convention, dt: float, method: str | None, recurrent: bool
+) -> tuple[ir.Node, np.ndarray | None]:
     kind = data.get("type")
     if kind not in SUPPORTED:
         raise UnsupportedNodeError(
             f"node '{name}': unknown NIR node type {kind!r}; supported: {', '.join(SUPPORTED)}"
         )
     if kind == "Input":
-        return ir.Input(shape=_shape(_get(name, data, "shape"))), None
+        return ir.Input(shape=_shape(data, "shape", _get(name, data, "shape"))), None
     if kind == "Output":
-        return ir.Output(shape=_shape(data["shape"]) if "shape" in data else None), None
+        return ir.Output(shape=_shape(data, "shape", data["shape"]) if "shape" in data else None), None
     if kind == "Affine":
         weight = _arr(name, data, "weight")
         bias = _arr(name, data, "bias", np.zeros(weight.shape[:1], weight.dtype))
@@ -128,9 +168,10 @@ def convert_node(
                    padding=_get(name, data, "padding", 0)), None
     if kind == "Flatten":
         raw_in = data.get("input_type")
-        in_shape = _shape(raw_in["input"] if isinstance(raw_in, dict) else raw_in) if raw_in is not None else None
-        return ir.Flatten(start_dim=int(_get(name, data, "start_dim", 0) or 0),
-                          end_dim=int(_get(name, data, "end_dim", -1)), input_shape=in_shape or None), None
+        in_shape = (_shape(data, "input_type", raw_in["input"] if isinstance(raw_in, dict) else raw_in)
+                    if raw_in is not None else None)
+        return ir.Flatten(start_dim=_int(data, "start_dim", 0, low=-64),
+                          end_dim=_int(data, "end_dim", -1, low=-64), input_shape=in_shape or None), None
     if kind == "Delay":
         return ir.Delay(delay=_delay_steps(name, _arr(name, data, "delay"), dt)), None
     if kind in conv.unsupported:
@@ -180,18 +221,50 @@ def _neuron(
     return ir.CubaLIF(alpha=d.alpha, threshold=theta, v_reset=v_reset, **common), d.gain  # type: ignore[arg-type]
 
 
-def node_from_snncompile_meta(name: str, data: dict[str, Any]) -> ir.Node:
-    """A neuron or Delay node exactly as snncompile wrote it (``sc.*`` node metadata)."""
-    meta = data.get("metadata", {})
-    kind = data["type"]
-    if kind == "Delay":
-        return ir.Delay(delay=np.asarray(meta["sc.delay"]))
+def semantics_from_meta(name: str, kind: str, raw: Any) -> Semantics:
+    """``sc.semantics`` (a JSON object of Semantics fields) of node ``name``; GraphError naming it otherwise."""
     try:
-        sem = Semantics.from_dict(json.loads(meta["sc.semantics"]))
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        raise GraphError(f"node '{name}' ({kind}): 'sc.semantics' is not valid JSON: {str(raw)[:60]!r}") from None
+    if not isinstance(data, dict):
+        raise GraphError(f"node '{name}' ({kind}): 'sc.semantics' is JSON {type(data).__name__}, not an object of "
+                         "Semantics fields")
+    try:
+        return Semantics.from_dict(data)
+    except GraphError as err:
+        raise GraphError(f"node '{name}' ({kind}): sc.{err}") from None
+
+
+def node_from_snncompile_meta(name: str, data: dict[str, Any]) -> ir.Node:
+    """A neuron or Delay node exactly as snncompile wrote it (``sc.*`` node metadata).
+
+    Every field of the node type must be there (``sc.shape``, ``sc.semantics`` and each parameter), and no other;
+    a missing, extra or unusable field is a GraphError naming the node and the field.
+    """
+    meta = data.get("metadata", {})
+    kind = str(data["type"])
+    if not isinstance(meta, dict):
+        raise GraphError(f"node '{name}' ({kind}): its metadata is not a group of 'sc.*' fields")
+    try:
+        if kind == "Delay":
+            if "sc.delay" not in meta:
+                raise GraphError(f"node '{name}' ({kind}): snncompile metadata lacks 'sc.delay'")
+            return ir.Delay(delay=np.asarray(meta["sc.delay"]))
         cls = ir.NODE_TYPES[kind]
-        fields = {key[3:]: np.asarray(val) for key, val in meta.items() if key.startswith("sc.") and key not in
-                  ("sc.semantics", "sc.shape")}
-        shape = tuple(int(s) for s in np.asarray(meta["sc.shape"]).reshape(-1))
-    except KeyError as err:
-        raise GraphError(f"node '{name}': snncompile metadata lacks {err}") from None
-    return cls(shape=shape, semantics=sem, **fields)  # type: ignore[call-arg]
+        wanted = {f"sc.{k}" for k in (*cls.ARRAYS, "v_init", "shape", "semantics")}  # type: ignore[attr-defined]
+        given = {k for k in meta if k.startswith("sc.")}
+        missing, extra = sorted(wanted - given), sorted(given - wanted)
+        if missing:
+            raise GraphError(f"node '{name}' ({kind}): snncompile metadata lacks '{missing[0]}'")
+        if extra:
+            raise GraphError(f"node '{name}' ({kind}): snncompile metadata has '{extra[0]}', which is not a field of "
+                             f"{kind} (expected {', '.join(sorted(wanted))})")
+        problem = whole_tuple_problem("sc.shape", meta["sc.shape"])
+        if problem is not None:
+            raise GraphError(f"node '{name}' ({kind}): {problem}")
+        fields = {key[3:]: np.asarray(meta[key]) for key in wanted - {"sc.semantics", "sc.shape"}}
+        sem = semantics_from_meta(name, kind, meta["sc.semantics"])
+        return cls(shape=whole_tuple(meta["sc.shape"]), semantics=sem, **fields)  # type: ignore[call-arg]
+    except ParameterError as err:
+        raise err.named(name) from None

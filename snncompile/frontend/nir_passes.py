@@ -41,14 +41,23 @@ def _text(value: Any) -> str:
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
 
-def flatten_subgraphs(graph: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[Edge]]:
-    nodes: dict[str, dict[str, Any]] = dict(graph.get("nodes", {}))
+def flatten_subgraphs(graph: dict[str, Any], _path: str = "") -> tuple[dict[str, dict[str, Any]], list[Edge]]:
+    """Nodes and edges with every nested NIRGraph inlined (see the module docstring); ``_path``: the enclosing
+    subgraphs' names, for messages. A member whose new name is already a node's raises GraphError."""
+    raw = graph.get("nodes", {})
+    if not isinstance(raw, dict):
+        raise GraphError(f"graph{' ' + repr(_path[:-1]) if _path else ''}: 'nodes' is a dataset, not a group of nodes")
+    nodes: dict[str, dict[str, Any]] = dict(raw)
     edges = _edges(graph.get("edges"))
     for name in list(nodes):
         data = nodes[name]
+        if not isinstance(data, dict):
+            raise GraphError(f"node '{_path}{name}' is stored as a dataset, not a group holding its type and "
+                             "parameters")
         if data.get("type") == "NIRGraph":
-            inner_nodes, inner_edges = flatten_subgraphs(data)
+            inner_nodes, inner_edges = flatten_subgraphs(data, f"{_path}{name}.")
             del nodes[name]
+            _check_free_names(name, inner_nodes, nodes, _path)
             ins = [n for n, d in inner_nodes.items() if d.get("type") == "Input"]
             outs = [n for n, d in inner_nodes.items() if d.get("type") == "Output"]
             for n, d in inner_nodes.items():
@@ -64,6 +73,20 @@ def flatten_subgraphs(graph: dict[str, Any]) -> tuple[dict[str, dict[str, Any]],
             succs = [b for a, b in edges if a == name]
             edges = [e for e in edges if name not in e] + [(p, s) for p in preds for s in succs]
     return nodes, edges
+
+
+def _check_free_names(sub: str, members: dict[str, dict[str, Any]], nodes: dict[str, dict[str, Any]],
+                      path: str) -> None:
+    """Each member of subgraph ``sub`` becomes ``sub.<member>`` (its Input/Output names are the ports outer edges
+    may name): none of those names may already be a node of the enclosing graph, which it would replace."""
+    for member, data in members.items():
+        taken = f"{sub}.{member}"
+        if taken in nodes:
+            where = f"subgraph '{path[:-1]}'" if path else "the top-level graph"
+            raise GraphError(
+                f"subgraph '{path}{sub}': its member '{member}' ({data.get('type')}) flattens to '{path}{taken}', "
+                f"the name of node '{path}{taken}' ({nodes[taken].get('type')}) of {where}; rename one of them"
+            )
 
 
 def _port(node: str, sub: str, ports: dict[str, list[str]]) -> list[str] | None:

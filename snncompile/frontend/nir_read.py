@@ -18,6 +18,7 @@ does not hold it (and what the reader changed, e.g. a dropped batch dim).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,9 @@ def read_raw(path: Path) -> tuple[dict[str, Any], str]:
                 raise InputError(f"'{path}' is not a NIR file: it has no 'node' group holding a graph")
             root = _read_group(f["node"])
             version = _to_python(f["version"][()]) if "version" in f else "unknown"
-    except OSError as err:
-        raise InputError(f"'{path}' could not be read as HDF5: {err}") from None
+    except (OSError, RuntimeError, KeyError, ValueError) as err:  # h5py's errors on damaged bytes
+        detail = err.args[0] if isinstance(err, KeyError) and err.args else err  # str(KeyError) adds quotes
+        raise InputError(f"'{path}' could not be read as HDF5: {' '.join(str(detail).split())}") from None
     if root.get("type") != "NIRGraph":
         raise InputError(f"'{path}' is not a NIR graph file: its root node has type {root.get('type')!r}")
     return root, str(version)
@@ -105,6 +107,8 @@ def _snncompile_meta(root: dict[str, Any]) -> dict[str, Any] | None:
         data = json.loads(raw)
     except (TypeError, ValueError):
         raise InputError(f"graph metadata '{META_KEY}' is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InputError(f"graph metadata '{META_KEY}' is a JSON {type(data).__name__}, not an object")
     if data.get("format") != FORMAT_VERSION:
         raise InputError(
             f"graph metadata '{META_KEY}' has format {data.get('format')!r}; this snncompile reads format "
@@ -133,8 +137,8 @@ def load(
     """
     if discretization not in (None, "euler", "exact"):
         raise InputError(f"unknown discretization {discretization!r}; use 'euler' or 'exact'")
-    if dt is not None and not dt > 0:
-        raise InputError(f"--dt must be a positive number of seconds, got {dt}")
+    if dt is not None and not (math.isfinite(dt) and dt > 0):
+        raise InputError(f"--dt must be a positive, finite number of seconds, got {dt}")
     path = resolve(model)
     root, _version = read_raw(path)
     meta = _snncompile_meta(root)
@@ -177,20 +181,43 @@ def graph_from_nir_dict(root: dict[str, Any], conv: Convention, dt: float, metho
     return read_nir_dict(root, conv, dt, method, {"dt"}).graph
 
 
+def header_dt(meta: dict[str, Any], what: str = f"graph metadata '{META_KEY}'") -> float:
+    """The ``dt`` of a snncompile header: a finite number of seconds > 0 (JSON also admits Infinity and NaN)."""
+    if "dt" not in meta:
+        raise InputError(f"{what} has no 'dt'")
+    dt = meta["dt"]
+    if isinstance(dt, bool) or not isinstance(dt, int | float) or not (math.isfinite(dt) and dt > 0):
+        raise InputError(f"{what}: dt {dt!r} is not a positive, finite number of seconds")
+    return float(dt)
+
+
+def header_order_and_metadata(meta: dict[str, Any], what: str = f"graph metadata '{META_KEY}'"
+                              ) -> tuple[list[str], dict[str, Any]]:
+    """The node ``order`` (a list of names) and the graph ``metadata`` (an object) of a snncompile header."""
+    order = meta.get("order", [])
+    if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
+        raise InputError(f"{what}: order {order!r} is not a list of node names")
+    extra = meta.get("metadata", {})
+    if not isinstance(extra, dict):
+        raise InputError(f"{what}: metadata is a JSON {type(extra).__name__}, not an object")
+    return order, extra
+
+
 def _graph_from_snncompile(root: dict[str, Any], meta: dict[str, Any]) -> Graph:
+    dt = header_dt(meta)
+    order, extra = header_order_and_metadata(meta)
     raw_nodes, edges = flatten_subgraphs(root)
     conv = _convention("nir")
-    dt = float(meta["dt"])
     nodes: dict[str, Node] = {}
     for name, data in raw_nodes.items():
         node_meta = data.get("metadata", {})
-        if data["type"] in NEURON_TYPES or "sc.delay" in node_meta:
+        if data.get("type") in NEURON_TYPES or (isinstance(node_meta, dict) and "sc.delay" in node_meta):
             nodes[name] = node_from_snncompile_meta(name, data)
         else:
             node, gain = convert_node(name, data, conv, dt, "euler")
             if gain is not None:  # cannot happen for stateless nodes; guard against hand-edited files
                 raise GraphError(f"node '{name}': unexpected input gain in a snncompile-written file")
             nodes[name] = node
-    order = [n for n in meta.get("order", []) if n in nodes]
+    order = [n for n in order if n in nodes]
     ordered = {n: nodes[n] for n in order} | {n: nodes[n] for n in nodes if n not in order}
-    return Graph(ordered, edges, dt, dict(meta.get("metadata", {})))
+    return Graph(ordered, edges, dt, extra)

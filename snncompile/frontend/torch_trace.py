@@ -44,7 +44,7 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from .. import nodes as ir
-from ..errors import GraphError, UnsupportedNodeError
+from ..errors import GraphError, ParameterError, UnsupportedNodeError
 from ..graph import Graph
 from ..semantics import Semantics
 
@@ -155,7 +155,11 @@ def trace(
         elif n not in live:
             continue
         elif n.op == "call_module":
-            b.module_call(n, gm.get_submodule(n.target))
+            m = gm.get_submodule(n.target)
+            try:
+                b.module_call(n, m)
+            except ParameterError as err:  # NaN/Inf weights, thresholds, ...: name the module, not the IR node
+                raise GraphError(f"torch module '{n.target}' ({type(m).__name__}): {err.detail}") from None
         elif n.op in ("call_function", "call_method"):
             b.function_call(n)
         elif n.op == "output":

@@ -40,12 +40,12 @@ from ..atomic import write_file
 from ..errors import GraphError, InputError
 from ..frontend.conventions import convention
 from ..frontend.discretize import tau_from_decay
-from ..frontend.nir_nodes import convert_node, node_from_snncompile_meta
+from ..frontend.nir_nodes import convert_node, node_from_snncompile_meta, semantics_from_meta
 from ..frontend.nir_passes import flatten_subgraphs
-from ..frontend.nir_read import FORMAT_VERSION, META_KEY, read_raw
+from ..frontend.nir_read import FORMAT_VERSION, META_KEY, header_dt, header_order_and_metadata, read_raw
 from ..frontend.nir_write import nir_bytes, to_nir_node
 from ..nodes import Delay, Node
-from ..semantics import Semantics
+from ..values import number_problem, whole_problem, whole_tuple, whole_tuple_problem
 from .qnodes import CUBA_KINDS, QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, QWeightNode
 from .spec import QuantSpec
 
@@ -197,6 +197,22 @@ def _meta(name: str, meta: dict[str, Any], key: str) -> Any:
         raise GraphError(f"node '{name}': QGraph metadata lacks 'sc.{key}'") from None
 
 
+def _meta_int(name: str, meta: dict[str, Any], key: str) -> int:
+    """An integer field (w_bits, shift, frac_bits, ...): 4.7 or 'abc' is refused, not truncated or a traceback."""
+    value = _meta(name, meta, key)
+    flat = np.asarray(value).reshape(-1)
+    item: Any = flat[0].item() if flat.size == 1 else value
+    problem = whole_problem(item, low=-(1 << 62))
+    if problem is not None:
+        raise GraphError(f"node '{name}': 'sc.{key}' {item!r} {problem}")
+    return int(float(item))
+
+
+def _meta_array(name: str, meta: dict[str, Any], key: str) -> np.ndarray:
+    """An integer array field as stored; the node constructor checks it holds integers of its width."""
+    return np.asarray(_meta(name, meta, key))
+
+
 def _weight_from_nir(name: str, data: dict[str, Any], meta: dict[str, Any]) -> QWeightNode:
     qtype = str(_meta(name, meta, "qtype"))
     if qtype not in _Q_TYPES:
@@ -204,31 +220,41 @@ def _weight_from_nir(name: str, data: dict[str, Any], meta: dict[str, Any]) -> Q
     key = "scale" if qtype == "QScale" else "weight"
     if key not in data:
         raise GraphError(f"node '{name}' ({qtype}): missing parameter '{key}'")
-    fields: dict[str, Any] = {"name": str(_meta(name, meta, "name")), "weight": np.asarray(data[key], np.int64),
-                              "bias": np.asarray(_meta(name, meta, "bias"), np.int64)}
+    fields: dict[str, Any] = {"name": str(_meta(name, meta, "name")), "weight": np.asarray(data[key]),
+                              "bias": _meta_array(name, meta, "bias")}
     for k in _WEIGHT_SCALARS:
-        fields[k] = int(_meta(name, meta, k))
+        fields[k] = _meta_int(name, meta, k)
     if qtype == "QConv1d":
-        fields.update({k: int(np.asarray(_meta(name, meta, k)).reshape(-1)[0]) for k in _CONV_FIELDS})
+        fields.update({k: _meta_int(name, meta, k) for k in _CONV_FIELDS})
     elif qtype == "QConv2d":
         for k in ("stride", "padding", "dilation"):
-            pair = np.asarray(_meta(name, meta, k)).reshape(-1)
-            fields[k] = (int(pair[0]), int(pair[-1]))
-        fields["groups"] = int(_meta(name, meta, "groups"))
+            problem = whole_tuple_problem(f"'sc.{k}'", _meta(name, meta, k))
+            if problem is not None:
+                raise GraphError(f"node '{name}': {problem}")
+            pair = whole_tuple(_meta(name, meta, k))
+            fields[k] = (pair[0], pair[-1])
+        fields["groups"] = _meta_int(name, meta, "groups")
     return _Q_TYPES[qtype](**fields)
 
 
 def _neuron_from_nir(name: str, meta: dict[str, Any]) -> QNeuron:
+    kind = str(_meta(name, meta, "kind"))
+    problem = whole_tuple_problem("'sc.shape'", _meta(name, meta, "shape"))
+    if problem is not None:
+        raise GraphError(f"node '{name}': {problem}")
+    out_scale = _meta_array(name, meta, "out_scale")
+    problem = number_problem(out_scale) if out_scale.size == 1 else f"has {out_scale.size} values, not one"
+    if problem is not None:
+        raise GraphError(f"node '{name}': 'sc.out_scale' {problem}")
     fields: dict[str, Any] = {
-        "name": str(_meta(name, meta, "name")), "kind": str(_meta(name, meta, "kind")),
-        "shape": tuple(int(s) for s in np.asarray(_meta(name, meta, "shape")).reshape(-1)),
-        "semantics": Semantics.from_dict(json.loads(_meta(name, meta, "semantics"))),
-        "out_scale": float(_meta(name, meta, "out_scale")),
+        "name": str(_meta(name, meta, "name")), "kind": kind, "shape": whole_tuple(_meta(name, meta, "shape")),
+        "semantics": semantics_from_meta(name, kind, _meta(name, meta, "semantics")),
+        "out_scale": float(out_scale.reshape(-1)[0]),
     }
     for key in _NEURON_ARRAYS:
-        fields[key] = np.asarray(_meta(name, meta, key), np.int64)
+        fields[key] = _meta_array(name, meta, key)
     for key in _NEURON_INTS:
-        fields[key] = int(_meta(name, meta, key))
+        fields[key] = _meta_int(name, meta, key)
     return QNeuron(**fields)
 
 
@@ -239,9 +265,11 @@ def read_qgraph(path: str | Path) -> QGraph:
         raise InputError(f"'{path}': no such file")
     root, _version = read_raw(path)
     header = _header(path, root)
+    what = f"'{path}' QGraph header"
+    dt = header_dt(header, what)
+    order, extra = header_order_and_metadata(header, what)
     raw_nodes, edges = flatten_subgraphs(root)
     conv = convention("nir")
-    dt = float(header["dt"])
     nodes: dict[str, Node] = {}
     for name, data in raw_nodes.items():
         meta = data.get("metadata", {})
@@ -259,10 +287,10 @@ def read_qgraph(path: str | Path) -> QGraph:
             if gain is not None:
                 raise GraphError(f"node '{name}': unexpected input gain in a QGraph file")
             nodes[name] = node
-    order = [n for n in header.get("order", []) if n in nodes]
+    order = [n for n in order if n in nodes]
     ordered = {n: nodes[n] for n in order} | {n: nodes[n] for n in nodes if n not in order}
     spec = QuantSpec.from_dict(header["quant_spec"]) if header.get("quant_spec") is not None else None
-    return QGraph(ordered, edges, dt, dict(header.get("metadata", {})), spec)
+    return QGraph(ordered, edges, dt, extra, spec)
 
 
 def is_qgraph_file(path: str | Path) -> bool:

@@ -23,16 +23,18 @@ rules for reset timing are those of :mod:`snncompile.semantics`, on integers):
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import GraphError, QuantizationError
+from ..errors import GraphError, ParameterError, QuantizationError
 from ..graph import Graph
-from ..nodes import Conv1d, Delay, Flatten, Input, Node, Output, SumPool2d, _pair
+from ..nodes import Conv1d, Delay, Flatten, Input, Node, Output, SumPool2d
 from ..semantics import Semantics
 from ..shapes import conv_out
+from ..values import first, int_pair, number_problem, where
 from .spec import QuantSpec
 
 QKINDS = ("I", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Threshold")
@@ -48,8 +50,13 @@ def _int_array(owner: str, quantity: str, value: object, bits: int | None = None
                lo: int | None = None, hi: int | None = None) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.rint(arr)):
-            raise QuantizationError(f"node '{owner}': {quantity} must be integers, got non-integer values")
+        problem = number_problem(arr)
+        if problem is not None:
+            raise QuantizationError(f"node '{owner}': {quantity} {problem}; it must be integers")
+        fractional = arr != np.rint(arr)
+        if fractional.any():
+            idx = first(fractional)
+            raise QuantizationError(f"node '{owner}': {quantity} {arr[idx].item()!r}{where(idx)} is not an integer")
     elif arr.dtype.kind not in "iub":
         raise QuantizationError(f"node '{owner}': {quantity} must be integers, got dtype {arr.dtype}")
     if bits is not None:
@@ -136,7 +143,10 @@ class QConv2d(QWeightNode):
     def __post_init__(self) -> None:
         super().__post_init__()
         for attr in ("stride", "padding", "dilation"):
-            object.__setattr__(self, attr, _pair(getattr(self, attr), f"QConv2d {attr}"))
+            try:
+                object.__setattr__(self, attr, int_pair(getattr(self, attr), "QConv2d", attr))
+            except ParameterError as err:
+                raise err.named(self.name) from None
 
     def output_shape(self, name: str, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         c_in = int(self.weight.shape[1]) * self.groups
@@ -209,12 +219,12 @@ class QNeuron(Node):
             raw = np.broadcast_to(np.asarray(getattr(self, quantity)), self.shape)
             object.__setattr__(self, quantity, _int_array(n, quantity, raw, **lim))  # type: ignore[arg-type]
         if self.kind in SPIKING_KINDS and self.kind != "Threshold" and (self.threshold < 1).any():  # type: ignore
-            raise QuantizationError(
-                f"node '{n}': threshold rounds to {int(self.threshold.min())} (must be >= 1); "  # type: ignore
-                "use more weight bits or a larger scale"
+            raise QuantizationError(  # the quantiser says why a threshold rounds below 1; this is a hand-built node
+                f"node '{n}': threshold {int(self.threshold.min())} is below 1; a spiking {self.kind} "  # type: ignore
+                "QNeuron needs an integer threshold >= 1"
             )
-        if not self.out_scale > 0:
-            raise QuantizationError(f"node '{n}': out_scale {self.out_scale} must be > 0")
+        if not (isinstance(self.out_scale, numbers.Real) and np.isfinite(self.out_scale) and self.out_scale > 0):
+            raise QuantizationError(f"node '{n}': out_scale {self.out_scale!r} must be a finite number > 0")
 
     @property
     def SPIKING(self) -> bool:  # noqa: N802 - mirrors NeuronNode.SPIKING

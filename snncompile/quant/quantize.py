@@ -38,7 +38,9 @@ import numpy as np
 from ..errors import QuantizationError
 from ..graph import Graph
 from ..nodes import Affine, AvgPool2d, Conv1d, Conv2d, Linear, NeuronNode, Node, Scale, SumPool2d
-from .calibrate import NeuronStats, calibrate, register_bits
+from ..values import index_text
+from .advice import threshold_below_one, too_large
+from .calibrate import NeuronStats, bits_for, calibrate, register_bits
 from .fold import WEIGHT_TYPES, WeightNode, plan_folding
 from .qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, QWeightNode
 from .scales import group_scales, round_half_away, scale_round, show_int, weight_limit
@@ -65,8 +67,13 @@ def quantize(
     Raises UnsupportedNodeError (what cannot be folded) and QuantizationError (node, quantity, value, limit).
     """
     plan = plan_folding(graph, spec.granularity)
-    weights = {n: f.effective_weight(_weight_node(graph, n)) for n, f in plan.layers.items()}
-    biases = {n: f.effective_bias(_weight_node(graph, n)) for n, f in plan.layers.items()}
+    with np.errstate(over="ignore"):
+        weights = {n: f.effective_weight(_weight_node(graph, n)) for n, f in plan.layers.items()}
+        biases = {n: f.effective_bias(_weight_node(graph, n)) for n, f in plan.layers.items()}
+    for n in plan.layers:  # node constructors hold finite values; their products with the folded gains may not be
+        if not (np.isfinite(weights[n]).all() and np.isfinite(biases[n]).all()):
+            raise QuantizationError(f"node '{n}': its weights or bias times the float gains folded into them "
+                                    "(Scale, AvgPool2d) overflow float64")
     own = {n: _own_magnitude(graph.nodes[n]) for n in plan.neurons}
     scale_of_group = group_scales(plan, weights, biases, own, spec)
     lowered: dict[str, Node] = {}
@@ -124,10 +131,9 @@ def lower_weight(name: str, node: WeightNode, w_eff: np.ndarray, b_eff: np.ndarr
     limit = (1 << (BIAS_BITS - 1)) - 1
     if b_q.size and np.abs(b_q).max() > limit:
         k = int(np.argmax(np.abs(b_q)))
-        raise QuantizationError(
-            f"node '{name}': bias rounds to {show_int(b_q[k])} (b={b_eff[k]:.6g} x scale {scale[k]:.6g}), which does "
-            f"not fit int{BIAS_BITS} [{-limit}, {limit}]; use fewer weight bits"
-        )
+        head = (f"node '{name}': bias rounds to {show_int(b_q[k])} (b={b_eff[k]:.6g} x scale {scale[k]:.6g}), which "
+                f"does not fit int{BIAS_BITS} [{-limit}, {limit}]")
+        raise QuantizationError(too_large(head, "the bias", float(b_eff[k]), float(scale[k]), spec, limit))
     common: dict[str, Any] = dict(name=name, weight=w_q, w_bits=spec.weight_bits, b_bits=BIAS_BITS)
     if isinstance(node, (Affine, Linear)):
         return QDense(bias=None if isinstance(node, Linear) else b_q, **common)
@@ -155,19 +161,17 @@ def lower_neuron(name: str, node: NeuronNode, scale: np.ndarray, stats: NeuronSt
                     f"node '{name}': {decay}={f[k]:.6g} rounds to {int(d[k])} with frac_bits={spec.frac_bits}, "
                     f"outside 0..{one}; a decay must lie in [0, 1]"
                 )
-    for quantity in _SCALED:
-        if hasattr(node, quantity):
-            params[quantity] = scale_round(getattr(node, quantity), scale)
+    floats = {q: np.asarray(getattr(node, q), np.float64) for q in _SCALED if hasattr(node, q)}
     if kind != "Threshold":
         v_init = np.asarray(node.v_init, np.float64) if node.semantics.initial_v == "v_init" else 0.0
-        params["v_init"] = scale_round(np.broadcast_to(v_init, node.shape), scale)
+        floats["v_init"] = np.broadcast_to(v_init, node.shape)
+    params.update({q: scale_round(value, scale) for q, value in floats.items()})
     if node.SPIKING and kind != "Threshold" and params["threshold"].size and params["threshold"].min() < 1:
         k = np.unravel_index(int(np.argmin(params["threshold"])), node.shape)
-        theta = np.asarray(node.threshold, np.float64)[k]  # type: ignore[attr-defined]
-        raise QuantizationError(
-            f"node '{name}': threshold rounds to {show_int(params['threshold'][k])} (theta={theta:.6g}, scale "
-            f"{scale[k]:.6g}); it must be >= 1; use more weight bits"
-        )
+        raise QuantizationError(threshold_below_one(name, float(floats["threshold"][k]), float(scale[k]),
+                                                    show_int(params["threshold"][k]), spec, f"neuron {index_text(k)}"))
+    if spec.state_bits is None:  # fixed state_bits: register_bits names the width that was asked for
+        _check_int32(name, floats, params, scale, spec)
     with np.errstate(over="ignore"):  # a saturated maximum still fails the width checks below, with its name
         v_max, i_max, x_max = (int(np.ceil(min(float((a * scale).max(initial=0.0)), 2.0**62)))
                                for a in (stats.v_max, stats.i_max, stats.x_max))
@@ -187,6 +191,20 @@ def lower_neuron(name: str, node: NeuronNode, scale: np.ndarray, stats: NeuronSt
         "v_bits": size.bits, "i_bits": size.bits, "headroom_bits": size.headroom,
     }
     return qnode, entry
+
+
+def _check_int32(name: str, floats: dict[str, np.ndarray], ints: dict[str, np.ndarray], scale: np.ndarray,
+                 spec: QuantSpec) -> None:
+    """threshold, v_reset, bias and v_init must fit the widest register (int32); else say why and what would."""
+    limit = (1 << 31) - 1
+    for quantity, value in ints.items():
+        if quantity in floats and value.size and np.abs(value).max() > limit:
+            k = np.unravel_index(int(np.argmax(np.abs(value))), value.shape)
+            big = int(value[k])
+            head = (f"node '{name}': {quantity} reaches {show_int(big)} in integer units, which needs "
+                    f"int{bits_for(abs(big))}; the widest register is int32 (max {limit})")
+            raise QuantizationError(too_large(head, f"the {quantity}", float(floats[quantity][k]), float(scale[k]),
+                                              spec, limit))
 
 
 def _typical(scale: np.ndarray) -> float:

@@ -95,8 +95,10 @@ def test_unknown_convention_and_bad_dt(tmp_path) -> None:
     known = "lava-dl, nir, norse, norse-seconds, rockpool, sinabs, snntorch, spyx"
     with pytest.raises(InputError, match=rf"unknown source convention 'lava'; known: {known}"):
         load(tmp_path / "m.nir", convention="lava")
-    with pytest.raises(InputError, match=r"--dt must be a positive number of seconds, got -1"):
+    with pytest.raises(InputError, match=r"--dt must be a positive, finite number of seconds, got -1"):
         load(tmp_path / "m.nir", dt=-1)
+    with pytest.raises(InputError, match=r"^--dt must be a positive, finite number of seconds, got inf$"):
+        load(tmp_path / "m.nir", dt=float("inf"))
 
 
 def test_default_source_note(tmp_path) -> None:

@@ -123,7 +123,7 @@ def test_gain_node_before_output() -> None:
 # --- what does not fit: QuantizationError --------------------------------------------------------------------
 def test_threshold_rounds_to_zero() -> None:
     with pytest.raises(QuantizationError, match=r"^node 'n': threshold rounds to 0 \(theta=0.001, scale 14\); it "
-                                                 r"must be >= 1; use more weight bits"):
+                                                 r"must be >= 1; use 9 or more weight bits$"):
         quant(dense_lif(threshold=0.001), weight_bits=4)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -38,16 +39,23 @@ def test_npy_and_npz(tmp_path: Path, digits: sc.Graph) -> None:
     ("missing_key", "'{p}' has no 'inputs' (or 'input') array; its keys: data, labels"),
     ("wrong_shape", "'{p}': shape (5, 3, 63) does not match [T, B, 64] of input 'input'"),
     ("non_binary", "'{p}': value 2 at timestep 1, batch 0, index 7 is not a spike (0 or 1)"),
-    ("text", "'{p}': dtype <U1 is not numeric (expected 0/1 spikes)"),
-    ("nan", "'{p}': holds NaN or infinite values"),
+    ("text", "'{p}': dtype <U1 is not numeric$"),
+    ("nan", "'{p}': value nan at timestep 0, batch 0, index 1 is not a finite number$"),
+    ("inf", "'{p}': value -inf at timestep 2, batch 1, index 5 is not a finite number$"),
+    ("complex", "'{p}': dtype complex128 is complex; inputs are real numbers$"),
     ("labels", "'{p}': labels must be 3 integer classes [B], got shape (4,)"),
+    ("fractional_labels", "'{p}': labels must be integer classes; label 1.5 of sample 1 is not a whole number$"),
+    ("nan_labels", "'{p}' labels: value nan at index 2 is not a finite number$"),
+    ("npz_text_member", "'{p}': member 'notes.txt' is not a .npy array (an .npz holds .npy arrays)$"),
+    ("npz_bad_npy", "'{p}': member 'inputs' is not a .npy array (an .npz holds .npy arrays)$"),
     ("suffix", "'{p}': DATA must be a .npy or .npz file, got '.csv'"),
     ("missing_file", "'{p}': no such data file"),
     ("corrupt", "'{p}' could not be read as .npy: "),
 ])
 def test_bad_data(tmp_path: Path, digits: sc.Graph, case: str, message: str) -> None:
     x = spikes((5, 3, 64))
-    path = tmp_path / ("d.npz" if case in ("missing_key", "labels") else "d.csv" if case == "suffix" else "d.npy")
+    npz = case in ("missing_key", "labels", "fractional_labels", "nan_labels", "npz_text_member", "npz_bad_npy")
+    path = tmp_path / ("d.npz" if npz else "d.csv" if case == "suffix" else "d.npy")
     if case == "missing_key":
         np.savez(path, data=x, labels=np.zeros(3))
     elif case == "wrong_shape":
@@ -59,15 +67,34 @@ def test_bad_data(tmp_path: Path, digits: sc.Graph, case: str, message: str) -> 
         np.save(path, np.full((5, 3, 64), "a"))
     elif case == "nan":
         np.save(path, np.where(x > 0, np.nan, 0.0))
+    elif case == "inf":
+        bad = x.astype(np.float64)
+        bad[2, 1, 5] = -np.inf
+        np.save(path, bad)
+    elif case == "complex":
+        np.save(path, x + 1j)
     elif case == "labels":
         np.savez(path, inputs=x, labels=np.arange(4))
+    elif case == "fractional_labels":  # the shape is right: the message must be about the values
+        np.savez(path, inputs=x, labels=np.array([1.0, 1.5, 2.0]))
+    elif case == "nan_labels":
+        np.savez(path, inputs=x, labels=np.array([1.0, 2.0, np.nan]))
+    elif case == "npz_text_member":
+        np.savez(path, inputs=x)
+        with zipfile.ZipFile(path, "a") as z:
+            z.writestr("notes.txt", "recorded on Tuesday")
+    elif case == "npz_bad_npy":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("inputs.npy", "not an array")
     elif case == "suffix":
         path.write_text("1,2\n")
     elif case == "corrupt":
         path.write_bytes(b"not numpy")
     with pytest.raises(InputError) as err:
         read_data(path, digits)
-    assert str(err.value).startswith(message.format(p=path))
+    want = message.format(p=path)
+    got = str(err.value)
+    assert got == want[:-1] if want.endswith("$") else got.startswith(want), got
 
 
 def test_float_inputs_need_not_be_spikes(tmp_path: Path, digits: sc.Graph) -> None:

@@ -5,7 +5,8 @@ chains and small DAGs of QDense / QConv1d / QConv2d (stride, padding, dilation, 
 SumPool2d / Flatten / QScale / Delay / QNeuron of every kind with random Semantics over
 every option, random widths, decays, thresholds, biases, shifts and initial states, fan-in
 (two layers summed into one neuron) and recurrent edges (a QDense or a Delay from a neuron back
-into itself, or a QDense back into an earlier neuron). ``extreme`` draws put weights at their
+into itself, or a QDense back into an earlier neuron). Half of the Delays have one delay everywhere (0
+included: Spyx's output delays, one-element layers). ``extreme`` draws put weights at their
 range limits and states next to the rails so saturate / wrap / wrap_loihi trigger.
 Array contents come from a numpy generator seeded by a drawn integer (fast to draw; still reproducible).
 """
@@ -58,6 +59,12 @@ class _Builder:
         bias = self.ints(12, (n_out,), small=8) if self.draw(st.booleans()) else None
         return dict(weight=self.ints(w_bits, shape, small=self.draw(st.sampled_from([3, 40, None]))),
                     w_bits=w_bits, bias=bias, shift=self.draw(st.integers(-4, 4)))
+
+    def delay(self, shape: tuple[int, ...], hi: int) -> Delay:
+        """Per-element delays in 0..hi, or (half the draws) one value of 0..hi everywhere."""
+        if self.draw(st.booleans()):
+            return Delay(delay=np.full(shape, self.draw(st.integers(0, hi))))
+        return Delay(delay=self.rng.integers(0, hi + 1, size=shape))
 
     # -- weight layers ----------------------------------------------------------------------
     def weight_layer(self, tag: str, src: str, n_out: int | None = None) -> str:
@@ -134,7 +141,7 @@ class _Builder:
             self.edges.append((self.weight_layer("r", name, shape[0]), name))
         elif rec == "delay":
             delay = f"d{len(self.nodes)}"
-            self.add(delay, Delay(delay=self.rng.integers(0, 3, size=shape)), shape, name)
+            self.add(delay, self.delay(shape, 2), shape, name)
             self.edges.append((delay, name))
         elif rec == "back" and len(shape) == 1 and self.neurons_1d and stateful:
             target = self.draw(st.sampled_from(self.neurons_1d))
@@ -155,7 +162,7 @@ class _Builder:
                                shift=self.draw(st.integers(-4, 4)))
             return self.add(name, node, shape, src)
         if op == "delay":
-            return self.add(name, Delay(delay=self.rng.integers(0, 4, size=shape)), shape, src)
+            return self.add(name, self.delay(shape, 3), shape, src)
         if op == "flatten":
             start = self.draw(st.integers(0, len(shape) - 1))
             end = self.draw(st.integers(start, len(shape) - 1))
