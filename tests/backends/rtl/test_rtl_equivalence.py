@@ -2,8 +2,8 @@
 
 Random graphs inside the layer engine's scope (rtl_cases), bitsim's narrow-register neuron cases, the hls
 suite's mlp/cuba topologies at 2/4/8/16-bit weights under every Semantics choice, the bundled digits-mlp and
-digits-seq, and Lava's bit-accurate cases. Icarus (0.2 s per build) runs the many random graphs; Verilator
-(seconds per build) runs a fixed subset of each family.
+digits-seq, Lava's bit-accurate cases (against Lava's own traces too), and the verify CLI's fixed<->rtl rung.
+Icarus (0.2 s per build) runs the many random graphs; Verilator (seconds per build) a fixed subset of each family.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import trace_mismatch
+from conftest import first_mismatch, trace_mismatch
 from hypothesis import HealthCheck, assume, given, settings
+from lava_cases import LAVA, LAVA_CASES, lava_qgraph
 from rtl_cases import neuron_cases, rtl_graph_cases
 from snncompile.backends.bitsim import run_plain
 from snncompile.backends.rtl import BACKEND
 
 import snncompile as sc
+from snncompile.cli import main
 from snncompile.errors import UnsupportedNodeError
 from snncompile.quant.qnodes import QGraph
 
@@ -85,3 +87,26 @@ def test_bundled_models_verilator(model: str, bits: int) -> None:
     expected = run_plain(qgraph, inputs)
     assert expected["output"]["out"].sum() > 0
     check_equal(qgraph, inputs, "verilator")
+
+
+@pytest.mark.parametrize("case", LAVA_CASES)
+def test_lava_cases_equal_lava_and_bitsim(case: str) -> None:
+    """The loihi preset in RTL (synapse delay, wrap_loihi current, negative weight exponents) equals Lava itself."""
+    d = np.load(LAVA / f"{case}.npz")
+    graph = lava_qgraph(d)
+    spikes = d["input_spikes"][:, None, :]
+    simulator = "verilator" if case == LAVA_CASES[0] else "icarus"
+    traces = BACKEND.run(graph, spikes, simulator=simulator)
+    assert trace_mismatch(run_plain(graph, spikes), traces) == ""
+    for k in range(1, int(d["n_layers"]) + 1):
+        for ours, theirs in (("out", "s"), ("i", "u"), ("v", "v")):
+            report = first_mismatch(d[f"lif{k}_{theirs}"][:, None, :].astype(np.int64), traces[f"lif{k}"][ours])
+            assert report == "", f"{case} layer 'lif{k}' {theirs}: {report}"
+
+
+def test_verify_cli_rung(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "x.npy"
+    np.save(data, np.load(REPO / "models" / "digits-seq" / "test.npz")["inputs"][:, :4])
+    assert main(["verify", "digits-seq", "--target", "rtl", "--inputs", str(data), "--bits", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "fixed<->rtl    PASS    7 nodes, 9 traces, 0 of " in out
