@@ -1,7 +1,8 @@
 """The real tools that consume the Verilog: Verilator and Icarus (simulation), yosys (synthesis), nextpnr-ecp5.
 
 Simulators are built once per design (a hash of every source and memory file) into
-``$SNNCOMPILE_CACHE/rtl/<hash>`` (default ``~/.cache/snncompile/rtl``) and fed many stimulus
+``$SNNCOMPILE_CACHE/rtl/<hash>`` (default ``~/.cache/snncompile/rtl``; built in an owner-marked staging
+folder, :mod:`snncompile.staging`, and renamed, so a killed build is cleaned later) and fed many stimulus
 files: a Verilator build takes seconds to a minute, a run milliseconds. A missing tool is a
 BackendError naming the tool and the command that installs it.
 """
@@ -12,10 +13,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from snncompile import staging
+from snncompile.atomic import rename_noreplace
 from snncompile.errors import BackendError
 
 SIMULATORS = ("verilator", "icarus")
@@ -75,8 +77,9 @@ def build(files: Mapping[str, str | bytes], sources: list[str], simulator: str) 
     if (final / "sim").is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
+    root = staging.make(final.parent, ".build-")  # owner-marked: a killed build's folder is removed by a later one
     try:
+        tmp = root / staging.CONTENT
         for name, content in files.items():
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -91,12 +94,13 @@ def build(files: Mapping[str, str | bytes], sources: list[str], simulator: str) 
             (tmp / "sim").write_text("#!/bin/sh\nexec vvp -n \"$(dirname \"$0\")/sim.vvp\" \"$@\"\n")
             (tmp / "sim").chmod(0o755)
         try:
-            tmp.rename(final)
-        except OSError:  # built concurrently by another process: keep theirs
+            rename_noreplace(tmp, final)
+        except FileExistsError:  # built concurrently by another process: keep theirs
             if not (final / "sim").is_file():
-                raise
+                raise BackendError(f"rtl: the cache entry {final} exists but holds no simulator; remove it to "
+                                   "rebuild") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     return final
 
 
