@@ -56,6 +56,14 @@ def test_random_rtl_graphs_icarus(case: tuple[QGraph, np.ndarray]) -> None:
     check_equal(graph, spikes, "icarus")
 
 
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rtl_graph_cases())
+def test_random_rtl_graphs_verilator(case: tuple[QGraph, np.ndarray]) -> None:
+    graph, spikes = case
+    assume(supported(graph))
+    check_equal(graph, spikes, "verilator")
+
+
 @SLOW
 @given(neuron_cases())
 def test_narrow_register_neurons_icarus(case: tuple[QGraph, np.ndarray]) -> None:
