@@ -38,7 +38,8 @@ def lif_mlp(sizes: tuple[int, ...], seed: int) -> sc.Graph:
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         w = rng.normal(0.0, 1.0 / np.sqrt(n_in * ACTIVITY), (n_out, n_in)).astype(np.float32) * 0.6
         nodes[f"fc{k}"] = Affine(weight=w, bias=np.zeros(n_out, np.float32))
-        nodes[f"lif{k}"] = LIF(beta=np.full(n_out, 0.9, np.float32), threshold=np.ones(n_out, np.float32))
+        nodes[f"lif{k}"] = LIF(shape=(n_out,), beta=np.full(n_out, 0.9, np.float32),
+                               threshold=np.ones(n_out, np.float32))
         edges += [(prev, f"fc{k}"), (f"fc{k}", f"lif{k}")]
         prev = f"lif{k}"
     nodes["output"] = Output()
