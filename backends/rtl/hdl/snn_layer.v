@@ -105,14 +105,16 @@ module snn_layer #(
     wire              upd_issue = state == S_UPD;
     wire              init_issue = state == S_INIT;
     wire [WAW-1:0]    w_raddr = wbase + g;
-    wire [GAW:0]      acc_raddr = (state == S_RUN) ? g : gi;
+    reg               a1_v;
+    reg [GAW:0]       a1_g;
+    wire [GAW:0]      acc_raddr = a1_v ? a1_g : gi;   // accumulate reads one cycle after the weight read
 
     snn_ram #(.WIDTH(P*WB), .DEPTH(WDEPTH), .AW(WAW), .INIT_FILE(W_INIT)) wmem (
         .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({P*WB{1'b0}}),
         .re(run_issue), .raddr(w_raddr), .rdata(w_word));
     snn_ram #(.WIDTH(P*ACCW), .DEPTH(G), .AW(GAW+1)) amem (
         .clk(clk), .we(acc_we), .waddr(acc_waddr), .wdata(acc_wdata),
-        .re(run_issue || upd_issue), .raddr(acc_raddr), .rdata(acc_word));
+        .re(a1_v || upd_issue), .raddr(acc_raddr), .rdata(acc_word));
     snn_ram #(.WIDTH(STW), .DEPTH(N), .AW(NAW+1)) smem (
         .clk(clk), .we(st_we), .waddr(st_waddr), .wdata(st_wdata),
         .re(upd_issue), .raddr(n), .rdata(st_word));
@@ -142,17 +144,24 @@ module snn_layer #(
 `undef SNN_FIELD
 
     // ---- accumulate pipeline: issue -> (w, acc) -> sum -> write ---------------------------------------------
-    reg           a1_v, a2_v;
-    reg [GAW:0]   a1_g, a2_g;
+    // issue (weight read) -> a1 (weight word out; accumulator read) -> a1b (weight word registered, accumulator
+    // word out) -> a2 (sum registered, written): the extra register after the weight RAM keeps its output
+    // multiplexer (many block RAMs for a large layer) out of the adder's path
+    reg           a1b_v, a2_v;
+    reg [GAW:0]   a1b_g, a2_g;
+    reg [P*WB-1:0] w_q;
     reg [P*ACCW-1:0] a2_sum;
     integer p;
     always @(posedge clk) begin
         a1_v <= !rst && run_issue;
         a1_g <= g;
-        a2_v <= !rst && a1_v;
-        a2_g <= a1_g;
+        a1b_v <= !rst && a1_v;
+        a1b_g <= a1_g;
+        w_q <= w_word;
+        a2_v <= !rst && a1b_v;
+        a2_g <= a1b_g;
         for (p = 0; p < P; p = p + 1)
-            a2_sum[p*ACCW +: ACCW] <= $signed(acc_word[p*ACCW +: ACCW]) + $signed(w_word[p*WB +: WB]);
+            a2_sum[p*ACCW +: ACCW] <= $signed(acc_word[p*ACCW +: ACCW]) + $signed(w_q[p*WB +: WB]);
     end
 
     // ---- update pipeline: issue -> u1 (memories) -> u2 (x, state, params) -> u3 (neuron) -> write back ---------
@@ -291,7 +300,7 @@ module snn_layer #(
                     n <= 0;
                     gi <= 0;
                     lane <= 0;
-                    wait_n <= 5'd0;    // the last accumulator write lands before the first update read
+                    wait_n <= 5'd1;    // the last accumulator write lands before the first update read
                     after <= S_UPD;
                     state <= S_WAIT;
                 end else if (ev_count == 0) ev_k <= ev_k + 1'b1;
