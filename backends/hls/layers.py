@@ -14,11 +14,11 @@ import numpy as np
 
 from snncompile.nodes import Delay, Flatten, Input, Output, SumPool2d
 from snncompile.quant.qnodes import CUBA_KINDS, QConv1d, QConv2d, QDense, QNeuron, QScale
+from snncompile.quant.ranges import spike_range, union
 from snncompile.semantics import Semantics
 
 from .cwrite import Code, ctype_for, index_type
 from .lower import Emitter, Lowering, Memory, Operand
-from .ranges import register_range, spike_range, with_zero
 
 
 def _shift(expr: str, shift: int) -> str:
@@ -166,7 +166,7 @@ def lower_sumpool(lw: Lowering, name: str, node: SumPool2d, x: Operand) -> None:
     (ch, hh, ww), (_, ho, wo) = lw.graph.input_shape(name), lw.graph.shapes[name]
     (kh, kw), (sh, sw), (ph, pw) = node.kernel_size, node.stride, node.padding
     y = lw.output(name)
-    acc_t = ctype_for(*lw.ranges.out[name], signed_only=True)
+    acc_t = ctype_for(*lw.ranges.acc[name], signed_only=True)
     body = Code()("int c, oy, ox, ky, kx, iy, ix;")
     with body.block(f"for (c = 0; c < {ch}; c++)"), body.block(f"for (oy = 0; oy < {ho}; oy++)"), \
             body.block(f"for (ox = 0; ox < {wo}; ox++)"):
@@ -252,11 +252,12 @@ def lower_neuron(lw: Lowering, name: str, node: QNeuron, x: Operand) -> None:
         return
     n = _size(node.shape)
     cuba = node.kind in CUBA_KINDS
-    v = lw.buffer(name, f"v_{c}", *register_range(node.v_bits, sem.overflow_v), n, kind="state")
-    i = lw.buffer(name, f"i_{c}", *register_range(node.i_bits, sem.overflow_i), n, kind="state") if cuba else None
+    regs = lw.ranges.states[name]
+    v = lw.buffer(name, f"v_{c}", *regs["v"], n, kind="state")
+    i = lw.buffer(name, f"i_{c}", *regs["i"], n, kind="state") if cuba else None
     s = lw.buffer(name, f"s_{c}", *spike_range(node), n, kind="state") \
         if node.SPIKING and sem.timing == "delayed" else None
-    xd = lw.buffer(name, f"xd_{c}", *with_zero((x.lo, x.hi)), n, kind="state") if sem.synapse_delay else None
+    xd = lw.buffer(name, f"xd_{c}", *union((x.lo, x.hi), (0, 0)), n, kind="state") if sem.synapse_delay else None
     used = {"alpha": cuba, "beta": True, "threshold": node.SPIKING, "v_reset": node.SPIKING and sem.reset == "zero",
             "bias": True, "v_init": True, "i_init": cuba}
     par = {k: lw.const(name, f"{k.upper()}_{c}", getattr(node, k).reshape(-1)).at("k") if on else "0"

@@ -3,7 +3,9 @@
 A :class:`Lowering` holds what the emitters produce: constant data (weights.h),
 static buffers and registers, reset code, one layer function per node, and the
 trace table (every value bitsim records, in bitsim's order). Every buffer is a
-flat 1-D array typed by its proven value range (:mod:`.ranges`).
+flat 1-D array typed by its proven value range: the core's one range analysis
+(:mod:`snncompile.quant.ranges`), whose int64 limits (:mod:`snncompile.quant.limits`)
+:func:`check_graph` applies before anything is lowered.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from snncompile.backends.bitsim.plain import initial_outputs
 
 from snncompile.errors import UnsupportedNodeError
 from snncompile.nodes import Input, Node
+from snncompile.quant.limits import check_int64
 from snncompile.quant.qnodes import CUBA_KINDS, QGraph, QNeuron
+from snncompile.quant.ranges import Ranges, value_ranges
 
 from .cwrite import U8, Code, CType, c_array, ctype_for, data_type_for
-from .ranges import Ranges, check_headroom, value_ranges
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class Lowering:
     graph: QGraph
     sparse: bool
     unroll: int
-    ranges: Ranges = field(init=False)
+    ranges: Ranges  # of :func:`check_graph`
     initial: dict[str, np.ndarray] = field(init=False)
     cid: dict[str, str] = field(init=False)
     labels: dict[str, str] = field(init=False)  # node name -> its bounded name in the C and the .bin files
@@ -111,7 +114,6 @@ class Lowering:
         g = self.graph
         states = {n: IntNeuronState.fresh(nd, 1) for n, nd in g.nodes.items() if isinstance(nd, QNeuron)}
         self.initial = {k: v[0] for k, v in initial_outputs(g, states, 1).items()}
-        self.ranges = value_ranges(g, self.initial)
         self.cid = c_identifiers(list(g.nodes))
         self.labels = trace_labels(list(g.nodes))
 
@@ -236,8 +238,7 @@ Emitter = Callable[[Lowering, str, Node, Operand], None]
 
 def lower(graph: QGraph, emitters: dict[type, Emitter], *, sparse: bool, unroll: int) -> Lowering:
     """Run every node's emitter in execution order (after :func:`check_graph`)."""
-    lw = Lowering(graph, sparse, unroll)
-    check_graph(graph, emitters, lw.ranges)
+    lw = Lowering(graph, sparse, unroll, check_graph(graph, emitters))
     for src in sorted({a for a, _ in graph.recurrent_edges}):
         lo, hi = lw.ranges.out[src]
         size = int(np.prod(graph.shapes[src], dtype=np.int64))
@@ -258,8 +259,12 @@ def lower(graph: QGraph, emitters: dict[type, Emitter], *, sparse: bool, unroll:
     return lw
 
 
-def check_graph(graph: QGraph, emitters: dict[type, Emitter], ranges: Ranges) -> None:
-    """Everything the C backend rejects, raised before anything is written."""
+def check_graph(graph: QGraph, emitters: dict[type, Emitter]) -> Ranges:
+    """Everything the C backend rejects, raised before anything is written; returns the proven ranges.
+
+    The C types hold the ranges, and every intermediate (computed in int64_t, where an overflow
+    is undefined) is proven to fit by the core's int64 limits.
+    """
     if not graph.outputs:
         raise UnsupportedNodeError("hls: the graph has no Output node; the top function would have no outputs")
     for name in graph.order:
@@ -269,4 +274,6 @@ def check_graph(graph: QGraph, emitters: dict[type, Emitter], ranges: Ranges) ->
         if int(np.prod(graph.shapes[name], dtype=np.int64)) == 0:
             raise UnsupportedNodeError(f"hls: node '{name}' ({node.type_name}): zero-sized shape "
                                        f"{graph.shapes[name]} (C99 has no empty arrays)")
-        check_headroom(name, node, ranges)
+    ranges = value_ranges(graph)
+    check_int64(graph, ranges.out, "hls")
+    return ranges

@@ -43,8 +43,9 @@ from snncompile.nodes import (
     Scale,
     SumPool2d,
 )
+from snncompile.quant.limits import check_int64
 from snncompile.quant.qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale
-from snncompile.quant.ranges import analyse, check_int64
+from snncompile.quant.ranges import analyse
 
 from .assemble import StepGraph, check_model, lower_step, scan_model, step_model
 from .builder import I64

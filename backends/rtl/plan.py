@@ -23,8 +23,9 @@ import numpy as np
 
 from snncompile.errors import UnsupportedNodeError
 from snncompile.nodes import Flatten, Input, Node, Output
+from snncompile.quant.limits import check_int64
 from snncompile.quant.qnodes import CUBA_KINDS, QDense, QGraph, QNeuron
-from snncompile.quant.ranges import Interval, analyse, check_int64, magnitude, neuron_states, row_sums, summed_input
+from snncompile.quant.ranges import Interval, analyse, magnitude, neuron_states, row_sums, summed_input
 
 BACKEND = "rtl"
 SUPPORTED = "Input, Output, Flatten, QDense, QNeuron (LIF, CubaLIF, IF, I, LI, CubaLI)"
@@ -191,7 +192,7 @@ def _cap(graph: QGraph, source: str) -> int:
 
 
 def _datapath_bits(node: QNeuron, x: Interval, states: dict[str, Interval]) -> int:
-    """Bits that hold every intermediate of snn_neuron for this node (as ranges.check_int64 bounds them)."""
+    """Bits that hold every intermediate of snn_neuron for this node (as limits.check_int64 bounds them)."""
     sem, frac = node.semantics, node.frac_bits
     xs = magnitude(x) << node.input_shift
     cap = sem.spike_cap if sem.spikes == "multi" else 1

@@ -1,29 +1,32 @@
 """Integer value ranges of a QGraph: the one range analysis that every code-emitting backend prints from.
 
-Used by the onnx backend (storage types, exact matmul choice, int64 limits) and the rtl
-backend (register and accumulator widths).
+Used by the onnx backend (storage types, exact matmul choice), the hls backend (the C type of every
+buffer, accumulator and register) and the rtl backend (register and accumulator widths); the int64
+limits they all refuse beyond are proven from these ranges in :mod:`snncompile.quant.limits`.
 
 Every node output gets a conservative interval [lo, hi] of Python ints, assuming
 inputs are spikes (0 or 1, bitsim's contract). Neuron outputs are bounded by
 their registers (spikes by the cap, readouts by the v register), so ranges around
-recurrent edges converge in a few passes.
+recurrent edges converge in a few passes. The first pass reads every recurrent
+edge as 0, so the ranges also hold each node's output on the initial state
+(bitsim's value of a recurrent edge at t = 0).
 
 Some values have no bound independent of the number of steps: a ``wrap_loihi``
 register whose per-step update can exceed 2^W (Lava's single correction no longer
 brings it back, so it drifts and bitsim's int64 products overflow after enough
 steps), or a recurrent loop through a Delay only. They are UNBOUNDED, and
-:func:`check_int64` rejects them.
+:func:`snncompile.quant.limits.check_int64` rejects them.
 
-The ranges decide (a) the narrowest storage type of every model input, output
-and state, (b) which matrix product is exact (int32 MatMulInteger, float32 or
-float64 MatMul, else int64), and (c) whether a value can overflow int64 within a
-step -- then :func:`check_int64` raises UnsupportedNodeError naming the node and
-the quantity.
+:func:`analyse` gives the output of every node; :func:`value_ranges` adds what a backend
+stores besides: each node's summed input, each weight layer's and pool's accumulator
+(every partial sum) and each neuron's registers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -87,7 +90,8 @@ def clamp_range(pre: Interval, bits: int, policy: str) -> Interval:
     return union(*parts)
 
 
-def _of(arr: np.ndarray) -> Interval:
+def array_range(arr: np.ndarray) -> Interval:
+    """[min, max] of a non-empty integer array."""
     return int(np.min(arr)), int(np.max(arr))
 
 
@@ -104,7 +108,14 @@ def spike_range(node: QNeuron) -> Interval:
     return (0, node.semantics.spike_cap) if node.semantics.spikes == "multi" else (0, 1)
 
 
-def register_state(start: Interval, bits: int, policy: str, pre: Callable[[Interval], Interval]) -> Interval:
+class Register(NamedTuple):
+    """A state register: the range it holds, and the range of the values clamped into it each step."""
+
+    state: Interval
+    pre: Interval
+
+
+def register_state(start: Interval, bits: int, policy: str, pre: Callable[[Interval], Interval]) -> Register:
     """The range of a state register that starts in ``start`` and is set to ``clamp(pre)`` every step.
 
     Saturate and wrap always land in the register. wrap_loihi lands there only when
@@ -115,11 +126,10 @@ def register_state(start: Interval, bits: int, policy: str, pre: Callable[[Inter
     half, full = 1 << (bits - 1), 1 << bits
     register = {"saturate": (-(half - 1), half - 1), "wrap": (-half, half - 1)}.get(policy, (-half + 1, half))
     state = union(start, register)
-    if policy == "wrap_loihi":
-        lo, hi = pre(state)
-        if lo <= -half - full or hi > half + full:
-            return UNBOUNDED
-    return state
+    lo, hi = pre(state)
+    if policy == "wrap_loihi" and (lo <= -half - full or hi > half + full):
+        return Register(UNBOUNDED, (lo, hi))
+    return Register(state, (lo, hi))
 
 
 def _corners(f: Callable[[int, int, int], int], a: Interval, b: Interval, c: Interval) -> Interval:
@@ -130,11 +140,16 @@ def _corners(f: Callable[[int, int, int], int], a: Interval, b: Interval, c: Int
 
 def neuron_states(node: QNeuron, x: Interval) -> dict[str, Interval]:
     """Ranges of the ``v`` (and ``i``) state of a neuron whose summed input lies in ``x``."""
+    return {key: reg.state for key, reg in neuron_registers(node, x).items()}
+
+
+def neuron_registers(node: QNeuron, x: Interval) -> dict[str, Register]:
+    """The ``i`` (Cuba kinds) and ``v`` registers of a neuron whose summed input lies in ``x``."""
     sem = node.semantics
     if sem.synapse_delay == 1:
         x = union(x, (0, 0))
     xs = x[0] << node.input_shift, x[1] << node.input_shift
-    out: dict[str, Interval] = {}
+    out: dict[str, Register] = {}
     drive = xs
     if node.kind in CUBA_KINDS:
         if sem.synapse_order == "decay_then_add":
@@ -143,9 +158,10 @@ def neuron_states(node: QNeuron, x: Interval) -> dict[str, Interval]:
         else:
             def pre_i(i: Interval) -> Interval:
                 return _toward_zero(_add(i, xs))
-        out["i"] = drive = register_state(_of(node.i_init), node.i_bits, sem.overflow_i, pre_i)
-    new = _add(drive, _of(node.bias))
-    reset, theta, cap = _of(node.v_reset), _of(node.threshold), sem.spike_cap
+        out["i"] = register_state(array_range(node.i_init), node.i_bits, sem.overflow_i, pre_i)
+        drive = out["i"].state
+    new = _add(drive, array_range(node.bias))
+    reset, theta, cap = array_range(node.v_reset), array_range(node.threshold), sem.spike_cap
 
     def pre_v(v: Interval) -> Interval:
         if not node.SPIKING:
@@ -161,7 +177,7 @@ def neuron_states(node: QNeuron, x: Interval) -> dict[str, Interval]:
                 pre = union(pre, _corners(lambda a, b, c: (1 - b) * a + b * c, v, d, reset))
         return pre
 
-    start = union(_of(node.v_init), reset) if node.SPIKING else _of(node.v_init)
+    start = union(array_range(node.v_init), reset) if node.SPIKING else array_range(node.v_init)
     out["v"] = register_state(start, node.v_bits, sem.overflow_v, pre_v)
     return out
 
@@ -191,18 +207,46 @@ def conv_input(x: Interval) -> Interval:
     return union(x, (0, 0))
 
 
-def weight_output(node: QWeightNode, x: Interval) -> tuple[Interval, Interval]:
-    """(accumulator range before the shift, output range) of a weight layer."""
+def _rows(node: QWeightNode) -> list[tuple[int, int, int]]:
+    """Per output row: (sum of its positive weights, sum of its negative weights, its bias); QScale: per element."""
+    w = node.weight
     if isinstance(node, QScale):
-        corners = [a * b for a in _of(node.weight) for b in x]
-        bias = _of(node.bias)
-        acc = min(corners) + bias[0], max(corners) + bias[1]
+        rows, bias = w.reshape(-1, 1), np.broadcast_to(node.bias, w.shape).reshape(-1)
     else:
-        xin = conv_input(x) if isinstance(node, (QConv1d, QConv2d)) else x
-        rows = product_range(node.weight.reshape(node.weight.shape[0], -1), xin)
-        b_lo, b_hi = _of(node.bias) if node.bias.size else (0, 0)
-        acc = rows[0] + b_lo, rows[1] + b_hi
-    return acc, _shift(acc, node.shift)
+        rows, bias = w.reshape(w.shape[0], -1), np.broadcast_to(node.bias, w.shape[:1])
+    pos, neg = row_sums(rows)
+    return list(zip(pos.tolist(), neg.tolist(), bias.tolist(), strict=True))
+
+
+def accumulator_range(node: QWeightNode, x: Interval) -> Interval:
+    """Every value a weight layer's accumulator holds before the shift, for inputs in ``x``.
+
+    A backend starts from the bias and adds the products one by one (in any order,
+    some inputs being padding zeros), so per output row r the partial sums and each
+    single product lie in [lo_r + min(b_r, 0), hi_r + max(b_r, 0)], with [lo_r, hi_r]
+    the range of any subset of the row's products (W x over x widened to include 0).
+    QScale has one product per element: s*x and s*x + b.
+    """
+    xin = x if isinstance(node, QScale) else union(x, (0, 0))
+    rows = _rows(node)
+    return (min(p * xin[0] + n * xin[1] + min(b, 0) for p, n, b in rows),
+            max(p * xin[1] + n * xin[0] + max(b, 0) for p, n, b in rows))
+
+
+def weight_output(node: QWeightNode, x: Interval) -> tuple[Interval, Interval]:
+    """(:func:`accumulator_range`, output range) of a weight layer; the output is W x + b per row, shifted."""
+    xin = conv_input(x) if isinstance(node, (QConv1d, QConv2d)) else x
+    rows = _rows(node)
+    final = (min(p * xin[0] + n * xin[1] + b for p, n, b in rows),
+             max(p * xin[1] + n * xin[0] + b for p, n, b in rows))
+    return accumulator_range(node, x), _shift(final, node.shift)
+
+
+def window_sum(node: SumPool2d, x: Interval) -> Interval:
+    """Every partial sum of a pooling window (its output among them); the window may hold padding zeros."""
+    k = int(np.prod(node.kernel_size))
+    xin = conv_input(x)
+    return k * xin[0], k * xin[1]
 
 
 def node_output(node: Node, x: Interval) -> Interval:
@@ -226,9 +270,7 @@ def _stateless_output(node: Node, x: Interval) -> Interval:
     if isinstance(node, QWeightNode):
         return weight_output(node, x)[1]
     if isinstance(node, SumPool2d):
-        k = int(np.prod(node.kernel_size))
-        xin = conv_input(x)
-        return k * xin[0], k * xin[1]
+        return window_sum(node, x)
     raise UnsupportedNodeError(f"node type {type(node).__name__} has no integer range rule")
 
 
@@ -242,6 +284,9 @@ def summed_input(graph: Graph, name: str, out: dict[str, Interval]) -> Interval:
 
 def analyse(graph: QGraph) -> dict[str, Interval]:
     """Output range of every node: a fixed point over the recurrent edges.
+
+    The passes start from 0 and widen, so every range holds 0: a sum of ranges bounds
+    each of its partial sums too.
 
     A node still growing after as many passes as there are nodes sits on a loop
     without a bounding neuron: it becomes UNBOUNDED, and the passes go on.
@@ -265,67 +310,37 @@ def analyse(graph: QGraph) -> dict[str, Interval]:
                 out[name] = UNBOUNDED
 
 
-def _limit(name: str, node: Node, what: str, mag: int, backend: str) -> None:
-    if mag > INT64_MAX:
-        raise UnsupportedNodeError(
-            f"node '{name}' ({type(node).__name__}): {what} can reach magnitude {mag} (> 2^63-1); "
-            f"backend '{backend}' computes in int64 and cannot represent it exactly"
-        )
+@dataclass(frozen=True)
+class Ranges:
+    """Every value a backend stores, per node name.
 
-
-def check_int64(graph: QGraph, out: dict[str, Interval], backend: str = "onnx") -> None:
-    """Raise UnsupportedNodeError unless every value of every step provably fits int64.
-
-    Checked per node: its summed input, a weight layer's accumulator and shifted
-    output, a pool's window sum, a neuron's intermediate products and sums, and
-    that its output and states have a bound independent of the number of steps.
+    out: each node's output (:func:`analyse`). inp: each non-Input node's summed input.
+    acc: each weight layer's and SumPool2d's accumulator, every partial sum (:func:`accumulator_range`,
+    :func:`window_sum`).
+    states: each neuron's registers (``v``, and ``i`` for Cuba kinds; none for Threshold).
     """
+
+    out: Mapping[str, Interval]
+    inp: Mapping[str, Interval]
+    acc: Mapping[str, Interval]
+    states: Mapping[str, Mapping[str, Interval]]
+
+
+def value_ranges(graph: QGraph) -> Ranges:
+    """The :class:`Ranges` of ``graph``; trust them only after ``limits.check_int64`` accepted the graph."""
+    out = analyse(graph)
+    inp: dict[str, Interval] = {}
+    acc: dict[str, Interval] = {}
+    states: dict[str, Mapping[str, Interval]] = {}
     for name in graph.order:
         node = graph.nodes[name]
         if isinstance(node, Input):
             continue
-        preds = graph.predecessors(name)
-        if not any(unbounded(out[p]) for p in preds):
-            x = sum(out[p][0] for p in preds), sum(out[p][1] for p in preds)
-            _limit(name, node, "the summed input", magnitude(x), backend)
-            if isinstance(node, QWeightNode):
-                acc, y = weight_output(node, x)
-                _limit(name, node, "the accumulator", magnitude(acc), backend)
-                _limit(name, node, f"the output after shift {node.shift}", magnitude(y), backend)
-            elif isinstance(node, SumPool2d):
-                _limit(name, node, "the window sum", magnitude(_stateless_output(node, x)), backend)
-            elif isinstance(node, QNeuron) and node.kind != "Threshold":
-                _check_neuron(name, node, x, backend)
-        if unbounded(out[name]):
-            raise UnsupportedNodeError(
-                f"node '{name}' ({type(node).__name__}): its output has no bound independent of the number of "
-                "steps (a recurrent loop without a neuron, or a wrap_loihi register that drifts, feeds it); "
-                f"backend '{backend}' cannot prove its int64 arithmetic exact"
-            )
-
-
-def _check_neuron(name: str, node: QNeuron, x: Interval, backend: str) -> None:
-    sem, frac = node.semantics, node.frac_bits
-    xs = magnitude(x) << node.input_shift
-    _limit(name, node, f"the input shifted by input_shift={node.input_shift}", xs, backend)
-    states = neuron_states(node, x)
-    for key, policy, bits in (("i", sem.overflow_i, node.i_bits), ("v", sem.overflow_v, node.v_bits)):
-        if key in states and unbounded(states[key]):
-            raise UnsupportedNodeError(
-                f"node '{name}' ({type(node).__name__}): overflow_{key}={policy!r} corrects {key} once by 2^{bits}, "
-                f"but its per-step update can exceed that, so {key} drifts without bound (bitsim's int64 "
-                f"products eventually overflow); backend '{backend}' supports wrap_loihi only where one correction "
-                "keeps the register in range"
-            )
-    drive = xs
-    if node.kind in CUBA_KINDS:
-        i_mag = magnitude(states["i"])
-        pre = max(i_mag << frac, i_mag + xs)
-        if sem.synapse_order == "add_then_decay":
-            pre = ((i_mag + xs) << frac) + (1 << frac)
-        _limit(name, node, "the current update", pre, backend)
-        drive = i_mag
-    v_mag, cap = magnitude(states["v"]), sem.spike_cap
-    reset = magnitude(_of(node.threshold)) * cap + (1 + cap) * (v_mag + magnitude(_of(node.v_reset)))
-    total = max(v_mag << frac, v_mag + drive + magnitude(_of(node.bias)) + (reset if node.SPIKING else 0))
-    _limit(name, node, "the membrane update", total, backend)
+        inp[name] = x = summed_input(graph, name, out)
+        if isinstance(node, QWeightNode):
+            acc[name] = UNBOUNDED if unbounded(x) else accumulator_range(node, x)
+        elif isinstance(node, SumPool2d):
+            acc[name] = UNBOUNDED if unbounded(x) else window_sum(node, x)
+        elif isinstance(node, QNeuron) and node.kind != "Threshold":
+            states[name] = neuron_states(node, x)
+    return Ranges(out, inp, acc, states)

@@ -145,17 +145,19 @@ class _CustomDense(QDense):
     (lambda: _dense_graph(_lif(2), np.ones((2, 3), int), dense_type=_CustomDense),
      "hls: node 'fc' (_CustomDense): no C lowering for this node type"),
     (lambda: _two_dense(np.full((2, 4), 32767), shift=31),
-     "hls: node 'fc2' (QDense): accumulator can reach 18445618190982578176 (>= 2^62); the C backend computes in "
-     "int64 and cannot prove it does not overflow"),
+     "node 'fc2' (QDense): the accumulator can reach magnitude 18445618190982578176 (> 2^63-1); backend 'hls' "
+     "computes in int64 and cannot represent it exactly"),
     (lambda: _dense_graph(QNeuron(name="n", kind="LI", shape=(2,), beta=4000, v_bits=8,
                                   semantics=Semantics(overflow_v="wrap_loihi")), np.full((2, 4), 100)),
-     "hls: node 'n' (QNeuron): overflow_v='wrap_loihi' on a 8-bit register whose pre-clamp value can reach "
-     "[-128, 528], beyond one correction's reach (-3*2^7, 3*2^7]; the single correction would leave v outside "
-     "its register with no bound (use saturate or wrap)"),
+     "node 'n' (QNeuron): overflow_v='wrap_loihi' corrects v once by 2^8, but its pre-clamp value can reach "
+     "[-127, 528], beyond one correction's reach (-3*2^7, 3*2^7], so v drifts without bound (bitsim's int64 "
+     "products eventually overflow); backend 'hls' supports wrap_loihi only where one correction keeps the "
+     "register in range (use saturate or wrap)"),
     (lambda: QGraph({"input": Input(shape=(2,)), "d": Delay(delay=np.array([1, 1])), "n": _lif(2), "output": Output()},
                     [("input", "d"), ("d", "d"), ("d", "n"), ("n", "output")]),
-     "hls: node 'd' (Delay): its value range grows without bound along a recurrent edge (a loop through "
-     "stateless nodes and Delays only); the C backend needs bounded integers"),
+     "node 'd' (Delay): its output has no bound independent of the number of steps (a recurrent loop without a "
+     "neuron, or a wrap_loihi register that drifts, feeds it); backend 'hls' cannot prove its int64 arithmetic "
+     "exact"),
 ], ids=["no-output", "unknown-type", "int64-headroom", "wrap-loihi", "growing-delay-loop"])
 def test_unsupported_is_raised_before_anything_is_written(graph: object, message: str, tmp_path: Path) -> None:
     g = graph()  # type: ignore[operator]

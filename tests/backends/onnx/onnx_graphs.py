@@ -35,8 +35,9 @@ from snncompile.nodes import (
     SumPool2d,
     Threshold,
 )
+from snncompile.quant.limits import check_int64
 from snncompile.quant.qnodes import QKINDS, QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale
-from snncompile.quant.ranges import analyse, check_int64, neuron_states, summed_input, unbounded
+from snncompile.quant.ranges import analyse, neuron_states, summed_input, unbounded
 from snncompile.semantics import Semantics
 
 OPTIONS: dict[str, tuple[Any, ...]] = {

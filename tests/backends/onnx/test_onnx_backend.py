@@ -121,9 +121,10 @@ UNSUPPORTED = {
                                     f"{3 * (2**15 - 1) << 47} (> 2^63-1); backend 'onnx' computes in int64 and "
                                     "cannot represent it exactly"),
     "drifting wrap_loihi": (drifting, "node 'ro' (QNeuron): overflow_v='wrap_loihi' corrects v once by 2^8, but "
-                                      "its per-step update can exceed that, so v drifts without bound (bitsim's "
-                                      "int64 products eventually overflow); backend 'onnx' supports wrap_loihi "
-                                      "only where one correction keeps the register in range"),
+                                      "its pre-clamp value can reach [-127, 1028], beyond one correction's reach "
+                                      "(-3*2^7, 3*2^7], so v drifts without bound (bitsim's int64 products "
+                                      "eventually overflow); backend 'onnx' supports wrap_loihi only where one "
+                                      "correction keeps the register in range (use saturate or wrap)"),
     "delay loop": (delay_loop, "node 'd' (Delay): its output has no bound independent of the number of steps (a "
                                "recurrent loop without a neuron, or a wrap_loihi register that drifts, feeds it); "
                                "backend 'onnx' cannot prove its int64 arithmetic exact"),
