@@ -23,9 +23,9 @@ import numpy as np
 
 from snncompile.errors import UnsupportedNodeError
 from snncompile.nodes import Flatten, Input, Node, Output
-from snncompile.quant.limits import check_int64
+from snncompile.quant.limits import check_int64, neuron_bounds
 from snncompile.quant.qnodes import CUBA_KINDS, QDense, QGraph, QNeuron
-from snncompile.quant.ranges import Interval, analyse, magnitude, neuron_states, row_sums, summed_input
+from snncompile.quant.ranges import Interval, analyse, neuron_states, row_sums, summed_input
 
 BACKEND = "rtl"
 SUPPORTED = "Input, Output, Flatten, QDense, QNeuron (LIF, CubaLIF, IF, I, LI, CubaLI)"
@@ -183,32 +183,11 @@ def _edge(graph: QGraph, layer: str, pred: str) -> Edge:
     return Edge(dense_name, source, bool(hops), shift, w)
 
 
-def _cap(graph: QGraph, source: str) -> int:
-    """The largest value a spike source sends: 1, or a multi-spike neuron's cap."""
-    node = graph.nodes[source]
-    if isinstance(node, QNeuron) and node.semantics.spikes == "multi":
-        return int(node.semantics.spike_cap)
-    return 1
-
-
-def _datapath_bits(node: QNeuron, x: Interval, states: dict[str, Interval]) -> int:
-    """Bits that hold every intermediate of snn_neuron for this node (as limits.check_int64 bounds them)."""
-    sem, frac = node.semantics, node.frac_bits
-    xs = magnitude(x) << node.input_shift
-    cap = sem.spike_cap if sem.spikes == "multi" else 1
-    worst = [xs, 1 << (frac + 1)]
-    drive = xs
-    if node.kind in CUBA_KINDS:
-        i_mag = magnitude(states["i"])
-        worst += [(i_mag + xs) << frac, (i_mag << frac) + xs + (1 << frac)]
-        drive = i_mag
-    v_mag = magnitude(states["v"])
-    theta = int(np.abs(node.threshold).max(initial=0))
-    reset = int(np.abs(node.v_reset).max(initial=0))
-    bias = int(np.abs(node.bias).max(initial=0))
-    resets = theta * cap + (1 + cap) * (v_mag + reset) + cap * (v_mag + reset)
-    worst += [(v_mag << frac) + (1 << frac), v_mag + drive + bias + resets, (cap + 1) * theta]
-    return max(worst).bit_length() + 2
+def _datapath_bits(node: QNeuron, x: Interval) -> int:
+    """Bits that hold every intermediate of snn_neuron for this node: the core's bounds of the integer step
+    (the same numbers every backend's int64 limit uses), plus the rounding bump and a sign bit of margin."""
+    bounds = neuron_bounds(node, x)
+    return (max(bounds.values()) + (1 << (node.frac_bits + 1))).bit_length() + 2
 
 
 def build_plan(graph: QGraph, *, lanes: int = 8) -> Plan:
@@ -245,9 +224,9 @@ def build_plan(graph: QGraph, *, lanes: int = 8) -> Plan:
             xbias += b << e.shift if e.shift > 0 else b
             placed.append(Edge(e.dense, e.source, e.delayed, e.shift, e.weight, base))
             base += e.weight.shape[1] * groups
-        # every partial sum of the accumulator: each source sends at most its spike cap per input per step
-        pos = sum(row_sums(e.weight)[0] * _cap(graph, e.source) for e in edges)
-        neg = sum(row_sums(e.weight)[1] * _cap(graph, e.source) for e in edges)
+        # every partial sum of the accumulator: each source sends at most its largest output per input per step
+        pos = sum(row_sums(e.weight)[0] * ranges[e.source][1] for e in edges)
+        neg = sum(row_sums(e.weight)[1] * ranges[e.source][1] for e in edges)
         acc = (int(np.min(neg)), int(np.max(pos)))
         w_lo = min(int(e.weight.min(initial=0)) for e in edges)
         w_hi = max(int(e.weight.max(initial=0)) for e in edges)
@@ -258,7 +237,7 @@ def build_plan(graph: QGraph, *, lanes: int = 8) -> Plan:
         i_lo, i_hi = states.get("i", (0, 0))
         cap = node.semantics.spike_cap if node.semantics.spikes == "multi" else 1
         x_bits = max(signed_bits(*raw), signed_bits(*xr))
-        datapath = max(_datapath_bits(node, xr, states), x_bits + 2, signed_bits(*raw) + 2)
+        datapath = max(_datapath_bits(node, xr), x_bits + 2, signed_bits(*raw) + 2)
         if datapath > MAX_DATAPATH:
             raise refuse(name, node, f"its neuron step needs a {datapath}-bit datapath (limit {MAX_DATAPATH})")
         layers.append(Layer(

@@ -70,7 +70,7 @@ def check_int64(graph: QGraph, out: Mapping[str, Interval], backend: str = "onnx
 
 
 def _check_neuron(name: str, node: QNeuron, x: Interval, backend: str) -> None:
-    sem, frac = node.semantics, node.frac_bits
+    sem = node.semantics
     xs = magnitude(x) << node.input_shift
     _limit(name, node, f"the input shifted by input_shift={node.input_shift}", xs, backend)
     regs = neuron_registers(node, x)
@@ -84,6 +84,20 @@ def _check_neuron(name: str, node: QNeuron, x: Interval, backend: str) -> None:
                 f"eventually overflow); backend '{backend}' supports wrap_loihi only where one correction keeps "
                 "the register in range (use saturate or wrap)"
             )
+    for what, mag in neuron_bounds(node, x).items():
+        _limit(name, node, what, mag, backend)
+
+
+def neuron_bounds(node: QNeuron, x: Interval) -> dict[str, int]:
+    """The largest magnitude of every intermediate of the integer neuron step on a summed input in ``x``.
+
+    The int64 limit of every backend, and the rtl backend's datapath width, come from these numbers. The
+    neuron's registers must be bounded (``_check_neuron`` refuses a drifting wrap_loihi register first).
+    """
+    sem, frac = node.semantics, node.frac_bits
+    xs = magnitude(x) << node.input_shift
+    regs = neuron_registers(node, x)
+    out = {f"the input shifted by input_shift={node.input_shift}": xs}
     # wrap computes y + 2^(W-1) before it masks: one more intermediate of the clamp
     wrap_i = 1 << (node.i_bits - 1) if sem.overflow_i == "wrap" else 0
     wrap_v = 1 << (node.v_bits - 1) if sem.overflow_v == "wrap" else 0
@@ -93,9 +107,10 @@ def _check_neuron(name: str, node: QNeuron, x: Interval, backend: str) -> None:
         pre = max(i_mag << frac, i_mag + xs + wrap_i)
         if sem.synapse_order == "add_then_decay":
             pre = max(((i_mag + xs) << frac) + (1 << frac), i_mag + xs + wrap_i)
-        _limit(name, node, "the current update", pre, backend)
+        out["the current update"] = pre
         drive = i_mag
     v_mag, cap = magnitude(regs["v"].state), sem.spike_cap
     reset = magnitude(array_range(node.threshold)) * cap + (1 + cap) * (v_mag + magnitude(array_range(node.v_reset)))
     total = v_mag + drive + magnitude(array_range(node.bias)) + (reset if node.SPIKING else 0) + wrap_v
-    _limit(name, node, "the membrane update", max(v_mag << frac, total), backend)
+    out["the membrane update"] = max(v_mag << frac, total)
+    return out
