@@ -12,6 +12,8 @@ OUT holds one folder per target (the backend's ``emit`` files) and
     inputs {note, sha256, timesteps, batch}, calibration {note, sha256, report}, quant_spec,
     semantics {neuron node: Semantics dict}, targets, files [{path, bytes, sha256}],
     checks [ladder rung dicts: the fixed<->T rung of every target on the stimuli],
+    overflow [the register clamp events of bitsim on the stimuli, snncompile.quant.clamps.ClampEvent.to_dict;
+              empty when no register saturated or wrapped; each is also a SaturationWarning],
     reports {target: what the backend reports about itself: the HLS resource/latency estimate, the Loihi
              mapping summary} (printed by the CLI as well)
 
@@ -36,6 +38,7 @@ from .atomic import fresh_sibling, replace_dir
 from .data import Data, array_sha256
 from .errors import InputError, VerificationError
 from .graph import Graph
+from .quant.clamps import warn_clamps
 from .quant.qnodes import QGraph, QNeuron
 from .quant.spec import QuantSpec
 from .verify import FAIL, Rung, check_backend, jsonable
@@ -89,6 +92,7 @@ def export(
 ) -> dict[str, Any]:
     """Build OUT (see the module docstring); returns the manifest. Raises VerificationError when a check fails."""
     from snncompile.backends import get
+    from snncompile.backends.bitsim import run_plain_with_clamps
 
     from .quant.targets import quantize_for
 
@@ -100,6 +104,8 @@ def export(
         else f"{spec.weight_bits}-bit weights"
     progress(f"quantising ({what}), calibrating on {calib.batch} samples x {calib.timesteps} steps")
     qgraph = quantize_for(graph, spec, calib.inputs, backends)
+    golden, clamps = run_plain_with_clamps(qgraph, stimuli.inputs)
+    warn_clamps(clamps)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = fresh_sibling(out)
     try:
@@ -113,7 +119,7 @@ def export(
             if report:
                 reports[name] = report
             progress(f"checking fixed<->{name} on the stimuli ({stimuli.batch} samples x {stimuli.timesteps} steps)")
-            rung = check_backend(qgraph, name, stimuli.inputs, artifact_dir=tmp / name)
+            rung = check_backend(qgraph, name, stimuli.inputs, expected=golden, artifact_dir=tmp / name)
             checks.append(rung)
             if rung.status == FAIL:
                 detail = rung.first_mismatch.text() if rung.first_mismatch else rung.message
@@ -121,6 +127,7 @@ def export(
         manifest = build_manifest(qgraph, tmp, model=model, targets=list(backends), stimuli=stimuli, calib=calib,
                                   checks=checks)
         manifest["reports"] = jsonable(reports)
+        manifest["overflow"] = jsonable([e.to_dict() for e in clamps])
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
         replace_dir(tmp, out)
     except BaseException:

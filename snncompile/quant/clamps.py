@@ -79,10 +79,16 @@ class ClampEvent:
         half = 1 << (self.bits - 1)
         kept = {"saturate": f"[{1 - half}, {half - 1}]", "wrap": f"[{-half}, {half - 1}]",
                 "wrap_loihi": f"({-half}, {half}]"}[self.policy]
-        times = "1 time" if self.count == 1 else f"{self.count} times"
-        return (f"node '{self.node}': register {self.register} {VERBS[self.policy]} {times} (first at step "
+        return (f"node '{self.node}': register {self.register} {VERBS[self.policy]} {self._times()} (first at step "
                 f"{self.step}, sample {self.sample}, neuron {self.neuron}) on the data run; int{self.bits} range "
                 f"{kept} ({self.policy}): use more state bits, or calibrate on data like this")
+
+    def short(self) -> str:
+        """The event in a few words, for a table cell: ``'readout' v saturated 2990 times from step 5``."""
+        return f"'{self.node}' {self.register} {VERBS[self.policy]} {self._times()} from step {self.step}"
+
+    def _times(self) -> str:
+        return "1 time" if self.count == 1 else f"{self.count} times"
 
     def to_dict(self) -> dict[str, Any]:
         return {"node": self.node, "register": self.register, "overflow": self.policy, "bits": self.bits,
