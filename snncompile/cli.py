@@ -2,17 +2,21 @@
 
 Every :class:`~snncompile.errors.SnnCompileError` becomes one line on stderr,
 ``snncompile: error: <message>``, and the exit code of its class (2 for bad
-input); usage errors exit 2 as argparse does. No traceback for either.
+input); usage errors exit 2 as argparse does. No traceback for either. Every
+:class:`~snncompile.errors.SnnCompileWarning` a command issues becomes one line
+on stderr, ``snncompile: warning: <message>``, each time it is issued.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import signal
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,7 +24,7 @@ import numpy as np
 
 from . import __version__, stats
 from .atomic import os_reason
-from .errors import OutputError, SnnCompileError
+from .errors import OutputError, SnnCompileError, SnnCompileWarning
 from .graph import Graph
 from .nodes import NeuronNode
 
@@ -140,6 +144,8 @@ def _add_verify(sub: Any) -> None:
     p.add_argument("--min-agreement", type=_fraction, metavar="F",
                    help="make float<->fixed PASS/FAIL: lowest per-layer spike agreement must be >= F")
     p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="make 'overflow' PASS/FAIL: FAIL when a register saturates or wraps on the inputs")
     p.set_defaults(func=_run("cmd_verify"))
 
 
@@ -211,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage error (2), --help / --version (0)
         return exc.code if isinstance(exc.code, int) else 0
     try:
-        return int(args.func(args))
+        with _warnings_as_lines():
+            return int(args.func(args))
     except SnnCompileError as err:
         return _fail(str(err), err.exit_code)
     except OSError as err:  # an I/O failure no command turned into an OutputError: still one line, exit 1
@@ -232,6 +239,23 @@ def _ignore_file_size_signal() -> None:
 def _fail(message: str, code: int) -> int:
     print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the message holds
     return code
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """snncompile's warnings as ``snncompile: warning: <message>`` lines on stderr (no file/line); others as usual."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SnnCompileWarning)
+        show = warnings.showwarning
+
+        def one_line(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, SnnCompileWarning):
+                print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+            else:
+                show(message, category, *args, **kwargs)
+
+        warnings.showwarning = one_line
+        yield
 
 
 # -- inspect ---------------------------------------------------------------------------------------------------------

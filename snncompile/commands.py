@@ -70,7 +70,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     loaded = load_model(args)
     data = load_data(args.inputs, loaded.graph, loaded.path, timesteps=args.timesteps)
     report = verify(loaded.graph, inputs=data.inputs, labels=data.labels, source=data.source, spec=spec,
-                    targets=targets, min_agreement=args.min_agreement)
+                    targets=targets, min_agreement=args.min_agreement, strict=args.strict)
     report.info = {"model": f"{args.model} ({loaded.source})", "inputs": data.note,
                    "quantisation": _spec_text(spec), **report.info}
     print(report.format_table(), end="")
@@ -94,12 +94,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     graph = loaded.graph
     data = read_data(args.inputs, graph, spikes=args.fixed)
     if spec is not None:
-        from snncompile.backends.bitsim import simulate
+        from snncompile.backends.bitsim import simulate_with_clamps
 
+        from .quant.clamps import warn_clamps
         from .quant.quantize import quantize
 
         progress(f"quantising ({_spec_text(spec)}), calibrating on the inputs")
-        traces = simulate(quantize(graph, spec, data.inputs), data.inputs)
+        traces, clamps = simulate_with_clamps(quantize(graph, spec, data.inputs), data.inputs)
+        warn_clamps(clamps)
         what = "bitsim"
     else:
         traces = run_float(graph, data.inputs)

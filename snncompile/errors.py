@@ -75,3 +75,15 @@ class VerificationError(SnnCompileError):
     """A bit-exact rung found a mismatch (rung, layer, neuron, step, expected, got)."""
 
     exit_code = 1
+
+
+class SnnCompileWarning(UserWarning):
+    """Base of every warning snncompile issues; the CLI prints each as one line, ``snncompile: warning: <message>``."""
+
+
+class OverflowRiskWarning(SnnCompileWarning):
+    """Calibration shows a state beyond its fixed register width; saturation will clip it."""
+
+
+class SaturationWarning(SnnCompileWarning):
+    """A register saturated or wrapped at run time on the data actually run (node, register, count, first step)."""

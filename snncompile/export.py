@@ -13,6 +13,8 @@ OUT holds one folder per target (the backend's ``emit`` files) and
     inputs {note, sha256, timesteps, batch}, calibration {note, sha256, report}, quant_spec,
     semantics {neuron node: Semantics dict}, targets, files [{path, bytes, sha256}],
     checks [ladder rung dicts: the fixed<->T rung of every target on the stimuli],
+    overflow [the register clamp events of bitsim on the stimuli, snncompile.quant.clamps.ClampEvent.to_dict;
+              empty when no register saturated or wrapped; each is also a SaturationWarning],
     reports {target: what the backend reports about itself: the HLS resource/latency estimate, the Loihi
              mapping summary} (printed by the CLI as well)
 
@@ -35,6 +37,7 @@ from . import __version__, outdir
 from .data import Data, array_sha256
 from .errors import VerificationError
 from .graph import Graph
+from .quant.clamps import warn_clamps
 from .quant.qnodes import QGraph, QNeuron
 from .quant.spec import QuantSpec
 from .verify import FAIL, Rung, check_backend, jsonable
@@ -92,6 +95,7 @@ def export(
     ``protect``: further input files (besides the model) that a replaced OUT must not hold.
     """
     from snncompile.backends import get
+    from snncompile.backends.bitsim import run_plain_with_clamps
 
     from .quant.targets import quantize_for
 
@@ -104,6 +108,8 @@ def export(
         else f"{spec.weight_bits}-bit weights"
     progress(f"quantising ({what}), calibrating on {calib.batch} samples x {calib.timesteps} steps")
     qgraph = quantize_for(graph, spec, calib.inputs, backends)
+    golden, clamps = run_plain_with_clamps(qgraph, stimuli.inputs)
+    warn_clamps(clamps)
     with outdir.staged(dest) as tmp:
         checks: list[Rung] = []
         reports: dict[str, Any] = {}
@@ -115,7 +121,7 @@ def export(
             if report:
                 reports[name] = report
             progress(f"checking fixed<->{name} on the stimuli ({stimuli.batch} samples x {stimuli.timesteps} steps)")
-            rung = check_backend(qgraph, name, stimuli.inputs, artifact_dir=tmp / name)
+            rung = check_backend(qgraph, name, stimuli.inputs, expected=golden, artifact_dir=tmp / name)
             checks.append(rung)
             if rung.status == FAIL:
                 detail = rung.first_mismatch.text() if rung.first_mismatch else rung.message
@@ -123,6 +129,7 @@ def export(
         manifest = build_manifest(qgraph, tmp, model=model, targets=list(backends), stimuli=stimuli, calib=calib,
                                   checks=checks)
         manifest["reports"] = jsonable(reports)
+        manifest["overflow"] = jsonable([e.to_dict() for e in clamps])
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
         outdir.commit(dest, tmp)
     return manifest

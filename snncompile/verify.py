@@ -1,4 +1,4 @@
-"""The verification ladder (ARCHITECTURE §1): named rungs with PASS / FAIL / INFO.
+"""The verification ladder (ARCHITECTURE §1): named rungs with PASS / FAIL / INFO / WARN.
 
 The same inputs go through every representation of the model:
 
@@ -14,6 +14,11 @@ The same inputs go through every representation of the model:
    of its final value for a non-spiking readout). INFO, unless ``min_agreement``
    is set: then PASS iff the lowest spiking-layer agreement (the prediction
    agreement for a graph without spiking layers) reaches it.
+   ``overflow``: the register clamp events of that bitsim run (:mod:`.quant.clamps`:
+   where an i or v register saturated or wrapped; per node and register the count and
+   the first step, sample, neuron). INFO when there are none, WARN when there are (and one
+   SaturationWarning per register); with ``strict`` PASS or FAIL. The fixed<->T rungs hold
+   every target to bitsim's integers, so these are every target's events.
 3. ``fixed<->T`` per target T: the backend emits its artifacts into a temporary
    folder and runs them; every recorded trace (``out``, ``v``, ``i``) of every
    node must equal bitsim's plain executor exactly. For ``bitsim`` itself that
@@ -38,11 +43,13 @@ import numpy as np
 from .errors import InputError
 from .graph import Graph
 from .nodes import NeuronNode, Output
+from .quant.clamps import ClampEvent, warn_clamps
 from .quant.qnodes import QGraph, QNeuron
 from .quant.spec import QuantSpec
 from .reference import run as run_float
 
-PASS, FAIL, INFO = "PASS", "FAIL", "INFO"
+PASS, FAIL, INFO, WARN = "PASS", "FAIL", "INFO", "WARN"
+OVERFLOW = "overflow"
 TRACE_KEYS = ("out", "v", "i")
 Traces = dict[str, dict[str, np.ndarray]]
 Inputs = np.ndarray | Mapping[str, np.ndarray]
@@ -139,10 +146,11 @@ def verify(
     targets: Sequence[str] = ("bitsim",),
     min_agreement: float | None = None,
     calib: Inputs | None = None,
+    strict: bool = False,
 ) -> Report:
     """Run the ladder on ``inputs`` ``[T, B, *shape]`` (see the module docstring); quantise with ``spec``
-    calibrated on ``calib`` (default: the inputs)."""
-    from snncompile.backends.bitsim import run_plain
+    calibrated on ``calib`` (default: the inputs). ``strict``: a register that saturates or wraps FAILs."""
+    from snncompile.backends.bitsim import run_plain_with_clamps
 
     from .quant.targets import quantize_for
 
@@ -157,12 +165,14 @@ def verify(
     if source is not None:
         rungs.append(source_rung(graph, floats, source))
     qgraph = quantize_for(graph, spec, calib if calib is not None else inputs, targets)
-    fixed = run_plain(qgraph, inputs)
+    fixed, clamps = run_plain_with_clamps(qgraph, inputs)
     rungs.append(fixed_rung(graph, qgraph, floats, fixed, labels=labels, min_agreement=min_agreement))
+    warn_clamps(clamps)
+    rungs.append(overflow_rung(clamps, strict=strict))
     for target in targets:
         rungs.append(check_backend(qgraph, target, inputs, expected=fixed))
     info = {"timesteps": int(T), "batch": int(B), "quant_spec": spec.to_dict(), "targets": list(targets),
-            "min_agreement": min_agreement, "labels": labels is not None}
+            "min_agreement": min_agreement, "labels": labels is not None, "strict": strict}
     return Report(rungs, info, qgraph)
 
 
@@ -234,6 +244,21 @@ def fixed_rung(graph: Graph, qgraph: QGraph, floats: Traces, fixed: Traces, *, l
     details = {"quant_spec": qgraph.spec.to_dict() if qgraph.spec else None,
                "calibration": qgraph.metadata.get("calibration")}
     return Rung("float<->fixed", status, ", ".join(parts), summary, rows, None, details)
+
+
+def overflow_rung(events: Sequence[ClampEvent], *, strict: bool = False) -> Rung:
+    """``overflow``: the registers that saturated or wrapped in bitsim's run (see the module docstring)."""
+    rows = [{"layer": e.node, **{k: v for k, v in e.to_dict().items() if k != "node"}} for e in events]
+    summary = {"registers": len(events), "clamps": sum(e.count for e in events), "strict": strict}
+    details = {"counted_by": "bitsim's plain executor on the inputs; each fixed<->T rung holds its target to the "
+                             "same integers, so these are every target's events"}
+    if not events:
+        return Rung(OVERFLOW, PASS if strict else INFO, "no register saturated or wrapped on the inputs", summary,
+                    details=details)
+    named = [e.short() for e in events[:3]] + (["..."] if len(events) > 3 else [])
+    msg = f"{len(events)} register(s): " + ", ".join(named)
+    return Rung(OVERFLOW, FAIL if strict else WARN, msg + (" (--strict)" if strict else ""), summary, rows,
+                details=details)
 
 
 def check_backend(qgraph: QGraph, target: str, inputs: Inputs, *, expected: Traces | None = None,
@@ -342,7 +367,9 @@ def _predict(out: np.ndarray, spiking: bool) -> np.ndarray:
 #: per-layer table columns: (row key, heading); a column is shown when any row has its key
 _COLUMNS = (("layer", "layer"), ("type", "type"), ("trace", "trace"), ("agreement", "agreement"),
             ("mismatches", "mismatches"), ("compared", "compared"), ("max_abs_error", "max abs error"),
-            ("float_spikes", "float spikes"), ("fixed_spikes", "fixed spikes"), ("note", "note"))
+            ("float_spikes", "float spikes"), ("fixed_spikes", "fixed spikes"), ("note", "note"),
+            ("register", "register"), ("overflow", "overflow"), ("bits", "bits"), ("count", "clamps"),
+            ("first_step", "first step"), ("first_sample", "first sample"), ("first_neuron", "first neuron"))
 
 
 def _cell(key: str, value: Any) -> str:
@@ -350,6 +377,8 @@ def _cell(key: str, value: Any) -> str:
         return f"{value:.4f}"
     if key == "max_abs_error":
         return f"{value:.4g}"
+    if isinstance(value, list):  # a neuron index (channel, row, column), as Mismatch.text writes it
+        return str(tuple(value))
     return _num(value)
 
 

@@ -2,7 +2,9 @@
 
 ``run_plain`` (:mod:`.plain`) is the definition: step by step, node by node,
 int64. ``simulate`` picks a fast path (:mod:`.fast`) that gives identical
-integers; ``path="plain"`` forces the definition.
+integers; ``path="plain"`` forces the definition. The ``*_with_clamps``
+variants also return the run's register clamp events (where an i or v register
+saturated or wrapped, :mod:`snncompile.quant.clamps`), identical on every path.
 """
 
 from __future__ import annotations
@@ -11,20 +13,29 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from snncompile.quant.clamps import ClampEvent
 from snncompile.quant.qnodes import QGraph
 
-from .plain import Traces, check_inputs, run_plain
+from .plain import Traces, check_inputs, run_plain, run_plain_with_clamps
 
 
 def simulate(
     qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
 ) -> Traces:
     """Per-node int64 traces ``[T, B, ...]`` of ``qgraph`` on spike inputs ``[T, B, *shape]``."""
+    return simulate_with_clamps(qgraph, inputs, path=path, allow_counts=allow_counts)[0]
+
+
+def simulate_with_clamps(
+    qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
+) -> tuple[Traces, tuple[ClampEvent, ...]]:
+    """:func:`simulate`'s traces and the run's register clamp events (identical on every path)."""
     if path == "plain":
-        return run_plain(qgraph, inputs, allow_counts=allow_counts)
-    from .fast import run_fast
+        return run_plain_with_clamps(qgraph, inputs, allow_counts=allow_counts)
+    from .fast import run_fast_with_clamps
 
-    return run_fast(qgraph, inputs, path=path, allow_counts=allow_counts)
+    return run_fast_with_clamps(qgraph, inputs, path=path, allow_counts=allow_counts)
 
 
-__all__ = ["Traces", "check_inputs", "run_plain", "simulate"]
+__all__ = ["ClampEvent", "Traces", "check_inputs", "run_plain", "run_plain_with_clamps", "simulate",
+           "simulate_with_clamps"]

@@ -32,6 +32,7 @@ import numpy as np
 
 from snncompile import staging
 from snncompile.errors import BackendError, UnsupportedNodeError
+from snncompile.quant.clamps import ClampCounter
 from snncompile.quant.qnodes import CUBA_KINDS, QNeuron
 from snncompile.semantics import Semantics
 
@@ -41,7 +42,7 @@ SOURCE = Path(__file__).with_name("kernels.c")
 #: -fwrapv: signed overflow wraps modulo 2^64 as numpy's int64 does (the kernels rely on it)
 CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fwrapv", "-fvect-cost-model=dynamic",
           "-pthread", "-fPIC", "-shared")
-ABI_VERSION = 4
+ABI_VERSION = 5
 #: threads for large calls (the CPUs this process may run on); results never depend on it
 THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 64)
 #: elements of work (neuron-steps, or inputs scanned + outputs written) per extra thread
@@ -180,7 +181,11 @@ def _ptr(a: np.ndarray) -> ctypes.c_void_p:
 
 @dataclass
 class CNeuronState:
-    """The C neuron's state over a batch, flat int64 ``[B*n]`` arrays (updated in place by each call)."""
+    """The C neuron's state over a batch, flat int64 ``[B*n]`` arrays (updated in place by each call).
+
+    ``clamp_count`` / ``clamp_first``: ``[2, B*n]`` per neuron, register i (row 0) and v (row 1), the number
+    of clamp events and the step of the first; ``t``: the steps taken (see :attr:`clamps`).
+    """
 
     node: QNeuron
     opt: np.ndarray
@@ -189,6 +194,9 @@ class CNeuronState:
     i: np.ndarray
     s: np.ndarray
     x_prev: np.ndarray
+    clamp_count: np.ndarray
+    clamp_first: np.ndarray
+    t: int = 0
 
     @classmethod
     def fresh(cls, node: QNeuron, batch: int, input_bound: int | None = None) -> CNeuronState:
@@ -199,13 +207,21 @@ class CNeuronState:
         v = np.broadcast_to(node.v_init, shape).astype(np.int64).reshape(-1)
         i = np.broadcast_to(node.i_init, shape).astype(np.int64).reshape(-1)
         zeros = np.zeros(v.size, np.int64)
-        return cls(node, neuron_options(node, input_bound), flat, v, i, zeros, zeros.copy())
+        return cls(node, neuron_options(node, input_bound), flat, v, i, zeros, zeros.copy(),
+                   np.zeros((2, v.size), np.int64), np.zeros((2, v.size), np.int64))
 
+    @property
+    def clamps(self) -> dict[str, ClampCounter]:
+        """The clamp events so far per register, as the numpy neuron counts them (``IntNeuronState.clamps``)."""
+        counters = {reg: ClampCounter.from_per_neuron(self.clamp_count[r], self.clamp_first[r])
+                    for r, reg in enumerate(("i", "v"))}
+        return {reg: c for reg, c in counters.items() if c.count}
 
     def as_numpy(self) -> IntNeuronState:
         """The same state as the definition's :class:`.neuron.IntNeuronState` (copies)."""
         shape = (self.v.size // max(1, int(self.opt[0])), *self.node.shape)
-        return IntNeuronState(self.node, *(a.reshape(shape).copy() for a in (self.v, self.i, self.s, self.x_prev)))
+        v, i, s, x_prev = (a.reshape(shape).copy() for a in (self.v, self.i, self.s, self.x_prev))
+        return IntNeuronState(self.node, v, i, s, x_prev, t=self.t, clamps=self.clamps)
 
 
 class CKernels:
@@ -217,7 +233,7 @@ class CKernels:
         self.lib = lib
         vp, i64 = ctypes.c_void_p, ctypes.c_int64
         lib.bs_neuron_run.restype = ctypes.c_int64
-        lib.bs_neuron_run.argtypes = [vp, vp, i64, i64, vp, vp, vp, vp, vp, vp, vp, vp, ctypes.c_int]
+        lib.bs_neuron_run.argtypes = [vp, vp, i64, i64, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, i64, ctypes.c_int]
         lib.bs_dense_sparse.restype = ctypes.c_int64
         lib.bs_dense_sparse.argtypes = [i64, i64, i64, vp, vp, vp, vp, ctypes.c_int, ctypes.c_int]
 
@@ -237,11 +253,13 @@ class CKernels:
         par = (ctypes.c_void_p * 5)(*(p.ctypes.data for p in state.params))
         rc = self.lib.bs_neuron_run(
             _ptr(state.opt), par, T, B, _ptr(x), _ptr(state.v), _ptr(state.i), _ptr(state.s), _ptr(state.x_prev),
-            _ptr(out), _ptr(v_out), None if i_out is None else _ptr(i_out),
-            _threads(x.size) if threads is None else threads,
+            _ptr(out), _ptr(v_out), None if i_out is None else _ptr(i_out), _ptr(state.clamp_count),
+            _ptr(state.clamp_first), state.t, _threads(x.size) if threads is None else threads,
         )
         if rc < 0:
             raise BackendError(f"node '{state.node.name}': bitsim C neuron kernel rejected its options {state.opt}")
+        if rc == 0:
+            state.t += T
         traces = {"out": out, "v": v_out}
         if i_out is not None:
             traces["i"] = i_out

@@ -28,6 +28,10 @@ Paths (``PATHS``; ``"auto"`` picks per layer) and why each is exact:
 
 int64 arithmetic wraps modulo 2^64 in numpy, in C (-fwrapv) and in plain alike, so even values that
 overflow int64 agree (int64 accumulation is order-independent modulo 2^64).
+
+Register clamp events (:mod:`snncompile.quant.clamps`) are counted where each neuron computes its clamp:
+the numpy neuron per step as plain does, the C kernel per neuron inside its loop; so every path returns
+plain's events.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import numpy as np
 
 from snncompile.errors import BackendError, QuantizationError
 from snncompile.nodes import Delay, Flatten, Input, Node, Output, SumPool2d
+from snncompile.quant.clamps import ClampCounter, ClampEvent, clamp_events
 from snncompile.quant.intops import fire
 from snncompile.quant.qnodes import CUBA_KINDS, QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale
 
@@ -66,6 +71,13 @@ def run_fast(
     qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
 ) -> Traces:
     """Per-node int64 traces ``[T, B, ...]`` identical to :func:`.plain.run_plain`'s, by the chosen path."""
+    return run_fast_with_clamps(qgraph, inputs, path=path, allow_counts=allow_counts)[0]
+
+
+def run_fast_with_clamps(
+    qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
+) -> tuple[Traces, tuple[ClampEvent, ...]]:
+    """:func:`run_fast`'s traces and the register clamp events, identical to plain's (every neuron counts them)."""
     if path not in (*PATHS, "auto"):
         raise ValueError(f"unknown bitsim path {path!r}; known: {', '.join((*PATHS, 'auto'))}")
     data = _checked_inputs(qgraph, inputs, allow_counts)
@@ -154,6 +166,7 @@ class _Executor:
         self.failure: tuple[tuple[int, int], QuantizationError] | None = None
         self.position = {n: i for i, n in enumerate(graph.order)}
         self.bounds: dict[str, int | None] = {}
+        self.clamps: dict[str, dict[str, ClampCounter]] = {}  # per neuron node, from its state after its run
 
     def refuse(self, t: int, name: str, err: QuantizationError) -> None:
         """Note the definition's error for node ``name`` at step t; plain raises the one first in (t, node order).
@@ -196,7 +209,7 @@ class _Executor:
             out.append(sorted(c, key=pos.__getitem__))
         return out
 
-    def run(self) -> Traces:
+    def run(self) -> tuple[Traces, tuple[ClampEvent, ...]]:
         for block in self.blocks():
             if len(block) == 1 and not any(b == block[0] for _, b in self.graph.recurrent_edges):
                 self.layer(block[0])
@@ -204,7 +217,7 @@ class _Executor:
                 self.stepwise(block)
         if self.failure is not None:
             raise self.failure[1]
-        return {n: self.traces[n] for n in self.graph.nodes}
+        return {n: self.traces[n] for n in self.graph.nodes}, clamp_events(self.graph, self.clamps)
 
     # -- value bounds for the exactness checks --------------------------------
     def known_max(self, name: str) -> int | None:
@@ -297,6 +310,7 @@ class _Executor:
             state = ckernel.CNeuronState.fresh(node, self.B, self.input_bound(name))
             traces, stop = self.kernels.neuron_run(state, x)
             if stop is None:
+                self.clamps[name] = state.clamps
                 return {k: traces[k] for k in ("out", "i", "v") if k in traces}
             rec = self.neuron_numpy(name, node, x[: stop + 1])  # the definition refuses `stop`, with its message
             if rec["out"].shape[0] != stop:
@@ -317,6 +331,7 @@ class _Executor:
             rec["out"][t] = y
             for k, val in extra.items():
                 rec[k][t] = val
+        self.clamps[name] = state.clamps
         return rec
 
     # -- stepwise -------------------------------------------------------------------
@@ -391,4 +406,6 @@ class _Executor:
                 for k, val in extra.items():
                     rec[n][k][t] = val
             prev = cur
+        self.clamps.update({n: st.clamps for n, st in states.items()
+                            if isinstance(st, (IntNeuronState, ckernel.CNeuronState))})
         self.traces.update({n: {k: v[: self.limit] for k, v in r.items()} for n, r in rec.items()})

@@ -1,7 +1,7 @@
 /* bitsim fast kernels: the integer neuron time loop and a spike-sparse dense accumulation.
  *
- * These reproduce backends/bitsim/neuron.py (IntNeuronState.step) and ops.py (QDense)
- * bit for bit; neuron.py is the definition. All arithmetic is int64 and is compiled
+ * These reproduce backends/bitsim/neuron.py (IntNeuronState.step, with its register clamp
+ * events) and ops.py (QDense) bit for bit; neuron.py is the definition. All arithmetic is int64 and is compiled
  * with -fwrapv, so an overflow wraps modulo 2^64 exactly as numpy's int64 does.
  * Right shifts of negative values are arithmetic (gcc's documented behaviour), as numpy's >>.
  *
@@ -30,7 +30,7 @@ enum { OVF_SATURATE, OVF_WRAP, OVF_WRAP_LOIHI };
 enum { P_ALPHA, P_BETA, P_THRESHOLD, P_V_RESET, P_BIAS, P_COUNT };
 #define BS_MAX_THREADS 64
 
-int bs_abi_version(void) { return 4; }
+int bs_abi_version(void) { return 5; }
 
 /* ---- a parallel for over [0, total): chunk c runs fn(ctx, lo, hi), which returns 0 (done), < 0 (an error)
  * or 1 + the step at which it stopped; the result is the first error, else the smallest stop, else 0 ---- */
@@ -77,13 +77,18 @@ static int64_t decay(int64_t y, int64_t m, int d, int rounding) {
     return (mag ^ sign) - sign;
 }
 
-/* fit y into a bits-wide register: saturate, two's-complement wrap, or Lava's single correction */
-static int64_t clamp_reg(int64_t y, int bits, int policy) {
-    int64_t half = (int64_t)1 << (bits - 1);
-    if (policy == OVF_SATURATE) return y > half - 1 ? half - 1 : (y < 1 - half ? 1 - half : y);
-    if (policy == OVF_WRAP) return (int64_t)((uint64_t)(y + half) & (((uint64_t)1 << bits) - 1)) - half;
-    int64_t full = (int64_t)1 << bits;
-    return y > half ? y - full : (y <= -half ? y + full : y);
+/* fit y into a bits-wide register: saturate, two's-complement wrap, or Lava's single correction; where the
+ * result differs from y (a clamp event, snncompile/quant/clamps.py) set bit `which` (CLAMP_I, CLAMP_V) in *hits.
+ * Inlined: the counting then costs less than the call it replaces. */
+enum { CLAMP_I = 1, CLAMP_V = 2 };
+static inline int64_t clamp_reg(int64_t y, int bits, int policy, int *hits, int which) {
+    const int64_t half = (int64_t)1 << (bits - 1), full = (int64_t)1 << bits;
+    int64_t c;
+    if (policy == OVF_SATURATE) c = y > half - 1 ? half - 1 : (y < 1 - half ? 1 - half : y);
+    else if (policy == OVF_WRAP) c = (int64_t)((uint64_t)(y + half) & ((uint64_t)full - 1)) - half;
+    else c = y > half ? y - full : (y <= -half ? y + full : y);
+    *hits |= (c != y) * which;
+    return c;
 }
 
 /* spike (0/1) or spike count min(v // threshold, cap) */
@@ -99,7 +104,15 @@ static int64_t fire(int64_t v, int64_t th, int ge, int multi, int64_t cap) {
 typedef struct {
     const int64_t *opt, *const *par, *x;
     int64_t T, bn, *v, *i, *s, *xp, *out, *v_out, *i_out;
+    int64_t *cc, *cf, t0; /* clamp events [2, bn] (register i, then v) and the step number of x[0] */
 } bs_neuron_job;
+
+/* the clamp events `hits` (CLAMP_I | CLAMP_V) of neuron k at step t of the call: cc counts them per neuron,
+ * cf holds the step of each neuron's first. Out of line: the loop keeps no counter state in registers. */
+__attribute__((noinline, cold)) static void note_clamps(const bs_neuron_job *J, int64_t k, int64_t t, int hits) {
+    for (int r = 0; r < 2; r++)
+        if (hits & (r ? CLAMP_V : CLAMP_I) && J->cc[r * J->bn + k]++ == 0) J->cf[r * J->bn + k] = J->t0 + t;
+}
 
 static int64_t mag(int64_t y) { /* |y|, wrapping like numpy's abs (|INT64_MIN| stays negative) */
     const int64_t sign = y >> 63;
@@ -141,9 +154,10 @@ static int64_t bs_neuron_range(void *ctx, int64_t lo, int64_t hi) {
                 if (check && !atomic && refused(in, v[k], i[k], atd, lim)) return 1 + t;
                 if (sd) xp[k] = x[at];
                 int64_t drive = in;
+                int hits = 0; /* the registers a clamp changed in this neuron-step (CLAMP_I, CLAMP_V) */
                 if (cuba) {
                     int64_t cur = atd ? decay(i[k] + in, alpha[j], fb, rnd) : decay(i[k], alpha[j], fb, rnd) + in;
-                    cur = clamp_reg(cur, ib, ovi);
+                    cur = clamp_reg(cur, ib, ovi, &hits, CLAMP_I);
                     i[k] = cur;
                     i_out[at] = cur;
                     drive = cur;
@@ -151,35 +165,35 @@ static int64_t bs_neuron_range(void *ctx, int64_t lo, int64_t hi) {
                 const int64_t decayed = decay(v[k], beta[j], fb, rnd), fresh = drive + bias[j];
                 int64_t vv, sp;
                 if (!spiking) {
-                    vv = clamp_reg(decayed + fresh, vb, ovv);
-                    v[k] = vv;
-                    v_out[at] = vv;
-                    out[at] = vv;
-                    continue;
-                }
-                const int64_t th = theta[j], vr = v_reset[j];
-                if (timing == TIMING_IMMEDIATE) {
-                    vv = clamp_reg(decayed + fresh, vb, ovv);
-                    sp = fire(vv, th, ge, multi, cap);
-                    if (reset == RESET_SUBTRACT) vv -= sp * th;
-                    else if (reset == RESET_ZERO && sp > 0) vv = vr;
+                    vv = clamp_reg(decayed + fresh, vb, ovv, &hits, CLAMP_V);
+                    sp = vv; /* a readout's output is its v */
                 } else {
-                    const int64_t r = timing == TIMING_DELAYED ? s[k] : fire(v[k], th, ge, multi, cap);
-                    if (reset == RESET_SUBTRACT) vv = clamp_reg(decayed + fresh - r * th, vb, ovv);
-                    else if (reset == RESET_ZERO && !total) vv = clamp_reg((r > 0 ? vr : decayed) + fresh, vb, ovv);
-                    else if (reset == RESET_ZERO) vv = r > 0 ? vr : clamp_reg(decayed + fresh, vb, ovv);
-                    else vv = clamp_reg(decayed + fresh, vb, ovv);
-                    sp = fire(vv, th, ge, multi, cap);
-                    if (timing == TIMING_SNNTORCH_IMMEDIATE) {
-                        const int64_t d = sp - r;
-                        if (reset == RESET_SUBTRACT) vv = clamp_reg(vv - d * th, vb, ovv);
-                        else if (reset == RESET_ZERO) vv = clamp_reg(vv - d * (vv - vr), vb, ovv);
+                    const int64_t th = theta[j], vr = v_reset[j];
+                    if (timing == TIMING_IMMEDIATE) {
+                        vv = clamp_reg(decayed + fresh, vb, ovv, &hits, CLAMP_V);
+                        sp = fire(vv, th, ge, multi, cap);
+                        if (reset == RESET_SUBTRACT) vv -= sp * th;
+                        else if (reset == RESET_ZERO && sp > 0) vv = vr;
+                    } else {
+                        const int64_t r = timing == TIMING_DELAYED ? s[k] : fire(v[k], th, ge, multi, cap);
+                        if (reset == RESET_SUBTRACT) vv = clamp_reg(decayed + fresh - r * th, vb, ovv, &hits, CLAMP_V);
+                        else if (reset == RESET_ZERO && !total)
+                            vv = clamp_reg((r > 0 ? vr : decayed) + fresh, vb, ovv, &hits, CLAMP_V);
+                        else if (reset == RESET_ZERO) vv = r > 0 ? vr : clamp_reg(decayed + fresh, vb, ovv, &hits, CLAMP_V);
+                        else vv = clamp_reg(decayed + fresh, vb, ovv, &hits, CLAMP_V);
+                        sp = fire(vv, th, ge, multi, cap);
+                        if (timing == TIMING_SNNTORCH_IMMEDIATE) {
+                            const int64_t d = sp - r;
+                            if (reset == RESET_SUBTRACT) vv = clamp_reg(vv - d * th, vb, ovv, &hits, CLAMP_V);
+                            else if (reset == RESET_ZERO) vv = clamp_reg(vv - d * (vv - vr), vb, ovv, &hits, CLAMP_V);
+                        }
                     }
+                    s[k] = sp;
                 }
                 v[k] = vv;
-                s[k] = sp;
                 v_out[at] = vv;
                 out[at] = sp;
+                if (__builtin_expect(hits != 0, 0)) note_clamps(J, k, t, hits);
             }
             k0 = stop;
         }
@@ -191,21 +205,24 @@ static int64_t bs_neuron_range(void *ctx, int64_t lo, int64_t hi) {
  *   x:      int64 [T, B*n], the summed input of each step
  *   v, i, s, xp: int64 [B*n] state (membrane, current, last spikes, last input), updated in place
  *   out, v_out, i_out: int64 [T, B*n] traces (i_out may be NULL for non-Cuba kinds)
+ *   cc, cf: int64 [2, B*n] clamp events of register i (row 0) and v (row 1): per neuron the count, updated in
+ *           place, and the step (t0 + t) of its first event, written when the count leaves 0
  * Returns 0; 1 + t when an operand is out of range at step t (see bs_neuron_range; with several threads
  * other neurons may have advanced further); or -1 when opt holds a value this kernel does not know.
  */
 int64_t bs_neuron_run(const int64_t *opt, const int64_t *const *par, int64_t T, int64_t B, const int64_t *x,
                       int64_t *v, int64_t *i, int64_t *s, int64_t *xp, int64_t *out, int64_t *v_out, int64_t *i_out,
-                      int threads) {
+                      int64_t *cc, int64_t *cf, int64_t t0, int threads) {
     const int64_t reset = opt[O_RESET], timing = opt[O_TIMING], rnd = opt[O_ROUNDING];
     const int64_t ovi = opt[O_OVERFLOW_I], ovv = opt[O_OVERFLOW_V];
     if (reset < RESET_ZERO || reset > RESET_NONE || timing < TIMING_IMMEDIATE || timing > TIMING_SNNTORCH_IMMEDIATE ||
         rnd < ROUND_TOWARD_ZERO || rnd > ROUND_NEAREST || ovi < OVF_SATURATE || ovi > OVF_WRAP_LOIHI ||
         ovv < OVF_SATURATE || ovv > OVF_WRAP_LOIHI || opt[O_FRAC_BITS] < 1 || opt[O_I_BITS] < 2 ||
         opt[O_I_BITS] > 62 || opt[O_V_BITS] < 2 || opt[O_V_BITS] > 62 || opt[O_N] < 1 || opt[O_CAP] < 1 ||
-        opt[O_INPUT_SHIFT] < 0 || opt[O_INPUT_SHIFT] > 62 || (opt[O_CUBA] && i_out == NULL))
+        opt[O_INPUT_SHIFT] < 0 || opt[O_INPUT_SHIFT] > 62 || (opt[O_CUBA] && i_out == NULL) || cc == NULL ||
+        cf == NULL)
         return -1;
-    bs_neuron_job job = {opt, par, x, T, B * opt[O_N], v, i, s, xp, out, v_out, i_out};
+    bs_neuron_job job = {opt, par, x, T, B * opt[O_N], v, i, s, xp, out, v_out, i_out, cc, cf, t0};
     return bs_parallel_for(threads, job.bn, bs_neuron_range, &job);
 }
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from snncompile.errors import QuantizationError
+from snncompile.quant.clamps import ClampCounter
 from snncompile.quant.intops import clamp, decay, fire
 from snncompile.quant.qnodes import CUBA_KINDS, QNeuron
 
@@ -27,13 +28,19 @@ def _check_safe(node: QNeuron, quantity: str, values: np.ndarray, factor: np.nda
 
 @dataclass
 class IntNeuronState:
-    """State of one QNeuron over a batch: arrays ``[B, *shape]`` of int64."""
+    """State of one QNeuron over a batch: arrays ``[B, *shape]`` of int64.
+
+    ``t`` counts the steps taken; ``clamps`` the register clamp events so far
+    (:mod:`snncompile.quant.clamps`: a neuron-step whose i or v the clamp changed).
+    """
 
     node: QNeuron
     v: np.ndarray
     i: np.ndarray
     s: np.ndarray  # spikes of the previous step (delayed reset)
     x_prev: np.ndarray  # input of the previous step (synapse_delay = 1)
+    t: int = 0
+    clamps: dict[str, ClampCounter] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls, node: QNeuron, batch: int) -> IntNeuronState:
@@ -45,6 +52,27 @@ class IntNeuronState:
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One step on the summed integer input ``x``; returns (output, recorded states)."""
+        hits: dict[str, np.ndarray] = {}
+        result = self._advance(x, hits)
+        for register, hit in hits.items():
+            if hit.any():
+                self.clamps.setdefault(register, ClampCounter()).add(self.t, hit)
+        self.t += 1
+        return result
+
+    def _fit(self, register: str, y: np.ndarray, hits: dict[str, np.ndarray],
+             used: np.ndarray | None = None) -> np.ndarray:
+        """clamp(y) into register i or v, marking in ``hits`` where it changed y (and the step keeps it: ``used``)."""
+        n, sem = self.node, self.node.semantics
+        bits, policy = (n.i_bits, sem.overflow_i) if register == "i" else (n.v_bits, sem.overflow_v)
+        out = clamp(y, bits, policy)
+        hit = out != y
+        if used is not None:
+            hit &= used
+        hits[register] = hits[register] | hit if register in hits else hit
+        return out
+
+    def _advance(self, x: np.ndarray, hits: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         n, sem = self.node, self.node.semantics
         theta = n.threshold
         if n.kind == "Threshold":
@@ -60,22 +88,21 @@ class IntNeuronState:
         states: dict[str, np.ndarray] = {}
         if n.kind in CUBA_KINDS:
             if sem.synapse_order == "decay_then_add":
-                self.i = clamp(decay(self.i, n.alpha, D, rnd) + x, n.i_bits, sem.overflow_i)
+                self.i = self._fit("i", decay(self.i, n.alpha, D, rnd) + x, hits)
             else:
-                self.i = clamp(decay(self.i + x, n.alpha, D, rnd), n.i_bits, sem.overflow_i)
+                self.i = self._fit("i", decay(self.i + x, n.alpha, D, rnd), hits)
             drive = self.i
             states["i"] = self.i
         else:
             drive = x
         decayed = decay(self.v, n.beta, D, rnd)
         new = drive + n.bias
-        vb, ov = n.v_bits, sem.overflow_v
         if not n.SPIKING:
-            self.v = clamp(decayed + new, vb, ov)
+            self.v = self._fit("v", decayed + new, hits)
             states["v"] = self.v
             return self.v, states
         if sem.timing == "immediate":
-            v = clamp(decayed + new, vb, ov)
+            v = self._fit("v", decayed + new, hits)
             s = fire(v, theta, sem.compare, sem.spikes, sem.spike_cap)
             if sem.reset == "subtract":
                 v = v - s * theta
@@ -84,20 +111,20 @@ class IntNeuronState:
         else:
             r = self.s if sem.timing == "delayed" else fire(self.v, theta, sem.compare, sem.spikes, sem.spike_cap)
             if sem.reset == "subtract":
-                v = clamp(decayed + new - r * theta, vb, ov)
+                v = self._fit("v", decayed + new - r * theta, hits)
             elif sem.reset == "zero" and sem.delayed_zero == "state":
-                v = clamp(np.where(r > 0, n.v_reset, decayed) + new, vb, ov)
-            elif sem.reset == "zero":
-                v = np.where(r > 0, n.v_reset, clamp(decayed + new, vb, ov))
+                v = self._fit("v", np.where(r > 0, n.v_reset, decayed) + new, hits)
+            elif sem.reset == "zero":  # the clamped value is kept only where no reset selects v_reset
+                v = np.where(r > 0, n.v_reset, self._fit("v", decayed + new, hits, used=r <= 0))
             else:
-                v = clamp(decayed + new, vb, ov)
+                v = self._fit("v", decayed + new, hits)
             s = fire(v, theta, sem.compare, sem.spikes, sem.spike_cap)
             if sem.timing == "snntorch_immediate":
                 d = s - r
                 if sem.reset == "subtract":
-                    v = clamp(v - d * theta, vb, ov)
+                    v = self._fit("v", v - d * theta, hits)
                 elif sem.reset == "zero":
-                    v = clamp(v - d * (v - n.v_reset), vb, ov)
+                    v = self._fit("v", v - d * (v - n.v_reset), hits)
         self.v, self.s = v, s
         states["v"] = v
         return s, states

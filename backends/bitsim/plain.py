@@ -16,6 +16,7 @@ import numpy as np
 
 from snncompile.errors import GraphError, InputError
 from snncompile.nodes import Delay, Input
+from snncompile.quant.clamps import ClampEvent, clamp_events
 from snncompile.quant.intops import fire
 from snncompile.quant.qnodes import CUBA_KINDS, QGraph, QNeuron
 
@@ -81,6 +82,12 @@ def _threshold_initial(node: QNeuron, x: np.ndarray) -> np.ndarray:
 
 def run_plain(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, allow_counts: bool = False) -> Traces:
     """Per-node int64 traces ``[T, B, ...]``: "out" for every node, "v" (and "i") for neurons."""
+    return run_plain_with_clamps(graph, inputs, allow_counts=allow_counts)[0]
+
+
+def run_plain_with_clamps(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *,
+                          allow_counts: bool = False) -> tuple[Traces, tuple[ClampEvent, ...]]:
+    """:func:`run_plain`'s traces and the run's register clamp events (:mod:`snncompile.quant.clamps`)."""
     data = check_inputs(graph, inputs, allow_counts=allow_counts)
     first = next(iter(data.values()))
     T, B = int(first.shape[0]), int(first.shape[1])
@@ -115,10 +122,11 @@ def run_plain(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, a
             for key, val in {"out": y, **extra}.items():
                 recs[name].setdefault(key, []).append(np.array(val, np.int64, copy=True))
         prev = cur
+    events = clamp_events(graph, {n: st.clamps for n, st in states.items()})
     if T == 0:
         return {n: {k: np.zeros((0, B, *graph.shapes[n]), np.int64) for k in _trace_keys(nd)}
-                for n, nd in graph.nodes.items()}
-    return {n: {k: np.stack(v) for k, v in r.items()} for n, r in recs.items()}
+                for n, nd in graph.nodes.items()}, events
+    return {n: {k: np.stack(v) for k, v in r.items()} for n, r in recs.items()}, events
 
 
 def _trace_keys(node: object) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import GraphError, QuantizationError
+from ..errors import GraphError, OverflowRiskWarning, QuantizationError
 from ..graph import Graph
 from ..nodes import LI, LIF, CubaLI, CubaLIF, NeuronNode, Threshold
 from ..reference import NeuronState, _as_inputs, _initial_outputs, run
@@ -32,10 +32,6 @@ from .scales import show_int
 from .spec import QuantSpec
 
 CALIB_RATE = 0.2
-
-
-class OverflowRiskWarning(UserWarning):
-    """Calibration shows a state beyond its fixed register width; saturation will clip it."""
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def test_verify_bundled_model_as_a_user(tmp_path: Path) -> None:
     assert lines[-1] == "result: PASS"
     assert proc.stderr == f"snncompile: wrote {report}\n"
     data = json.loads(report.read_text())
-    assert data["passed"] is True and [r["status"] for r in data["rungs"]] == ["INFO", "PASS"]
+    assert data["passed"] is True and [r["status"] for r in data["rungs"]] == ["INFO", "INFO", "PASS"]
     assert data["info"]["model"].startswith("digits-mlp") and data["info"]["batch"] == 360
 
 
@@ -91,7 +91,8 @@ def test_broken_backend_exits_1_with_the_first_mismatch(
             f"expected {expected}, got {1 - expected}")
     assert f"\nFAIL fixed<->bitsim: {text}\n" in out
     assert "fixed<->bitsim  FAIL    6 nodes, 8 traces, 1 of " in out
-    assert json.loads(report.read_text())["rungs"][1]["first_mismatch"]["text"] == text
+    rungs = {r["name"]: r for r in json.loads(report.read_text())["rungs"]}
+    assert rungs["fixed<->bitsim"]["first_mismatch"]["text"] == text
 
 
 @pytest.mark.parametrize("make, message", [

@@ -47,10 +47,11 @@ def flip_one_spike(monkeypatch: pytest.MonkeyPatch, layer: str, t: int, b: int, 
 def test_digits_ladder(digits, bits: int) -> None:
     graph, inputs, labels = digits
     report = verify(graph, inputs=inputs, labels=labels, spec=QuantSpec(weight_bits=bits))
-    assert [r.name for r in report.rungs] == ["float<->fixed", "fixed<->bitsim"]
-    fixed, exact = report.rungs
+    assert [r.name for r in report.rungs] == ["float<->fixed", "overflow", "fixed<->bitsim"]
+    fixed, overflow, exact = report.rungs
     print(f"\ndigits-mlp {bits}-bit: {fixed.message}")
     assert fixed.status == "INFO"
+    assert (overflow.status, overflow.message) == ("INFO", "no register saturated or wrapped on the inputs")
     assert exact.status == "PASS" and exact.summary["mismatches"] == 0 and exact.summary["compared"] > 0
     assert report.passed
     assert fixed.summary["accuracy_float"] == pytest.approx(0.9722, abs=1e-4)
@@ -106,7 +107,7 @@ def test_broken_backend_fails_with_first_mismatch(digits, monkeypatch: pytest.Mo
         f"rung fixed<->bitsim: layer '1' (out), neuron 5, timestep 3, batch 2: expected {expected}, got {1 - expected}"
     )
     assert f"FAIL fixed<->bitsim: {rung.first_mismatch.text()}" in report.format_table()
-    mismatch = json.loads(report.to_json())["rungs"][1]["first_mismatch"]
+    mismatch = json.loads(report.to_json())["rungs"][-1]["first_mismatch"]  # fixed<->bitsim: the last rung
     assert {k: mismatch[k] for k in ("rung", "layer", "trace", "neuron", "timestep", "batch")} == {
         "rung": "fixed<->bitsim", "layer": "1", "trace": "out", "neuron": 5, "timestep": 3, "batch": 2}
 
@@ -189,5 +190,6 @@ def test_report_json_and_table(digits) -> None:
     table = report.format_table().splitlines()
     assert table[0].split() == ["rung", "status", "result"]
     assert table[1].startswith("float<->fixed") and " INFO " in table[1]
-    assert table[2].startswith("fixed<->bitsim") and " PASS " in table[2]
+    assert table[2].startswith("overflow") and " INFO " in table[2]
+    assert table[3].startswith("fixed<->bitsim") and " PASS " in table[3]
     assert table[-1] == "result: PASS"

@@ -11,11 +11,12 @@ import pytest
 from conftest import trace_mismatch
 from hypothesis import HealthCheck, given, settings
 from qgraph_strategies import neuron_cases, qgraph_cases
-from snncompile.backends.bitsim import accumulate, ckernel, run_plain
-from snncompile.backends.bitsim.fast import PATHS, run_fast
+from snncompile.backends.bitsim import accumulate, ckernel, run_plain, run_plain_with_clamps
+from snncompile.backends.bitsim.fast import PATHS, run_fast, run_fast_with_clamps
 
 from snncompile.errors import BackendError, QuantizationError, SnnCompileError, UnsupportedNodeError
 from snncompile.nodes import Input, Output
+from snncompile.quant.clamps import ClampEvent
 from snncompile.quant.qnodes import QDense, QGraph, QNeuron, QScale
 from snncompile.semantics import Semantics
 
@@ -29,19 +30,24 @@ def bitsim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield path
 
 
-def assert_paths_equal_plain(graph: QGraph, inputs: Any, allow_counts: bool = False, what: str = "") -> None:
-    """Every path gives plain's traces, or, where plain refuses an operand, the same QuantizationError."""
+def assert_paths_equal_plain(graph: QGraph, inputs: Any, allow_counts: bool = False,
+                             what: str = "") -> tuple[ClampEvent, ...]:
+    """Every path gives plain's traces and register clamp events, or, where plain refuses an operand, the same
+    QuantizationError. Returns plain's clamp events (none after a refusal)."""
     try:
-        expected = run_plain(graph, inputs, allow_counts=allow_counts)
+        expected, clamps = run_plain_with_clamps(graph, inputs, allow_counts=allow_counts)
     except QuantizationError as err:
         for path in (*PATHS, "auto"):
             with pytest.raises(QuantizationError) as got:
                 run_fast(graph, inputs, path=path, allow_counts=allow_counts)
             assert str(got.value) == str(err), f"{what} path '{path}'"
-        return
+        return ()
     for path in (*PATHS, "auto"):
-        report = trace_mismatch(expected, run_fast(graph, inputs, path=path, allow_counts=allow_counts))
+        traces, got_clamps = run_fast_with_clamps(graph, inputs, path=path, allow_counts=allow_counts)
+        report = trace_mismatch(expected, traces)
         assert report == "", f"{what} path '{path}': {report}"
+        assert got_clamps == clamps, f"{what} path '{path}': clamp events {got_clamps} != plain's {clamps}"
+    return clamps
 
 
 @settings(max_examples=300, deadline=None, derandomize=True,
@@ -81,8 +87,11 @@ def _rail_graph(kind: str, sem: Semantics, rng: np.random.Generator) -> QGraph:
 
 
 def test_option_grid_at_the_rails() -> None:
-    """Every combination of the reset/timing/overflow/spike options, with narrow registers near their rails."""
+    """Every combination of the reset/timing/overflow/spike options, with narrow registers near their rails.
+
+    The rails are really hit: every register clamps under every overflow policy somewhere in the grid."""
     rng = np.random.default_rng(20240611)
+    clamped: set[tuple[str, str]] = set()
     grid = itertools.product(("immediate", "delayed", "snntorch_immediate"), ("zero", "subtract", "none"),
                              ("state", "total"), ("saturate", "wrap", "wrap_loihi"), ("gt", "ge"), ("binary", "multi"))
     for timing, reset, delayed_zero, overflow_v, compare, spikes in grid:
@@ -94,7 +103,9 @@ def test_option_grid_at_the_rails() -> None:
         kind = str(rng.choice(["IF", "LIF", "CubaLIF", "CubaLI"]))
         graph = _rail_graph(kind, sem, rng)
         spikes_in = (rng.random((16, 2, 4)) < 0.6).astype(np.int64)
-        assert_paths_equal_plain(graph, spikes_in, what=f"{kind} {sem.describe()}")
+        events = assert_paths_equal_plain(graph, spikes_in, what=f"{kind} {sem.describe()}")
+        clamped |= {(e.register, e.policy) for e in events}
+    assert clamped == set(itertools.product(("i", "v"), ("saturate", "wrap", "wrap_loihi")))
 
 
 def _dense_graph(weight: np.ndarray, w_bits: int, pre_scale: int = 1, pre_shift: int = 0) -> QGraph:
@@ -289,14 +300,16 @@ def test_c_kernels_split_over_threads_equal_plain(case: tuple[QGraph, np.ndarray
     """Three threads on every call, so the neuron ranges start mid-sample and the dense rows are split."""
     graph, spikes = case
     try:
-        expected = run_plain(graph, spikes)
+        expected, clamps = run_plain_with_clamps(graph, spikes)
     except QuantizationError:
         return  # refusals are covered above; here: the split of the work
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ckernel, "THREADS", 3)
         mp.setattr(ckernel, "WORK_PER_THREAD", 1)
         for path in ("c", "auto"):
-            assert trace_mismatch(expected, run_fast(graph, spikes, path=path)) == "", path
+            traces, got_clamps = run_fast_with_clamps(graph, spikes, path=path)
+            assert trace_mismatch(expected, traces) == "", path
+            assert got_clamps == clamps, path
 
 
 def test_c_path_falls_back_to_the_numpy_neuron_for_an_unknown_option(monkeypatch: pytest.MonkeyPatch) -> None:

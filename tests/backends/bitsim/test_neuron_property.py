@@ -4,7 +4,8 @@ The naive model uses Python ints, one neuron and one step at a time, and spells
 out every Semantics option as plain if/else, straight from the equations in
 snncompile/quant/qnodes.py and snncompile/semantics.py. Hypothesis draws random
 kinds, widths, decays, thresholds, rounding modes, overflow policies, reset
-rules and extreme inputs.
+rules and extreme inputs. The naive loop also defines the register clamp events
+(snncompile/quant/clamps.py): a step whose i or v a clamp changed, counted once per register.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from snncompile.backends.bitsim.neuron import IntNeuronState
 
+from snncompile.quant.clamps import ClampCounter
 from snncompile.quant.qnodes import QKINDS, QNeuron
 from snncompile.semantics import Semantics
 
@@ -57,12 +59,22 @@ class NaiveNeuron:
         self.i = int(node.i_init[k])
         self.s = 0
         self.x_prev = 0
+        self.clamped: set[str] = set()  # the registers a clamp changed in the current step
+
+    def fit(self, register: str, y: int) -> int:
+        """py_clamp into register i or v; a changed value is a clamp event of this neuron-step."""
+        n, sem = self.n, self.n.semantics
+        out = py_clamp(y, n.i_bits, sem.overflow_i) if register == "i" else py_clamp(y, n.v_bits, sem.overflow_v)
+        if out != y:
+            self.clamped.add(register)
+        return out
 
     def p(self, name: str) -> int:
         return int(getattr(self.n, name)[self.k])
 
     def step(self, x: int) -> tuple[int, int, int]:
         n, sem = self.n, self.n.semantics
+        self.clamped = set()
         th = self.p("threshold")
         if n.kind == "Threshold":
             return py_fire(x, th, sem), 0, 0
@@ -71,23 +83,21 @@ class NaiveNeuron:
         x = x * 2**n.input_shift
         if n.kind in ("CubaLI", "CubaLIF"):
             if sem.synapse_order == "decay_then_add":
-                self.i = py_clamp(py_decay(self.i, self.p("alpha"), n.frac_bits, sem.rounding) + x, n.i_bits,
-                                  sem.overflow_i)
+                self.i = self.fit("i", py_decay(self.i, self.p("alpha"), n.frac_bits, sem.rounding) + x)
             else:
-                self.i = py_clamp(py_decay(self.i + x, self.p("alpha"), n.frac_bits, sem.rounding), n.i_bits,
-                                  sem.overflow_i)
+                self.i = self.fit("i", py_decay(self.i + x, self.p("alpha"), n.frac_bits, sem.rounding))
             drive = self.i
         else:
             drive = x
         beta = 2**n.frac_bits if n.kind in ("I", "IF") else self.p("beta")
         decayed = py_decay(self.v, beta, n.frac_bits, sem.rounding)
         new = drive + self.p("bias")
-        vb, ov, vr = n.v_bits, sem.overflow_v, self.p("v_reset")
+        vr = self.p("v_reset")
         if n.kind in ("I", "LI", "CubaLI"):
-            self.v = py_clamp(decayed + new, vb, ov)
+            self.v = self.fit("v", decayed + new)
             return self.v, self.v, self.i
         if sem.timing == "immediate":
-            v = py_clamp(decayed + new, vb, ov)
+            v = self.fit("v", decayed + new)
             s = py_fire(v, th, sem)
             if sem.reset == "subtract":
                 v = v - s * th
@@ -96,20 +106,20 @@ class NaiveNeuron:
         else:
             r = self.s if sem.timing == "delayed" else py_fire(self.v, th, sem)
             if sem.reset == "subtract":
-                v = py_clamp(decayed + new - r * th, vb, ov)
+                v = self.fit("v", decayed + new - r * th)
             elif sem.reset == "zero" and sem.delayed_zero == "state":
-                v = py_clamp((vr if r > 0 else decayed) + new, vb, ov)
+                v = self.fit("v", (vr if r > 0 else decayed) + new)
             elif sem.reset == "zero":
-                v = vr if r > 0 else py_clamp(decayed + new, vb, ov)
+                v = vr if r > 0 else self.fit("v", decayed + new)
             else:
-                v = py_clamp(decayed + new, vb, ov)
+                v = self.fit("v", decayed + new)
             s = py_fire(v, th, sem)
             if sem.timing == "snntorch_immediate":
                 d = s - r
                 if sem.reset == "subtract":
-                    v = py_clamp(v - d * th, vb, ov)
+                    v = self.fit("v", v - d * th)
                 elif sem.reset == "zero":
-                    v = py_clamp(v - d * (v - vr), vb, ov)
+                    v = self.fit("v", v - d * (v - vr))
         self.v, self.s = v, s
         return s, v, self.i
 
@@ -162,6 +172,7 @@ def test_neuron_step_equals_naive_loop(case: tuple[QNeuron, np.ndarray]) -> None
     node, xs = case
     fast = IntNeuronState.fresh(node, 1)
     naive = [NaiveNeuron(node, k) for k in range(node.shape[0])]
+    events: dict[str, list[tuple[int, int]]] = {"i": [], "v": []}  # (step, neuron) of every clamp event
     for t, x in enumerate(xs):
         out, states = fast.step(x[None, :].copy())
         for k, ref in enumerate(naive):
@@ -169,3 +180,7 @@ def test_neuron_step_equals_naive_loop(case: tuple[QNeuron, np.ndarray]) -> None
             got = (int(out[0, k]), int(states.get("v", out)[0, k]), int(states.get("i", np.zeros_like(out))[0, k]))
             want = (s, v if node.kind != "Threshold" else s, i if node.kind in ("CubaLI", "CubaLIF") else 0)
             assert got == want, f"t={t} neuron={k} kind={node.kind} {node.semantics}: got {got}, naive {want}"
+            for register in ref.clamped:
+                events[register].append((t, k))
+    want_clamps = {r: ClampCounter(len(e), min(e)) for r, e in events.items() if e}
+    assert fast.clamps == want_clamps, f"kind={node.kind} {node.semantics}"
