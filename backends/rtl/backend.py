@@ -26,7 +26,7 @@ from snncompile.quant.qnodes import QGraph, QNeuron
 from . import memfiles, synth, testbench, toolchain, verilog
 from .estimate import estimate, measured_events, memory_bits
 from .plan import Plan, build_plan
-from .replay import assemble
+from .replay import assemble, clamp_events
 
 HERE = Path(__file__).resolve().parent
 LIBRARY = ("snn_ram.v", "snn_event_queue.v", "snn_neuron.v", "snn_layer.v")
@@ -192,6 +192,11 @@ class RtlBackend:
     def run(self, artifact: QGraph | str | Path | Mapping[str, Any], inputs: Any, *,
             simulator: str | None = None, lanes: int = DEFAULT_LANES) -> Traces:
         """bitsim's traces computed by the simulated RTL: a QGraph (built into the cache) or an emitted project."""
+        return self.run_with_clamps(artifact, inputs, simulator=simulator, lanes=lanes)[0]
+
+    def run_with_clamps(self, artifact: QGraph | str | Path | Mapping[str, Any], inputs: Any, *,
+                        simulator: str | None = None, lanes: int = DEFAULT_LANES) -> tuple[Traces, tuple[Any, ...]]:
+        """``run`` plus the register clamp events the simulated RTL flagged itself (counted as bitsim counts)."""
         if isinstance(artifact, QGraph):
             qgraph = artifact
             simulator = simulator or "verilator"
@@ -216,7 +221,7 @@ class RtlBackend:
             folder = toolchain.build(files, SIM_SOURCES, simulator)
         data = check_inputs(qgraph, inputs)
         recs, _ = simulate_plan(plan, folder, simulator, data)
-        return assemble(plan, data, recs)
+        return assemble(plan, data, recs), clamp_events(plan, recs)
 
 
 def _built_of(graph: QGraph) -> dict[tuple[int, str], Path]:

@@ -5,7 +5,7 @@ records of the simulated RTL. The RTL has no separate register for a weight laye
 (all edges of a layer share one accumulator; the summed input x is checked by the
 testbench instead), so the ``out`` traces of QDense, Flatten and Output nodes are
 recomputed here from the RTL's own spikes with bitsim's integer ops; Input traces are the
-stimuli.
+stimuli. The RTL flags every register clamp on its trace port, so its clamp events are its own too.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from snncompile.backends.bitsim.ops import apply_int
 from snncompile.backends.bitsim.plain import initial_outputs
 
 from snncompile.nodes import Input
+from snncompile.quant.clamps import ClampCounter, ClampEvent
+from snncompile.quant.clamps import clamp_events as events_of
 from snncompile.quant.qnodes import QNeuron
 
 from .plan import Plan
@@ -61,3 +63,19 @@ def assemble(plan: Plan, data: Mapping[str, np.ndarray], recs: Mapping[str, Mapp
         if not ready:
             raise AssertionError(f"rtl replay: no order for {pending}")
     return out
+
+
+def clamp_events(plan: Plan, recs: Mapping[str, Mapping[str, np.ndarray]]) -> tuple[ClampEvent, ...]:
+    """The register clamp events the RTL itself flagged (trace port ``sat``: bit 1 = i, bit 0 = v), counted as
+    bitsim counts them (:mod:`snncompile.quant.clamps`)."""
+    counters: dict[str, dict[str, ClampCounter]] = {}
+    for lay in plan.layers:
+        sat = recs[lay.name]["sat"]  # [T, B, N]
+        regs = {"i": (sat >> 1) & 1, "v": sat & 1}
+        counters[lay.name] = {}
+        for register, flags in regs.items():
+            c = ClampCounter()
+            for t in range(flags.shape[0]):
+                c.add(t, flags[t].astype(bool))
+            counters[lay.name][register] = c
+    return events_of(plan.graph, counters)

@@ -17,7 +17,7 @@ from conftest import first_mismatch, trace_mismatch
 from hypothesis import HealthCheck, assume, given, settings
 from lava_cases import LAVA, LAVA_CASES, lava_qgraph
 from rtl_cases import neuron_cases, rtl_graph_cases
-from snncompile.backends.bitsim import run_plain
+from snncompile.backends.bitsim import run_plain, run_plain_with_clamps
 from snncompile.backends.rtl import BACKEND
 
 import snncompile as sc
@@ -34,9 +34,12 @@ SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthChe
 
 
 def check_equal(graph: QGraph, spikes: np.ndarray, simulator: str) -> None:
-    expected = run_plain(graph, spikes)
-    report = trace_mismatch(expected, BACKEND.run(graph, spikes, simulator=simulator))
+    """Every trace equal, and the clamp events the RTL flags itself equal bitsim's count of them."""
+    expected, clamps = run_plain_with_clamps(graph, spikes)
+    got, rtl_clamps = BACKEND.run_with_clamps(graph, spikes, simulator=simulator)
+    report = trace_mismatch(expected, got)
     assert report == "", f"{simulator}: {report}"
+    assert rtl_clamps == clamps
 
 
 def supported(graph: QGraph) -> bool:
@@ -118,3 +121,17 @@ def test_verify_cli_rung(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["verify", "digits-seq", "--target", "rtl", "--inputs", str(data), "--bits", "4"]) == 0
     out = capsys.readouterr().out
     assert "fixed<->rtl    PASS    7 nodes, 9 traces, 0 of " in out
+
+
+def test_rtl_flags_the_saturating_integrator_like_bitsim() -> None:
+    """The issue's case: an integrator readout saturating from step 5 -- the RTL's own flags say so too."""
+    from integrator_case import integrator_graph, integrator_inputs
+
+    x = integrator_inputs(40)
+    with pytest.warns(sc.errors.OverflowRiskWarning):
+        qgraph = sc.quantize(integrator_graph(), sc.QuantSpec(weight_bits=8, state_bits=8), x)
+    expected, clamps = run_plain_with_clamps(qgraph, x)
+    got, rtl_clamps = BACKEND.run_with_clamps(qgraph, x, simulator="icarus")
+    assert trace_mismatch(expected, got) == ""
+    assert clamps and rtl_clamps == clamps
+    assert clamps[0].node == "readout" and clamps[0].register == "v" and clamps[0].step == 5
