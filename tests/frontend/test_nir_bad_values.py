@@ -135,3 +135,37 @@ def test_trace_refuses_non_finite_parameters(where: str, message: str) -> None:
     with pytest.raises(GraphError) as err:
         sc.trace(net, torch.zeros(1, 3))
     assert str(err.value) == message
+
+
+def cuba(**overrides: Any) -> nir.CubaLIF:
+    params = {"tau_syn": np.full(3, 5e-3), "tau_mem": np.full(3, 5e-3), "r": np.full(3, 5.0),
+              "v_leak": np.zeros(3), "v_threshold": np.ones(3), "v_reset": np.zeros(3), "w_in": np.full(3, 5.0),
+              **overrides}
+    return nir.CubaLIF(**params)
+
+
+def _no_check(node: Any, **fields: Any) -> Any:
+    """A nir node holding ``fields`` that its constructor would refuse (an exporter's bug, written anyway)."""
+    for key, value in fields.items():
+        setattr(node, key, value)
+    return node
+
+
+@pytest.mark.parametrize(("neuron", "convention", "message"), [
+    (_no_check(lif(), tau=np.full(4, 5e-3)), "nir",
+     "node 'lif' (LIF): parameter 'tau' of shape (4,) does not fit the neuron shape (3,) (that of 'v_leak')"),
+    (_no_check(lif(), r=np.full(4, 5.0)), "sinabs",
+     "node 'lif' (LIF): parameter 'r' of shape (4,) does not fit the neuron shape (3,) (that of 'v_leak')"),
+    (_no_check(cuba(), tau_mem=np.full(4, 5e-3)), "nir",
+     "node 'lif' (CubaLIF): parameter 'tau_mem' of shape (4,) does not fit the neuron shape (3,) (that of "
+     "'v_leak')"),
+    (_no_check(nir.IF(r=np.ones(3), v_threshold=np.ones(3)), r=np.ones(4)), "nir",
+     "node 'lif' (IF): parameter 'r' of shape (4,) does not fit the neuron shape (3,) (that of 'v_threshold')"),
+    (_no_check(lif(), r=np.full(4, 4.0)), "rockpool",
+     "node 'lif': Rockpool dt inference: tau of shape (3,) and r of shape (4,) do not match"),
+], ids=["lif-tau", "lif-r-sinabs", "cubalif-tau_mem", "if-r", "lif-r-rockpool"])
+def test_parameter_shapes_that_do_not_fit(tmp_path: Path, neuron: Any, convention: str, message: str) -> None:
+    """Found by tests/fuzz: numpy's broadcast error (a ValueError naming neither node nor parameter) escaped."""
+    with pytest.raises(GraphError) as err:
+        load(write(tmp_path, neuron=neuron), convention=convention)
+    assert str(err.value) == message
