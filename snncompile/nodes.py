@@ -169,6 +169,10 @@ class Conv1d(Node):
     groups: int = 1
     input_shape: Shape | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_conv(self, "K")
+
     def output_shape(self, name: str, in_shape: Shape) -> Shape:
         c_in = int(self.weight.shape[1]) * self.groups
         if len(in_shape) != 2 or in_shape[0] != c_in:
@@ -195,6 +199,7 @@ class Conv2d(Node):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_conv(self, "KH, KW")
         for attr in ("stride", "padding", "dilation"):
             object.__setattr__(self, attr, int_pair(getattr(self, attr), "Conv2d", attr))
 
@@ -206,6 +211,18 @@ class Conv2d(Node):
             )
         hw = conv_out(name, in_shape[1:], self.weight.shape[2:], self.stride, self.padding, self.dilation)
         return (int(self.weight.shape[0]), *hw)
+
+
+def _check_conv(node: Conv1d | Conv2d, kernel: str) -> None:
+    """weight [C_out, C_in/groups, *kernel], bias [C_out], and groups a whole number >= 1 dividing C_out (the
+    float reference's torch convolution refuses anything else with a RuntimeError that names no node)."""
+    w, b, groups = node.weight, node.bias, node.groups
+    if w.ndim != 2 + kernel.count("K") or b.shape != w.shape[:1]:
+        raise ParameterError(node.type_name, f"weight {w.shape} and bias {b.shape} must be [C_out, C_in/groups, "
+                                             f"{kernel}] and [C_out]")
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1 or w.shape[0] % groups:
+        raise ParameterError(node.type_name, f"groups {groups!r} must be a whole number >= 1 that divides the "
+                                             f"{w.shape[0]} output channels")
 
 
 @dataclass(frozen=True, kw_only=True)

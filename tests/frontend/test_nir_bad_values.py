@@ -169,3 +169,35 @@ def test_parameter_shapes_that_do_not_fit(tmp_path: Path, neuron: Any, conventio
     with pytest.raises(GraphError) as err:
         load(write(tmp_path, neuron=neuron), convention=convention)
     assert str(err.value) == message
+
+
+def conv2d(weight: np.ndarray, bias: np.ndarray, groups: int = 1) -> nir.Conv2d:
+    return nir.Conv2d(input_shape=(4, 4), weight=weight, stride=1, padding=0, dilation=1, groups=groups, bias=bias)
+
+
+def conv1d(weight: np.ndarray, bias: np.ndarray, groups: int = 1) -> nir.Conv1d:
+    return nir.Conv1d(input_shape=4, weight=weight, stride=1, padding=0, dilation=1, groups=groups, bias=bias)
+
+
+@pytest.mark.parametrize(("layer", "in_shape", "message"), [
+    (conv2d(np.ones((2, 2, 2, 2)), np.zeros(3)), (2, 4, 4),
+     "node 'fc' (Conv2d): weight (2, 2, 2, 2) and bias (3,) must be [C_out, C_in/groups, KH, KW] and [C_out]"),
+    (conv2d(np.ones((3, 1, 2, 2)), np.zeros(3), groups=2), (2, 4, 4),
+     "node 'fc' (Conv2d): groups 2 must be a whole number >= 1 that divides the 3 output channels"),
+    (conv1d(np.ones((2, 2, 2)), np.zeros(1)), (2, 4),
+     "node 'fc' (Conv1d): weight (2, 2, 2) and bias (1,) must be [C_out, C_in/groups, K] and [C_out]"),
+    (conv1d(np.ones((3, 1, 2)), np.zeros(3), groups=2), (2, 4),
+     "node 'fc' (Conv1d): groups 2 must be a whole number >= 1 that divides the 3 output channels"),
+], ids=["conv2d-bias", "conv2d-groups", "conv1d-bias", "conv1d-groups"])
+def test_conv_bias_and_groups(tmp_path: Path, layer: Any, in_shape: tuple[int, ...], message: str) -> None:
+    """Found by tests/fuzz: a bias of the wrong length escaped the quantiser as numpy's ValueError, groups that do
+    not divide the output channels the float reference as torch's RuntimeError."""
+    nodes = {"input": nir.Input(input_type={"input": np.array(in_shape)}), "fc": layer,
+             "if": nir.IF(r=np.array(1.0), v_threshold=np.array(1.0)),
+             "output": nir.Output(output_type={"output": np.array([3])})}
+    path = tmp_path / "conv.nir"
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "if"), ("if", "output")],
+                                 type_check=False), compression=None)  # gzip refuses the 0-d datasets
+    with pytest.raises(GraphError) as err:
+        load(path)
+    assert str(err.value) == message
