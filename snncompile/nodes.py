@@ -25,7 +25,7 @@ import numpy as np
 from .errors import GraphError, ParameterError
 from .semantics import Semantics
 from .shapes import conv_out, flatten_out, pool_out
-from .values import int_pair, real_array, whole_shape
+from .values import first, int_pair, real_array, where, whole_shape, whole_tuple_problem
 
 Shape = tuple[int, ...]
 
@@ -169,6 +169,11 @@ class Conv1d(Node):
     groups: int = 1
     input_shape: Shape | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_conv(self, "K")
+        _at_least_one(self, "stride", "dilation")
+
     def output_shape(self, name: str, in_shape: Shape) -> Shape:
         c_in = int(self.weight.shape[1]) * self.groups
         if len(in_shape) != 2 or in_shape[0] != c_in:
@@ -195,8 +200,10 @@ class Conv2d(Node):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_conv(self, "KH, KW")
         for attr in ("stride", "padding", "dilation"):
             object.__setattr__(self, attr, int_pair(getattr(self, attr), "Conv2d", attr))
+        _at_least_one(self, "stride", "dilation")
 
     def output_shape(self, name: str, in_shape: Shape) -> Shape:
         c_in = int(self.weight.shape[1]) * self.groups
@@ -208,6 +215,27 @@ class Conv2d(Node):
         return (int(self.weight.shape[0]), *hw)
 
 
+def _check_conv(node: Conv1d | Conv2d, kernel: str) -> None:
+    """weight [C_out, C_in/groups, *kernel], bias [C_out], and groups a whole number >= 1 dividing C_out (the
+    float reference's torch convolution refuses anything else with a RuntimeError that names no node)."""
+    w, b, groups = node.weight, node.bias, node.groups
+    if w.ndim != 2 + kernel.count("K") or b.shape != w.shape[:1]:
+        raise ParameterError(node.type_name, f"weight {w.shape} and bias {b.shape} must be [C_out, C_in/groups, "
+                                             f"{kernel}] and [C_out]")
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1 or w.shape[0] % groups:
+        raise ParameterError(node.type_name, f"groups {groups!r} must be a whole number >= 1 that divides the "
+                                             f"{w.shape[0]} output channels")
+
+
+def _at_least_one(node: Node, *attrs: str) -> None:
+    """A stride, dilation or window of 0 divides by zero in the shape arithmetic, or the float reference's torch
+    refuses it with an error that names no node."""
+    for attr in attrs:
+        problem = whole_tuple_problem(attr, getattr(node, attr), low=1)
+        if problem is not None:
+            raise ParameterError(node.type_name, problem)
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Pool2d(Node):
     kernel_size: tuple[int, int]
@@ -217,6 +245,7 @@ class _Pool2d(Node):
     def __post_init__(self) -> None:
         for attr in ("kernel_size", "stride", "padding"):
             object.__setattr__(self, attr, int_pair(getattr(self, attr), self.type_name, attr))
+        _at_least_one(self, "kernel_size", "stride")
 
     def output_shape(self, name: str, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
@@ -295,6 +324,11 @@ class NeuronNode(Node):
         if not isinstance(self.semantics, Semantics):
             raise ParameterError(self.type_name,
                                  f"semantics must be a Semantics, got {type(self.semantics).__name__}")
+        theta = getattr(self, "threshold", None)
+        if self.semantics.spikes == "multi" and theta is not None and theta.size and (theta <= 0).any():
+            k = first(theta <= 0)  # floor(v / 0) is inf or NaN spikes in the float reference
+            raise ParameterError(self.type_name, f"threshold {theta[k].item():g}{where(k)} must be > 0 with "
+                                                 "spikes='multi' (a step emits floor(v/threshold) spikes)")
 
     def expected_input(self) -> Shape | None:
         return self.shape

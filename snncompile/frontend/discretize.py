@@ -165,7 +165,11 @@ def dt_from_rockpool_r(tau: np.ndarray, r: np.ndarray) -> np.ndarray:
     ``r*dt/tau = exp(-dt/tau)``: with u = dt/tau, ``r*u = exp(-u)`` has one root u > 0 for r > 0, found by
     Newton's method on ``g(u) = log(r*u) + u`` (increasing, concave), started left of the root.
     """
-    tau, r = np.broadcast_arrays(_f64(tau), _f64(r))
+    try:
+        tau, r = np.broadcast_arrays(_f64(tau), _f64(r))
+    except ValueError:
+        raise GraphError(f"Rockpool dt inference: tau of shape {np.shape(tau)} and r of shape {np.shape(r)} do "
+                         "not match") from None
     if (r <= 0).any() or (tau <= 0).any() or not np.isfinite(tau).all():
         raise GraphError("Rockpool dt inference needs r > 0 and finite tau > 0")
     u = np.minimum(1.0 / r, 1.0) * 0.5  # g(u) < 0 here: log(r*u) <= log(0.5) and u <= 0.5

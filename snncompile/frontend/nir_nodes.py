@@ -186,6 +186,17 @@ def _tau(name: str, data: dict[str, Any], key: str, rule: Rule, dt: float) -> np
     return tau / dt if rule.tau_unit == "dt" else tau
 
 
+def _fit(kind: str, shape: tuple[int, ...], source: str, arrays: dict[str, np.ndarray]) -> None:
+    """Every parameter broadcasts to the neuron shape (that of ``source``): numpy's broadcast error while
+    discretising would name neither the node nor the parameter."""
+    for key, value in arrays.items():
+        try:
+            np.broadcast_to(value, shape)
+        except ValueError:
+            raise ParameterError(kind, f"parameter '{key}' of shape {value.shape} does not fit the neuron shape "
+                                 f"{shape} (that of '{source}')") from None
+
+
 def _neuron(
     name: str, data: dict[str, Any], kind: str, sem: Semantics, dt: float, method: str, rule: Rule
 ) -> tuple[ir.Node, np.ndarray | None]:
@@ -194,21 +205,25 @@ def _neuron(
         return ir.Threshold(shape=theta.shape, threshold=theta, semantics=sem), None
     if kind in ("I", "IF"):
         r = _arr(name, data, "r")
-        d = discretize.integrator(r, dt, rule.gain)
         if kind == "I":
-            return ir.I(shape=r.shape, semantics=sem), d.gain
+            return ir.I(shape=r.shape, semantics=sem), discretize.integrator(r, dt, rule.gain).gain
         theta = _arr(name, data, "v_threshold")
         v_reset = _arr(name, data, "v_reset", np.zeros_like(theta))
+        _fit(kind, theta.shape, "v_threshold", {"r": r, "v_reset": v_reset})
+        d = discretize.integrator(r, dt, rule.gain)
         return ir.IF(shape=theta.shape, threshold=theta, v_reset=v_reset, semantics=sem), d.gain
     v_leak = _arr(name, data, "v_leak")
     shape = v_leak.shape
     if kind in ("LI", "LIF"):
-        d = discretize.leaky(name, _tau(name, data, "tau", rule, dt), _arr(name, data, "r"), v_leak, dt, method,
-                             rule.gain)
+        tau, r = _tau(name, data, "tau", rule, dt), _arr(name, data, "r")
+        _fit(kind, shape, "v_leak", {"tau": tau, "r": r})
+        d = discretize.leaky(name, tau, r, v_leak, dt, method, rule.gain)
     else:
-        d = discretize.cuba(name, _tau(name, data, "tau_syn", rule, dt), _tau(name, data, "tau_mem", rule, dt),
-                            _arr(name, data, "r"), v_leak, _arr(name, data, "w_in", np.ones_like(v_leak)), dt,
-                            method, rule.gain)
+        tau_syn, tau_mem = _tau(name, data, "tau_syn", rule, dt), _tau(name, data, "tau_mem", rule, dt)
+        r = _arr(name, data, "r")
+        w_in = _arr(name, data, "w_in", np.ones_like(v_leak))
+        _fit(kind, shape, "v_leak", {"tau_syn": tau_syn, "tau_mem": tau_mem, "r": r, "w_in": w_in})
+        d = discretize.cuba(name, tau_syn, tau_mem, r, v_leak, w_in, dt, method, rule.gain)
     common: dict[str, Any] = {"shape": shape, "beta": d.beta, "bias": d.bias, "v_init": v_leak, "semantics": sem}
     if kind == "LI":
         return ir.LI(**common), d.gain

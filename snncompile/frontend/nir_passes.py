@@ -222,7 +222,7 @@ def drop_input_batch_dims(nodes: dict[str, ir.Node], edges: list[Edge]) -> tuple
     for name, node in list(nodes.items()):
         if not isinstance(node, ir.Input):
             continue
-        succs = [b for a, b in edges if a == name]
+        succs = [b for a, b in edges if a == name and b in nodes]  # a dangling edge is the Graph's to report
         shape = node.shape
         while len(shape) > 1 and shape[0] == 1 and succs:
             if any(_fits(nodes[s], s, shape) for s in succs) or not all(_fits(nodes[s], s, shape[1:]) for s in succs):

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from ..errors import QuantizationError
 
 _CHOICES = {
@@ -53,6 +55,9 @@ class QuantSpec:
                 raise QuantizationError(f"QuantSpec: {name}={value!r} is outside {lo}..{hi}")
         if self.state_bits is not None and (not isinstance(self.state_bits, int) or not 8 <= self.state_bits <= 32):
             raise QuantizationError(f"QuantSpec: state_bits={self.state_bits!r} is outside 8..32 (or None for auto)")
+        pct = self.percentile
+        if isinstance(pct, bool) or not isinstance(pct, int | float | np.integer | np.floating):  # float() takes "99"
+            raise QuantizationError(f"QuantSpec: percentile={self.percentile!r} is not a number (50..100)")
         if not 50.0 <= float(self.percentile) <= 100.0:
             raise QuantizationError(f"QuantSpec: percentile={self.percentile!r} is outside 50..100")
 

@@ -186,6 +186,11 @@ def test_calibration_data_of_the_wrong_shape() -> None:
         ("frac_bits", 3, r"frac_bits=3 is outside 4..16"),
         ("headroom_bits", 9, r"headroom_bits=9 is outside 0..8"),
         ("percentile", 49.0, r"percentile=49.0 is outside 50..100"),
+        # found by tests/fuzz: float('abc') escaped as a ValueError, float(None) as a TypeError, '99' passed
+        ("percentile", "abc", r"percentile='abc' is not a number \(50..100\)$"),
+        ("percentile", None, r"percentile=None is not a number \(50..100\)$"),
+        ("percentile", "99", r"percentile='99' is not a number \(50..100\)$"),
+        ("percentile", 1j, r"percentile=1j is not a number \(50..100\)$"),
         ("granularity", "row", r"granularity='row' is not one of 'channel', 'tensor'"),
         ("scale_rule", "mse", r"scale_rule='mse' is not one of 'maxabs', 'percentile', 'pow2'"),
         ("overflow", "clip", r"overflow='clip' is not one of 'saturate', 'wrap'"),
@@ -194,3 +199,7 @@ def test_calibration_data_of_the_wrong_shape() -> None:
 def test_quant_spec_out_of_range(field: str, value: object, message: str) -> None:
     with pytest.raises(QuantizationError, match="^QuantSpec: " + message):
         QuantSpec(**{field: value})  # type: ignore[arg-type]
+
+
+def test_quant_spec_numpy_percentile() -> None:
+    assert QuantSpec(percentile=np.float32(90.0)).percentile == 90.0
