@@ -17,6 +17,7 @@ A backend is an object with a ``name`` and
 from __future__ import annotations
 
 import importlib
+import weakref
 from typing import Any, Protocol
 
 from snncompile.errors import UnsupportedNodeError
@@ -40,6 +41,16 @@ REGISTRY: dict[str, str] = {
     "onnx": "snncompile.backends.onnx.backend",
     "rtl": "snncompile.backends.rtl",
 }
+
+
+def per_graph(store: dict[int, dict[Any, Any]], graph: object) -> dict[Any, Any]:
+    """The entry of ``store`` for a live graph object (what a backend built for it: frozen graphs never change),
+    keyed by id() because graphs are unhashable, and dropped when the graph is collected."""
+    key = id(graph)
+    if key not in store:
+        store[key] = {}
+        weakref.finalize(graph, store.pop, key, None)
+    return store[key]
 
 
 def available() -> list[str]:

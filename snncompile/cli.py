@@ -31,24 +31,21 @@ from .nodes import NeuronNode
 PROG = "snncompile"
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
+def _positive_number(unit: str, must: str) -> Any:
+    """An argparse type: a finite number > 0 of ``unit``; ``must`` completes the message for one that is not."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {must}")
+        return value
+    return parse
 
 
-def _clock_mhz(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MHz") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of MHz > 0")
-    return value
+_positive_seconds = _positive_number("seconds", "a positive number of seconds")
+_clock_mhz = _positive_number("MHz", "a finite number of MHz > 0")
 
 
 def _part(text: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from snncompile.backends import per_graph
 from snncompile.backends.bitsim import Traces, check_inputs, run_plain
 
 import snncompile
@@ -33,14 +33,6 @@ RANDOM_INPUTS = {"timesteps": 16, "samples": 4, "p": 0.25, "seed": 0}
 #: the library run() built for a live QGraph object (frozen, so its C never changes), per (sparse, unroll);
 #: keyed by id() because graphs are unhashable, and dropped when the graph is collected
 _LIBRARIES: dict[int, dict[tuple[bool, int], Path]] = {}
-
-
-def _libraries_of(graph: QGraph) -> dict[tuple[bool, int], Path]:
-    key = id(graph)
-    if key not in _LIBRARIES:
-        _LIBRARIES[key] = {}
-        weakref.finalize(graph, _LIBRARIES.pop, key, None)
-    return _LIBRARIES[key]
 
 
 #: an FPGA part name as it is pasted into the Makefile and run_hls.tcl: nothing a shell or Tcl would interpret
@@ -172,7 +164,7 @@ class HlsBackend:
             data = check_inputs(artifact, inputs)
             names = list(artifact.inputs)
             stim = pack_stimuli(names, [artifact.shapes[n] for n in names], data)
-            built = _libraries_of(artifact)
+            built = per_graph(_LIBRARIES, artifact)
             if (sparse, unroll) not in built or not built[sparse, unroll].is_file():
                 lw = self.lower(artifact, sparse=sparse, unroll=unroll)
                 built[sparse, unroll] = build(project.sources(lw, RUN_T_MAX))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from string import Template
 from typing import Any
 
 import numpy as np
+from snncompile.backends import per_graph
 from snncompile.backends.bitsim import Traces, check_inputs, run_plain
 from snncompile.backends.bitsim.neuron import IntNeuronState
 from snncompile.backends.bitsim.plain import initial_outputs
@@ -202,7 +202,7 @@ class RtlBackend:
             simulator = simulator or "verilator"
             _options(lanes, simulator, DEFAULT_CLOCK_MHZ, synth.DEFAULT_DEVICE)
             plan = self.plan(qgraph, lanes=lanes)
-            built = _built_of(qgraph)
+            built = per_graph(_BUILT, qgraph)
             if (lanes, simulator) not in built or not (built[lanes, simulator] / "sim").is_file():
                 files = {k: v for k, v in design_files(plan).items() if k.endswith((".v", ".hex"))}
                 built[lanes, simulator] = toolchain.build(files, SIM_SOURCES, simulator)
@@ -222,14 +222,6 @@ class RtlBackend:
         data = check_inputs(qgraph, inputs)
         recs, _ = simulate_plan(plan, folder, simulator, data)
         return assemble(plan, data, recs), clamp_events(plan, recs)
-
-
-def _built_of(graph: QGraph) -> dict[tuple[int, str], Path]:
-    key = id(graph)
-    if key not in _BUILT:
-        _BUILT[key] = {}
-        weakref.finalize(graph, _BUILT.pop, key, None)
-    return _BUILT[key]
 
 
 def format_table(report: Mapping[str, Any]) -> str:
