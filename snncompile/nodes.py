@@ -278,9 +278,13 @@ class Flatten(Node):
         return flatten_out(name, in_shape, self.start_dim, self.end_dim)
 
 
+#: the longest Delay any executor keeps the history of (bitsim, the C, ONNX all hold delay+1 steps)
+MAX_DELAY = 1 << 16
+
+
 @dataclass(frozen=True, kw_only=True)
 class Delay(Node):
-    """y[t] = x[t - delay], per element; delay: int steps >= 0 (zeros before t=delay)."""
+    """y[t] = x[t - delay], per element; delay: int steps 0..MAX_DELAY (zeros before t=delay)."""
 
     ARRAYS = ("delay",)
     STATEFUL = True
@@ -291,6 +295,9 @@ class Delay(Node):
         if not np.issubdtype(self.delay.dtype, np.integer) or (self.delay < 0).any():
             raise ParameterError("Delay", f"delay must be integer steps >= 0, got {self.delay.dtype} "
                                           f"{self.delay.min()}")
+        if self.delay.size and int(self.delay.max()) > MAX_DELAY:
+            raise ParameterError("Delay", f"delay {int(self.delay.max())} steps exceeds the limit of {MAX_DELAY} "
+                                          "(every executor keeps that many steps of history)")
 
     def expected_input(self) -> Shape | None:
         return tuple(int(s) for s in self.delay.shape)

@@ -4,6 +4,7 @@ for shapes, whole numbers) instead of letting them reach the quantiser or vanish
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +94,20 @@ def test_simulate_refuses_complex_inputs() -> None:
     with pytest.raises(GraphError) as err:
         sc.simulate(mlp(), np.ones((3, 1, 2)) * (1 + 1j))
     assert str(err.value) == "input 'x': dtype complex128 is complex; inputs are real numbers"
+
+
+def test_a_delay_beyond_the_history_limit_is_refused_by_name(tmp_path: Path) -> None:
+    """Found by the fuzzer: a 10^9-step Delay made every executor allocate 74.5 GiB of history (MemoryError)."""
+    import nir
+
+    from snncompile.nodes import MAX_DELAY
+
+    Delay(delay=np.full(3, MAX_DELAY))  # the limit itself is fine
+    with pytest.raises(GraphError) as err:
+        Delay(delay=np.array([0, 10**9]))
+    assert str(err.value) == ("Delay: delay 1000000000 steps exceeds the limit of 65536 (every executor keeps that "
+                              "many steps of history)")
+    graph = nir.NIRGraph.from_list(nir.Input(np.array([2])), nir.Delay(np.array([1.0, 1e9])), nir.Output(np.array([2])))
+    nir.write(tmp_path / "d.nir", graph)
+    with pytest.raises(GraphError, match=r"node 'delay' \(Delay\): delay 1000000000000 steps exceeds the limit"):
+        sc.load(str(tmp_path / "d.nir"))
