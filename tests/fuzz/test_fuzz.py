@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fuzz_cases import FuzzCase, fuzz_cases  # noqa: E402
 from fuzz_run import OutsideWatch, run_case, sandbox  # noqa: E402
 
-#: 23 s on the shared 2-core machine when quiet, about a minute beside another fuzz run (benchmarks/fuzz.py does
-#: the long run)
-EXAMPLES = 80
+#: 29 s on the shared 2-core machine when quiet (about a minute for 60 beside another fuzz run); the long run is
+#: benchmarks/fuzz.py
+EXAMPLES = 100
 
 
 @pytest.fixture(scope="module")
