@@ -221,7 +221,8 @@ def float_neuron(rng: np.random.Generator, kind: type, shape: tuple[int, ...]) -
     sem = semantics(rng)
     p: dict[str, Any] = {"shape": shape, "semantics": sem, "v_init": rng.uniform(-0.5, 0.5, shape)}
     if kind is Threshold:
-        return Threshold(**p, threshold=rng.uniform(-0.2, 0.8, shape))
+        low = 0.05 if sem.spikes == "multi" else -0.2  # a multi-spike threshold must be > 0 (floor(v/threshold))
+        return Threshold(**p, threshold=rng.uniform(low, 0.8, shape))
     p["bias"] = rng.uniform(-0.1, 0.1, shape)
     if kind in (LI, LIF, CubaLI, CubaLIF):
         p["beta"] = rng.uniform(0.5, 1.0, shape)
