@@ -14,7 +14,8 @@ from its seed). A case holds
 * the ``snncompile.load`` options: a convention (every one, or none), sometimes dt, discretization, reset,
   reset_delay, spikes;
 * QuantSpec fields, the quantiser ("spec": ``snncompile.quantize``; "loihi": ``quantize_for(..., ["loihi"])``),
-  calibration (the inputs, or quantize's default) and seeded Bernoulli spikes (T 1..8, B 1..2).
+  calibration (the inputs, or quantize's default) and seeded Bernoulli spikes (T 1..8, one case in ten 16..32;
+  B 1..3).
 
 The networks are built in :mod:`fuzz_graphs` (written the way each convention's exporter writes them, so most
 valid cases load and spike). About a third of the cases are mutated (:mod:`fuzz_mutations`): NaN / Inf /
@@ -138,9 +139,10 @@ def make_case(c: Choices) -> FuzzCase:
     conv = CONVENTIONS[load["convention"] or "nir"]
     quantiser = "loihi" if c.chance(30) else "spec"
     graph = build_network(c, rng, conv.name, load.get("dt", conv.dt), loihi=quantiser == "loihi")
-    case = FuzzCase(graph=graph, load=load, spec=quant_spec(c), quantiser=quantiser,
-                    calib="default" if c.chance(25) else "inputs", timesteps=c.int(1, 8), batch=c.int(1, 2),
-                    rate=c.pick([0.1, 0.3, 0.6]), spike_seed=c.int(0, 2**16))
+    calib = "default" if c.chance(25) else "inputs"
+    timesteps = c.int(16, 32) if c.chance(10) else c.int(1, 8)
+    case = FuzzCase(graph=graph, load=load, spec=quant_spec(c), quantiser=quantiser, calib=calib,
+                    timesteps=timesteps, batch=c.int(1, 3), rate=c.pick([0.1, 0.3, 0.6]), spike_seed=c.int(0, 2**16))
     for name in mutations:  # a mutation may not apply to this graph (no Delay to break, ...): try the next
         what = MUTATIONS[name](c, case)
         if what is not None:

@@ -304,7 +304,7 @@ def build_network(c: Choices, rng: np.random.Generator, convention: str, dt: flo
     recurrence = not net.convention.no_recurrence
     blocks = c.int(1, 3)
     for block in range(blocks):
-        n_out = c.int(1, 6)
+        n_out = c.int(9, 20) if c.chance(10) else c.int(1, 6)  # more neurons than rtl's 8 lanes, sometimes
         kinds = NEURONS if anywhere else spiking + (readouts if block == blocks - 1 else ())
         if block > 0 and c.chance(15):
             x = _subgraph_block(net, x, n_out, kinds, recurrent=recurrence and c.chance(30))
