@@ -18,6 +18,7 @@ from snncompile.backends.bitsim.neuron import IntNeuronState
 from snncompile.backends.bitsim.ops import apply_int
 from snncompile.backends.bitsim.plain import initial_outputs
 
+from snncompile.errors import BackendError
 from snncompile.nodes import Input
 from snncompile.quant.clamps import ClampCounter, ClampEvent
 from snncompile.quant.clamps import clamp_events as events_of
@@ -61,7 +62,7 @@ def assemble(plan: Plan, data: Mapping[str, np.ndarray], recs: Mapping[str, Mapp
             out[name] = {"out": np.asarray(y, np.int64).reshape(T, B, *g.shapes[name])}
         pending = [n for n in pending if n not in out]
         if not ready:
-            raise AssertionError(f"rtl replay: no order for {pending}")
+            raise BackendError(f"rtl: internal error: no order to replay nodes {pending}")
     return out
 
 
