@@ -279,6 +279,11 @@ def check_backend(qgraph: QGraph, target: str, inputs: Inputs, *, expected: Trac
             got = backend.run(tmp, inputs)
     else:
         got = backend.run(artifact_dir, inputs)
+    return backend_rung(qgraph, target, want, got)
+
+
+def backend_rung(qgraph: QGraph, target: str, want: Traces, got: Traces, note: str = "") -> Rung:
+    """The ``fixed<->target`` rung of traces ``got`` (the target's own execution) against bitsim's ``want``."""
     name = f"fixed<->{target}"
     compared, mismatches, first, rows = _compare(name, qgraph.order, want, got)
     problems = [r["problem"] for r in rows if "problem" in r]
@@ -286,6 +291,8 @@ def check_backend(qgraph: QGraph, target: str, inputs: Inputs, *, expected: Trac
     msg = f"{len(want)} nodes, {sum(len(v) for v in want.values())} traces, {mismatches} of {compared} values differ"
     if problems:
         msg += f"; {problems[0]}"
+    if note:
+        msg += f" ({note})"
     summary = {"nodes": len(want), "traces": sum(len(v) for v in want.values()), "compared": compared,
                "mismatches": mismatches}
     return Rung(name, status, msg, summary, [], first, {"per_trace": rows})
