@@ -9,10 +9,12 @@ too; this file pins hand-made cases that exercise every k (0 = forget, D, no lea
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import snncompile.backends.rtl
 from conftest import trace_mismatch
 from snncompile.backends.bitsim import run_plain
 from snncompile.backends.bitsim.fast import run_fast
@@ -112,18 +114,22 @@ def test_threshold_zero_fires_iff_v_positive() -> None:
 
 
 def test_rtl_shift_datapath_has_no_multiplier(tmp_path: Path) -> None:
-    """yosys (ECP5): the neuron of a shift_subtract graph maps to no multiplier; the same graph with floor rounding
-    does (so the count can tell them apart)."""
-    from snncompile.backends.rtl import BACKEND as RTL
-    from snncompile.backends.rtl.synth import synthesise
+    """yosys: snn_neuron (CubaLIF) elaborated with ROUND=3 (shift_subtract) holds no $mul cell; with ROUND=1 (floor)
+    it holds the two decay multipliers (so the count tells them apart). Full-design ECP5 counts: docs/rtl.md."""
+    from snncompile.backends.rtl.toolchain import tool
 
-    counts = {}
-    for rounding in ("shift_subtract", "floor"):
-        graph, spikes = net(4, Semantics(rounding=rounding), cuba=False, threshold0=False)
-        RTL.emit(graph, tmp_path / rounding, spikes[:4, :1], simulator="icarus")
-        counts[rounding] = synthesise(tmp_path / rounding, xilinx=False)["ecp5"]["DSP_MULT18X18D"]
-    assert counts["shift_subtract"] == 0, counts
-    assert counts["floor"] > 0, counts
+    tool("yosys")
+    hdl = Path(snncompile.backends.rtl.__file__).parent / "hdl" / "snn_neuron.v"
+    muls = {}
+    for code in (3, 1):
+        stat = tmp_path / f"stat{code}.txt"
+        subprocess.run(["yosys", "-q", "-p", f"read_verilog {hdl}; chparam -set ROUND {code} -set CUBA 1 -set W 40 "
+                        f"snn_neuron; hierarchy -top snn_neuron; proc; opt -full; wreduce; opt_clean; "
+                        f"tee -q -o {stat} stat"], check=True, capture_output=True, timeout=600)
+        text = stat.read_text()
+        assert "Number of cells" in text
+        muls[code] = sum(int(line.split()[-1]) for line in text.splitlines() if line.strip().startswith("$mul "))
+    assert muls == {3: 0, 1: 2}, muls
 
 
 def test_quantiser_keeps_shift_decays_and_refuses_others() -> None:
