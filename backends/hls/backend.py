@@ -176,7 +176,10 @@ class HlsBackend:
         folder = Path(artifact["dir"] if isinstance(artifact, Mapping) else artifact)
         try:
             info = json.loads((folder / "project.json").read_text())
-            files = {n: (folder / n).read_text() for n in ("snn.c", "snn.h", "weights.h", *project.RUNTIME_FILES)}
+            files: dict[str, str | bytes] = {
+                n: (folder / n).read_text() for n in ("snn.c", "snn.h", "weights.h", *project.RUNTIME_FILES)}
+            if (folder / project.BLOB_FILES[0]).is_file():
+                files.update({n: (folder / n).read_bytes() for n in project.BLOB_FILES})
         except (OSError, ValueError) as exc:
             raise InputError(f"hls: {folder} is not an emitted hls project: {exc}") from None
         ins = info["inputs"]

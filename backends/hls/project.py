@@ -8,6 +8,7 @@ From ``templates/`` (string.Template): Makefile, run_hls.tcl, README.md.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -15,6 +16,7 @@ from string import Template
 import numpy as np
 
 import snncompile
+from snncompile.errors import BackendError
 from snncompile.quant.qnodes import QGraph
 
 from .binfmt import TraceSpec
@@ -174,12 +176,38 @@ def render_templates(values: dict[str, str]) -> dict[str, str]:
     return {name: Template((HERE / "templates" / name).read_text()).substitute(values) for name in TEMPLATE_FILES}
 
 
-def sources(lw: Lowering, t_max: int) -> dict[str, str]:
-    """The C files of the project (what gcc compiles), by file name."""
-    files = {"snn.c": render_source(lw, t_max), "snn.h": render_header(lw, t_max), "weights.h": render_weights(lw)}
+def sources(lw: Lowering, t_max: int) -> dict[str, str | bytes]:
+    """The C files of the project (what gcc compiles), by file name; with large constant arrays also
+    weights.bin and weights_bin.S (:func:`render_blobs`)."""
+    files: dict[str, str | bytes] = {"snn.c": render_source(lw, t_max), "snn.h": render_header(lw, t_max),
+                                     "weights.h": render_weights(lw)}
     for name in RUNTIME_FILES:
         files[name] = (HERE / "include" / name).read_text()
+    files.update(render_blobs(lw))
     return files
+
+
+#: what ``-DSNN_WEIGHTS_BIN`` builds add to the sources
+BLOB_FILES = ("weights_bin.S", "weights.bin")
+
+
+def render_blobs(lw: Lowering) -> dict[str, str | bytes]:
+    """weights.bin (the large arrays' values, little-endian, each 64-byte aligned) and weights_bin.S, which defines
+    each array's symbol with ``.incbin``: what gcc builds with -DSNN_WEIGHTS_BIN compile in milliseconds instead of
+    parsing megabytes of initialisers. The same values are weights.h's initialisers, which Vitis HLS reads."""
+    if not lw.blobs:
+        return {}
+    if sys.byteorder != "little":
+        raise BackendError("hls: weights.bin is written for little-endian hosts (the gcc C simulation)")
+    blob, asm, offset = bytearray(), [_banner("weights_bin.S"), "    .section .rodata"], 0
+    for name, ctype, arr in lw.blobs:
+        data = np.ascontiguousarray(arr, dtype=f"<i{ctype.bits // 8}").tobytes()
+        blob += data + bytes(-len(data) % 64)
+        asm += [f"    .globl {name}", f"    .type {name}, @object", f"    .size {name}, {len(data)}",
+                "    .balign 64", f"{name}:", f'    .incbin "weights.bin", {offset}, {len(data)}']
+        offset = len(blob)
+    asm.append('    .section .note.GNU-stack,"",@progbits')
+    return {"weights_bin.S": "\n".join(asm) + "\n", "weights.bin": bytes(blob)}
 
 
 def graph_summary(graph: QGraph) -> dict[str, object]:
