@@ -179,7 +179,8 @@ class HlsBackend:
             files: dict[str, str | bytes] = {
                 n: (folder / n).read_text() for n in ("snn.c", "snn.h", "weights.h", *project.RUNTIME_FILES)}
             if (folder / project.BLOB_FILES[0]).is_file():
-                files.update({n: (folder / n).read_bytes() for n in project.BLOB_FILES})
+                files.update({n: (folder / n).read_bytes() for n in project.BLOB_FILES[:2]})
+                files[project.BLOB_FILES[2]] = (folder / project.BLOB_FILES[2]).read_text()
         except (OSError, ValueError) as exc:
             raise InputError(f"hls: {folder} is not an emitted hls project: {exc}") from None
         ins = info["inputs"]

@@ -138,11 +138,7 @@ class Lowering:
         if arr.size and np.all(arr == arr.reshape(-1)[0]) and kind == "param":
             self.data.lines += c_array(name, t, np.asarray(arr.reshape(-1)[0]))
             return Param(name, t, True)
-        if arr.size >= BLOB_MIN:  # gcc reads these from weights.bin (weights_bin.S); Vitis from the initialiser
-            dims = "".join(f"[{d}]" for d in arr.shape)
-            self.data.lines += ["#if defined(SNN_WEIGHTS_BIN) && !defined(__SYNTHESIS__)",
-                                f"extern const {t.name} {name}{dims}; /* weights.bin, linked by weights_bin.S */",
-                                "#else", *c_array(name, t, arr), "#endif"]
+        if arr.size >= BLOB_MIN:  # weights_data.h (Vitis, WEIGHTS=text) or weights.bin (gcc): project.render_blobs
             self.blobs.append((name, t, arr))
         else:
             self.data.lines += c_array(name, t, arr)

@@ -20,7 +20,7 @@ from snncompile.errors import BackendError
 from snncompile.quant.qnodes import QGraph
 
 from .binfmt import TraceSpec
-from .cwrite import Code, c_string
+from .cwrite import Code, c_array, c_string
 from .lower import Lowering, Trace
 
 HERE = Path(__file__).resolve().parent
@@ -68,7 +68,21 @@ def render_weights(lw: Lowering) -> str:
     code = Code()(_banner("weights.h"), "#ifndef SNN_WEIGHTS_H", "#define SNN_WEIGHTS_H", "",
                   "#include <stdint.h>", "")
     code.extend(lw.data)
+    if lw.blobs:
+        code("", "/* the large arrays: their initialisers (weights_data.h) for Vitis HLS and WEIGHTS=text builds;",
+             " * the same values as raw bytes (weights.bin, linked by weights_bin.S) for gcc with -DSNN_WEIGHTS_BIN */",
+             "#if defined(SNN_WEIGHTS_BIN) && !defined(__SYNTHESIS__)")
+        code(*(f"extern const {t.name} {name}{''.join(f'[{d}]' for d in arr.shape)};" for name, t, arr in lw.blobs))
+        code("#else", '#include "weights_data.h"', "#endif")
     return code("", "#endif /* SNN_WEIGHTS_H */").text()
+
+
+def render_weights_data(lw: Lowering) -> str:
+    """weights_data.h: the initialisers of the large arrays (included by weights.h unless -DSNN_WEIGHTS_BIN)."""
+    lines = [_banner("weights_data.h"), "#ifndef SNN_WEIGHTS_DATA_H", "#define SNN_WEIGHTS_DATA_H", ""]
+    for name, t, arr in lw.blobs:
+        lines += c_array(name, t, arr)
+    return "\n".join([*lines, "", "#endif /* SNN_WEIGHTS_DATA_H */", ""])
 
 
 def render_header(lw: Lowering, t_max: int) -> str:
@@ -187,8 +201,8 @@ def sources(lw: Lowering, t_max: int) -> dict[str, str | bytes]:
     return files
 
 
-#: what ``-DSNN_WEIGHTS_BIN`` builds add to the sources
-BLOB_FILES = ("weights_bin.S", "weights.bin")
+#: the files of the large arrays (when the project has any): binary form first, then the initialisers
+BLOB_FILES = ("weights_bin.S", "weights.bin", "weights_data.h")
 
 
 def render_blobs(lw: Lowering) -> dict[str, str | bytes]:
@@ -197,6 +211,7 @@ def render_blobs(lw: Lowering) -> dict[str, str | bytes]:
     parsing megabytes of initialisers. The same values are weights.h's initialisers, which Vitis HLS reads."""
     if not lw.blobs:
         return {}
+    files: dict[str, str | bytes] = {"weights_data.h": render_weights_data(lw)}
     if sys.byteorder != "little":
         raise BackendError("hls: weights.bin is written for little-endian hosts (the gcc C simulation)")
     blob, asm, offset = bytearray(), [_banner("weights_bin.S"), "    .section .rodata"], 0
@@ -207,7 +222,8 @@ def render_blobs(lw: Lowering) -> dict[str, str | bytes]:
                 "    .balign 64", f"{name}:", f'    .incbin "weights.bin", {offset}, {len(data)}']
         offset = len(blob)
     asm.append('    .section .note.GNU-stack,"",@progbits')
-    return {"weights_bin.S": "\n".join(asm) + "\n", "weights.bin": bytes(blob)}
+    files.update({"weights_bin.S": "\n".join(asm) + "\n", "weights.bin": bytes(blob)})
+    return files
 
 
 def graph_summary(graph: QGraph) -> dict[str, object]:

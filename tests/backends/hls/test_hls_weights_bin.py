@@ -29,9 +29,10 @@ def test_both_weight_forms_equal_bitsim(tmp_path: Path, monkeypatch: pytest.Monk
     graph, spikes = build("cuba", "mix", 8, seed=5)
     out = tmp_path / "proj"
     result = BACKEND.emit(graph, out, spikes)
-    assert {"weights.bin", "weights_bin.S"} <= set(result["files"])
+    assert {"weights.bin", "weights_bin.S", "weights_data.h"} <= set(result["files"])
     weights_h = (out / "weights.h").read_text()
-    assert weights_h.count("#if defined(SNN_WEIGHTS_BIN) && !defined(__SYNTHESIS__)") >= 3
+    assert weights_h.count("#if defined(SNN_WEIGHTS_BIN) && !defined(__SYNTHESIS__)") == 1
+    assert "#include \"weights_data.h\"" in weights_h and (out / "weights_data.h").is_file()
     bin_run = make(out)
     assert "-DSNN_WEIGHTS_BIN" in bin_run and "weights_bin.S" in bin_run and "PASS" in bin_run
     text_run = make(out, "WEIGHTS=text")
