@@ -116,8 +116,48 @@ def _inputs(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.ndar
     return out
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """The messages into one core from one sender (a core, or the host's spikes of one Input): sender columns
+    ``src`` land on the receiver's axons ``axon`` (distinct: one axon per (source, lag)) with lags ``lag``."""
+
+    sender: int | str
+    src: np.ndarray
+    axon: np.ndarray
+    lag: np.ndarray
+
+
+def _deliveries(tables: Mapping[str, Any], cores: list[Core]) -> list[list[_Delivery]]:
+    """Per receiving core, its deliveries: every route of mapping.json, grouped once instead of per step."""
+    rows: dict[tuple[int, int | str], list[tuple[int, int]]] = {}
+    for k, core in enumerate(cores):
+        for comp, dest, axon in core.routes.tolist():
+            rows.setdefault((dest, k), []).append((comp, axon))
+    for name, index, dest, axon in tables["host_routes"]:
+        rows.setdefault((int(dest), str(name)), []).append((int(index), int(axon)))
+    out: list[list[_Delivery]] = [[] for _ in cores]
+    for (dest, sender), pairs in rows.items():
+        src, axon = np.asarray(pairs, np.int64).T
+        out[dest].append(_Delivery(sender, src, axon, cores[dest].lags[axon]))
+    return out
+
+
+def _weights_for_gemm(mat: np.ndarray) -> np.ndarray:
+    """``mat`` as float32 or float64 when every sum of one 0/1 message vector times it is exact in that type
+    (BLAS instead of numpy's loop for int64), else int64 itself."""
+    bound = int(np.abs(mat).sum(axis=0).max(initial=0))
+    if bound < 1 << 24:
+        return mat.astype(np.float32)
+    if bound < 1 << 53:
+        return mat.astype(np.float64)
+    return mat
+
+
 def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.ndarray]) -> Traces:
-    """Run a mapping (a mapping.json dict) on spike inputs ``[T, B, *shape]``; bitsim-format traces."""
+    """Run a mapping (a mapping.json dict) on spike inputs ``[T, B, *shape]``; bitsim-format traces.
+
+    Exactness of the fast forms: messages are 0/1 (an axon carries one source's spike) and each weight matrix is
+    multiplied in float only when the largest column sum of |w| fits the float's integer range."""
     data = _inputs(tables, inputs)
     T, B = next(iter(data.values())).shape[:2]
     cores = build_cores(tables)
@@ -131,7 +171,8 @@ def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.nda
     dendrite = [np.zeros((max_delay + 1, B, len(c.du)), np.int64) for c in cores]
     rec = {k: [np.zeros((T, B, len(c.du)), np.int64) for c in cores] for k in ("out", "v", "i")}
     shifted = [{p: np.zeros((T, B, len(c.du)), np.int64) for p in c.synapses} for c in cores]
-    host = [(name, int(i), int(d), int(a)) for name, i, d, a in tables["host_routes"]]
+    deliveries = _deliveries(tables, cores)
+    gemm = [{p: _weights_for_gemm(mat) for p, mat in c.synapses.items()} for c in cores]
     for t in range(T):
         spikes = []
         for k, core in enumerate(cores):
@@ -140,16 +181,20 @@ def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.nda
             dendrite[k][slot] = 0
             spikes.append(s)
             rec["out"][k][t], rec["v"][k][t], rec["i"][k][t] = s, core.v, core.u
-        for k, core in enumerate(cores):  # messages from the cores
-            for comp, dest, axon in core.routes.tolist():
-                inbox[dest][(t + cores[dest].lags[axon]) % (max_lag + 1)][:, axon] += spikes[k][:, comp]
-        for name, index, dest, axon in host:  # messages from the host
-            inbox[dest][(t + cores[dest].lags[axon]) % (max_lag + 1)][:, axon] += data[name][t][:, index]
-        for k, core in enumerate(cores):
+        for dest, into in enumerate(deliveries):  # messages from the cores and the host, one scatter per sender
+            for d in into:
+                sent = spikes[d.sender] if isinstance(d.sender, int) else data[d.sender][t]
+                inbox[dest][(t + d.lag) % (max_lag + 1), :, d.axon] += sent[:, d.src].T
+        for k in range(len(cores)):
             arrived = inbox[k][t % (max_lag + 1)].copy()
             inbox[k][t % (max_lag + 1)] = 0
-            for p, mat in core.synapses.items():
-                acc = arrived @ mat
+            live = np.flatnonzero(arrived.any(axis=0))  # spike-sparse: only axons that carry a message
+            binary = int(arrived.max(initial=0)) <= 1  # the float bound assumes 0/1 messages
+            for p, mat in gemm[k].items():
+                if binary and mat.dtype != np.int64:
+                    acc = (arrived[:, live].astype(mat.dtype) @ mat[live]).astype(np.int64)
+                else:
+                    acc = arrived[:, live] @ cores[k].synapses[p][live]
                 exp = int(projections[p]["weight_exp"])
                 out = acc << exp if exp >= 0 else acc >> (-exp)
                 shifted[k][p][t] = out
