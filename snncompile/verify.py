@@ -46,7 +46,6 @@ from .nodes import NeuronNode, Output
 from .quant.clamps import ClampEvent, warn_clamps
 from .quant.qnodes import QGraph, QNeuron
 from .quant.spec import QuantSpec
-from .reference import run as run_float
 
 PASS, FAIL, INFO, WARN = "PASS", "FAIL", "INFO", "WARN"
 OVERFLOW = "overflow"
@@ -157,6 +156,8 @@ def verify(
     spec = spec if spec is not None else QuantSpec()
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
         raise InputError(f"min_agreement must be in 0..1, got {min_agreement}")
+    from .reference import run as run_float  # torch: imported only when a float rung runs
+
     floats = run_float(graph, inputs)
     T, B = floats[graph.inputs[0]]["out"].shape[:2]
     if labels is not None and np.shape(labels) != (B,):
