@@ -79,7 +79,10 @@ def build_cores(tables: Mapping[str, Any]) -> list[Core]:
         n, n_axons = len(regs["du"]), len(c["input_axons"])
         synapses: dict[int, np.ndarray] = {}
         for lst in c["synapse_lists"]:
-            mat = synapses.setdefault(int(lst["projection"]), np.zeros((n_axons, n), np.int64))
+            proj = int(lst["projection"])
+            if proj not in synapses:  # (not setdefault: that would allocate a matrix per list)
+                synapses[proj] = np.zeros((n_axons, n), np.int64)
+            mat = synapses[proj]
             w = np.asarray(lst["weights"], np.int64)
             comps = (int(lst["base"]) + np.arange(len(w)) if lst["encoding"] == "dense"
                      else np.asarray(lst["compartments"], np.int64))
@@ -129,35 +132,37 @@ class _Delivery:
 
 def _deliveries(tables: Mapping[str, Any], cores: list[Core]) -> list[list[_Delivery]]:
     """Per receiving core, its deliveries: every route of mapping.json, grouped once instead of per step."""
-    rows: dict[tuple[int, int | str], list[tuple[int, int]]] = {}
-    for k, core in enumerate(cores):
-        for comp, dest, axon in core.routes.tolist():
-            rows.setdefault((dest, k), []).append((comp, axon))
-    for name, index, dest, axon in tables["host_routes"]:
-        rows.setdefault((int(dest), str(name)), []).append((int(index), int(axon)))
     out: list[list[_Delivery]] = [[] for _ in cores]
-    for (dest, sender), pairs in rows.items():
-        src, axon = np.asarray(pairs, np.int64).T
-        out[dest].append(_Delivery(sender, src, axon, cores[dest].lags[axon]))
+
+    def add(sender: int | str, src: np.ndarray, dest: np.ndarray, axon: np.ndarray) -> None:
+        for d in np.unique(dest).tolist():
+            sel = dest == d
+            out[d].append(_Delivery(sender, src[sel], axon[sel], cores[d].lags[axon[sel]]))
+
+    for k, core in enumerate(cores):
+        add(k, core.routes[:, 0], core.routes[:, 1], core.routes[:, 2])
+    host = tables["host_routes"]
+    for name in dict.fromkeys(str(r[0]) for r in host):
+        rows = np.asarray([r[1:] for r in host if str(r[0]) == name], np.int64).reshape(-1, 3)
+        add(name, rows[:, 0], rows[:, 1], rows[:, 2])
     return out
 
 
-def _weights_for_gemm(mat: np.ndarray) -> np.ndarray:
-    """``mat`` as float32 or float64 when every sum of one 0/1 message vector times it is exact in that type
-    (BLAS instead of numpy's loop for int64), else int64 itself."""
-    bound = int(np.abs(mat).sum(axis=0).max(initial=0))
-    if bound < 1 << 24:
-        return mat.astype(np.float32)
-    if bound < 1 << 53:
-        return mat.astype(np.float64)
-    return mat
+def _accumulate(arrived: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    """``arrived @ mat`` (int64, exact) for spike messages: per sample, the sum of the weight rows of the axons
+    that carry a message (a few hundred rows of a core's matrix; no BLAS call, whose threads cost more than the
+    work on matrices this small)."""
+    out = np.zeros((arrived.shape[0], mat.shape[1]), np.int64)
+    for b in range(arrived.shape[0]):
+        live = np.flatnonzero(arrived[b])
+        if live.size:
+            w = mat[live]
+            out[b] = w.sum(axis=0) if np.all(arrived[b, live] == 1) else arrived[b, live] @ w
+    return out
 
 
 def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.ndarray]) -> Traces:
-    """Run a mapping (a mapping.json dict) on spike inputs ``[T, B, *shape]``; bitsim-format traces.
-
-    Exactness of the fast forms: messages are 0/1 (an axon carries one source's spike) and each weight matrix is
-    multiplied in float only when the largest column sum of |w| fits the float's integer range."""
+    """Run a mapping (a mapping.json dict) on spike inputs ``[T, B, *shape]``; bitsim-format traces."""
     data = _inputs(tables, inputs)
     T, B = next(iter(data.values())).shape[:2]
     cores = build_cores(tables)
@@ -172,7 +177,6 @@ def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.nda
     rec = {k: [np.zeros((T, B, len(c.du)), np.int64) for c in cores] for k in ("out", "v", "i")}
     shifted = [{p: np.zeros((T, B, len(c.du)), np.int64) for p in c.synapses} for c in cores]
     deliveries = _deliveries(tables, cores)
-    gemm = [{p: _weights_for_gemm(mat) for p, mat in c.synapses.items()} for c in cores]
     for t in range(T):
         spikes = []
         for k, core in enumerate(cores):
@@ -188,13 +192,8 @@ def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.nda
         for k in range(len(cores)):
             arrived = inbox[k][t % (max_lag + 1)].copy()
             inbox[k][t % (max_lag + 1)] = 0
-            live = np.flatnonzero(arrived.any(axis=0))  # spike-sparse: only axons that carry a message
-            binary = int(arrived.max(initial=0)) <= 1  # the float bound assumes 0/1 messages
-            for p, mat in gemm[k].items():
-                if binary and mat.dtype != np.int64:
-                    acc = (arrived[:, live].astype(mat.dtype) @ mat[live]).astype(np.int64)
-                else:
-                    acc = arrived[:, live] @ cores[k].synapses[p][live]
+            for p, mat in cores[k].synapses.items():
+                acc = _accumulate(arrived, mat)
                 exp = int(projections[p]["weight_exp"])
                 out = acc << exp if exp >= 0 else acc >> (-exp)
                 shifted[k][p][t] = out

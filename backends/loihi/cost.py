@@ -165,13 +165,13 @@ class CostModel:
 
     def fan_in(self, layer: str) -> np.ndarray:
         """Distinct input axons each neuron of ``layer`` needs (int64 per neuron)."""
-        keys = [np.stack([p.post, self.axon_base[(t.source, t.lag)] + p.pre], axis=1)
-                for p in self.into[layer] for t in p.taps]
+        n_axons = max([b + self.netlist.populations[s].size for (s, _), b in self.axon_base.items()] + [1])
+        keys = [np.asarray(p.post, np.int64) * n_axons + (self.axon_base[(t.source, t.lag)] + p.pre)
+                for p in self.into[layer] for t in p.taps]  # one int64 key per (neuron, axon): 1-d unique is fast
         size = self.netlist.populations[layer].size
         if not keys:
             return np.zeros(size, np.int64)
-        pairs = np.unique(np.concatenate(keys), axis=0)
-        return np.bincount(pairs[:, 0], minlength=size)
+        return np.bincount(np.unique(np.concatenate(keys)) // n_axons, minlength=size)
 
     # -- output axons and traffic ------------------------------------------------------------------------------------
     def _out_table(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
