@@ -9,6 +9,9 @@ its CPU time (user + system) and peak RSS come from ``wait4``. Beside them, in t
 
 * ``start-up``: a child that only imports the CLI and loads the model (``snncompile inspect``): the fixed cost
   every command pays (Python, numpy, torch, NIR/h5py);
+``--python`` runs the export children (and start-up) with another interpreter, e.g. the previous release's venv,
+for a before/after table measured in one run.
+
 * ``sim``: one bitsim simulation (``simulate``, the fast path) of the exported QGraph on the same stimuli, CPU
   time median of ``--repeat`` calls in this process, and the peak RSS of a child doing only that.
 
@@ -82,7 +85,8 @@ simulate(read_qgraph(sys.argv[1]), np.load(sys.argv[2]))
 """
 
 
-def measure(name: str, sizes: tuple[int, ...], targets: list[str], repeat: int, work: Path) -> dict[str, Any]:
+def measure(name: str, sizes: tuple[int, ...], targets: list[str], repeat: int, work: Path,
+            python: str = sys.executable) -> dict[str, Any]:
     from snncompile.backends.bitsim import simulate
 
     from snncompile.quant.qnir import read_qgraph
@@ -92,7 +96,7 @@ def measure(name: str, sizes: tuple[int, ...], targets: list[str], repeat: int, 
     model, stim = folder / "model.nir", folder / "stim.npy"
     sc.save(mlp(sizes), str(model))
     np.save(stim, (np.random.default_rng(1).random((T, B, sizes[0])) < DENSITY).astype(np.uint8))
-    py = [sys.executable, "-m", "snncompile"]
+    py = [python, "-m", "snncompile"]
     row: dict[str, Any] = {"network": name, "sizes": list(sizes), "synapses": synapses(sizes)}
     row["startup_cpu_s"], _, row["startup_rss"] = child([*py, "inspect", str(model)], folder)
     row["export"] = {}
@@ -149,6 +153,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--networks", default=None, help="comma-separated subset of " + ", ".join(NETWORKS))
     ap.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
+    ap.add_argument("--python", default=sys.executable, metavar="PY",
+                    help="interpreter of the export children, e.g. another checkout's venv for a before/after run")
     args = ap.parse_args()
     targets = [t for t in args.targets.split(",") if t]
     names = args.networks.split(",") if args.networks else [n for n in NETWORKS if args.full or n != "67M"]
@@ -156,7 +162,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="snncompile-bench-compile-") as tmp:
         for name in names:
             print(f"{name} ({synapses(NETWORKS[name]):,} synapses)", flush=True)
-            rows.append(measure(name, NETWORKS[name], targets, args.repeat, Path(tmp)))
+            rows.append(measure(name, NETWORKS[name], targets, args.repeat, Path(tmp), args.python))
     print()
     print(f"CPU seconds (user+system); x = export / (sim + start-up); T={T}, B={B}, {DENSITY:.0%} input spikes")
     print(table(rows, targets))
