@@ -29,7 +29,6 @@ from .errors import (
     VerificationError,
 )
 from .graph import Graph, format
-from .reference import run as simulate
 from .semantics import PRESETS, Semantics
 
 __version__ = "0.1.0"
@@ -38,6 +37,13 @@ from .quant.qnodes import QGraph  # noqa: E402 - after __version__, which submod
 from .quant.quantize import quantize  # noqa: E402
 from .quant.spec import QuantSpec  # noqa: E402
 from .verify import verify  # noqa: E402 - binds the function over the submodule attribute, on purpose
+
+
+def simulate(graph: Graph, inputs: Any, **kwargs: Any) -> Any:
+    """The float reference executor (torch, imported on first use); see :func:`snncompile.reference.run`."""
+    from .reference import run
+
+    return run(graph, inputs, **kwargs)
 
 
 def load(model: str, **kwargs: Any) -> Graph:

@@ -34,7 +34,9 @@ Reset timing:
 its source's output of step t-1; see :mod:`snncompile.graph` for t=0. ``initial_v``: v starts at 0 or at the node's
 ``v_init`` array (Norse starts at v_leak). Fixed point only (read by bitsim and the backends, ignored in float):
 ``rounding`` of the decay product ``y*m / 2^D`` -- ``toward_zero`` (Loihi),
-``floor`` (arithmetic shift) or ``nearest`` (half up: ``(p + 2^(D-1)) >> D``);
+``floor`` (arithmetic shift), ``nearest`` (half up: ``(p + 2^(D-1)) >> D``) or
+``shift_subtract`` (the multiplier-free leak ``y - (y >> k)`` for a decay of ``1 - 2^-k``, which is
+``ceil(p / 2^D)``; every decay of such a node must be of that form, see :mod:`snncompile.quant.shiftleak`);
 ``overflow_i`` / ``overflow_v`` for the current and membrane registers --
 ``saturate`` to the symmetric range +-(2^(W-1)-1), ``wrap`` two's complement,
 or ``wrap_loihi`` (Lava: one correction by 2^W, kept range (-2^(W-1), 2^(W-1)]).
@@ -59,7 +61,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "spikes": ("binary", "multi"),
     "initial_v": ("zero", "v_init"),
     "synapse_order": ("decay_then_add", "add_then_decay"),
-    "rounding": ("toward_zero", "floor", "nearest"),
+    "rounding": ("toward_zero", "floor", "nearest", "shift_subtract"),
     "overflow_i": ("saturate", "wrap", "wrap_loihi"),
     "overflow_v": ("saturate", "wrap", "wrap_loihi"),
 }

@@ -46,7 +46,6 @@ from .nodes import NeuronNode, Output
 from .quant.clamps import ClampEvent, warn_clamps
 from .quant.qnodes import QGraph, QNeuron
 from .quant.spec import QuantSpec
-from .reference import run as run_float
 
 PASS, FAIL, INFO, WARN = "PASS", "FAIL", "INFO", "WARN"
 OVERFLOW = "overflow"
@@ -157,6 +156,8 @@ def verify(
     spec = spec if spec is not None else QuantSpec()
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
         raise InputError(f"min_agreement must be in 0..1, got {min_agreement}")
+    from .reference import run as run_float  # torch: imported only when a float rung runs
+
     floats = run_float(graph, inputs)
     T, B = floats[graph.inputs[0]]["out"].shape[:2]
     if labels is not None and np.shape(labels) != (B,):
@@ -279,6 +280,11 @@ def check_backend(qgraph: QGraph, target: str, inputs: Inputs, *, expected: Trac
             got = backend.run(tmp, inputs)
     else:
         got = backend.run(artifact_dir, inputs)
+    return backend_rung(qgraph, target, want, got)
+
+
+def backend_rung(qgraph: QGraph, target: str, want: Traces, got: Traces, note: str = "") -> Rung:
+    """The ``fixed<->target`` rung of traces ``got`` (the target's own execution) against bitsim's ``want``."""
     name = f"fixed<->{target}"
     compared, mismatches, first, rows = _compare(name, qgraph.order, want, got)
     problems = [r["problem"] for r in rows if "problem" in r]
@@ -286,6 +292,8 @@ def check_backend(qgraph: QGraph, target: str, inputs: Inputs, *, expected: Trac
     msg = f"{len(want)} nodes, {sum(len(v) for v in want.values())} traces, {mismatches} of {compared} values differ"
     if problems:
         msg += f"; {problems[0]}"
+    if note:
+        msg += f" ({note})"
     summary = {"nodes": len(want), "traces": sum(len(v) for v in want.values()), "compared": compared,
                "mismatches": mismatches}
     return Rung(name, status, msg, summary, [], first, {"per_trace": rows})

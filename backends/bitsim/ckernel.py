@@ -52,7 +52,7 @@ _LOADED: dict[tuple[Path, str], CKernels] = {}
 
 _RESET = {"zero": 0, "subtract": 1, "none": 2}
 _TIMING = {"immediate": 0, "delayed": 1, "snntorch_immediate": 2}
-_ROUNDING = {"toward_zero": 0, "floor": 1, "nearest": 2}
+_ROUNDING = {"toward_zero": 0, "floor": 1, "nearest": 2, "shift_subtract": 3}
 _OVERFLOW = {"saturate": 0, "wrap": 1, "wrap_loihi": 2}
 _KNOWN = {
     "compare": ("gt", "ge"), "reset": tuple(_RESET), "timing": tuple(_TIMING), "delayed_zero": ("state", "total"),

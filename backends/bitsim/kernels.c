@@ -24,7 +24,7 @@ enum {
 };
 enum { RESET_ZERO, RESET_SUBTRACT, RESET_NONE };
 enum { TIMING_IMMEDIATE, TIMING_DELAYED, TIMING_SNNTORCH_IMMEDIATE };
-enum { ROUND_TOWARD_ZERO, ROUND_FLOOR, ROUND_NEAREST };
+enum { ROUND_TOWARD_ZERO, ROUND_FLOOR, ROUND_NEAREST, ROUND_SHIFT_SUBTRACT };
 enum { OVF_SATURATE, OVF_WRAP, OVF_WRAP_LOIHI };
 /* par[] order: per-neuron int64 arrays of length opt[O_N] */
 enum { P_ALPHA, P_BETA, P_THRESHOLD, P_V_RESET, P_BIAS, P_COUNT };
@@ -67,10 +67,12 @@ static int64_t bs_parallel_for(int threads, int64_t total, bs_range_fn fn, void 
 
 /* ---- the integer neuron (intops.decay / clamp / fire and neuron.IntNeuronState.step) ---- */
 
-/* round(y*m / 2^d): toward zero, floor, or nearest (half up) */
+/* round(y*m / 2^d): toward zero, floor, nearest (half up), or up: the shift-subtract leak y - (y >> k) is
+   ceil(y*m / 2^d) for the only multipliers it admits, m = 2^d - 2^(d-k) (snncompile/quant/shiftleak.py) */
 static int64_t decay(int64_t y, int64_t m, int d, int rounding) {
     int64_t p = y * m;
     if (rounding == ROUND_FLOOR) return p >> d;
+    if (rounding == ROUND_SHIFT_SUBTRACT) return (p + ((int64_t)1 << d) - 1) >> d;
     if (rounding == ROUND_NEAREST) return (p + ((int64_t)1 << (d - 1))) >> d;
     const int64_t sign = p >> 63; /* 0 or -1: branch-free |p| and sign restore (toward zero) */
     const int64_t mag = ((p ^ sign) - sign) >> d;
@@ -216,7 +218,7 @@ int64_t bs_neuron_run(const int64_t *opt, const int64_t *const *par, int64_t T, 
     const int64_t reset = opt[O_RESET], timing = opt[O_TIMING], rnd = opt[O_ROUNDING];
     const int64_t ovi = opt[O_OVERFLOW_I], ovv = opt[O_OVERFLOW_V];
     if (reset < RESET_ZERO || reset > RESET_NONE || timing < TIMING_IMMEDIATE || timing > TIMING_SNNTORCH_IMMEDIATE ||
-        rnd < ROUND_TOWARD_ZERO || rnd > ROUND_NEAREST || ovi < OVF_SATURATE || ovi > OVF_WRAP_LOIHI ||
+        rnd < ROUND_TOWARD_ZERO || rnd > ROUND_SHIFT_SUBTRACT || ovi < OVF_SATURATE || ovi > OVF_WRAP_LOIHI ||
         ovv < OVF_SATURATE || ovv > OVF_WRAP_LOIHI || opt[O_FRAC_BITS] < 1 || opt[O_I_BITS] < 2 ||
         opt[O_I_BITS] > 62 || opt[O_V_BITS] < 2 || opt[O_V_BITS] > 62 || opt[O_N] < 1 || opt[O_CAP] < 1 ||
         opt[O_INPUT_SHIFT] < 0 || opt[O_INPUT_SHIFT] > 62 || (opt[O_CUBA] && i_out == NULL) || cc == NULL ||

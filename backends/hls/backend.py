@@ -113,8 +113,11 @@ class HlsBackend:
         return estimate(lw, unroll=unroll, clock_mhz=clock_mhz, timesteps=timesteps, activity=activity)
 
     def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Any = None, *, sparse: bool = True,
-             unroll: int = 1, clock_mhz: float = 200.0, part: str = DEFAULT_PART) -> dict[str, Any]:
+             unroll: int = 1, clock_mhz: float = 200.0, part: str = DEFAULT_PART,
+             golden: Traces | None = None) -> dict[str, Any]:
         """Write the project into ``out_dir`` (replaced atomically); returns its files and the estimate.
+
+        ``golden``: bitsim's traces on ``inputs`` when already computed (written as golden.bin).
 
         ``inputs``: spikes [T, B, *shape] (or a dict per Input node) for stimuli.bin and golden.bin;
         None uses seeded random spikes (RANDOM_INPUTS), reported as ``"stimuli": "random"``.
@@ -122,7 +125,7 @@ class HlsBackend:
         _options(sparse, unroll, clock_mhz, part)
         lw = self.lower(qgraph, sparse=sparse, unroll=unroll)
         data = check_inputs(qgraph, _random_inputs(qgraph) if inputs is None else inputs)
-        traces = run_plain(qgraph, data)
+        traces = run_plain(qgraph, data) if golden is None or inputs is None else golden
         layout = project.layout(lw)
         if {(t.node, t.key) for t in layout} != {(n, k) for n, r in traces.items() for k in r}:
             raise BackendError("hls: internal error: the C trace table does not match bitsim's traces")
@@ -173,7 +176,11 @@ class HlsBackend:
         folder = Path(artifact["dir"] if isinstance(artifact, Mapping) else artifact)
         try:
             info = json.loads((folder / "project.json").read_text())
-            files = {n: (folder / n).read_text() for n in ("snn.c", "snn.h", "weights.h", *project.RUNTIME_FILES)}
+            files: dict[str, str | bytes] = {
+                n: (folder / n).read_text() for n in ("snn.c", "snn.h", "weights.h", *project.RUNTIME_FILES)}
+            if (folder / project.BLOB_FILES[0]).is_file():
+                files.update({n: (folder / n).read_bytes() for n in project.BLOB_FILES[:2]})
+                files[project.BLOB_FILES[2]] = (folder / project.BLOB_FILES[2]).read_text()
         except (OSError, ValueError) as exc:
             raise InputError(f"hls: {folder} is not an emitted hls project: {exc}") from None
         ins = info["inputs"]

@@ -67,10 +67,15 @@ def golden_header(layout: Sequence[TraceSpec], B: int, T: int) -> bytes:
 
 def golden_bytes(layout: Sequence[TraceSpec], traces: dict[str, dict[str, np.ndarray]]) -> bytes:
     """bitsim traces ({node: {key: [T, B, *shape]}}) in golden.bin's layout."""
-    cols = [np.asarray(traces[t.node][t.key], np.int64) for t in layout]
+    cols = [np.asarray(traces[t.node][t.key]) for t in layout]
     T, B = cols[0].shape[:2]
-    flat = np.concatenate([c.reshape(T, B, -1) for c in cols], axis=2).transpose(1, 0, 2)
-    return golden_header(layout, B, T) + np.ascontiguousarray(flat).astype("<i8").tobytes()
+    flat = np.empty((B, T, sum(t.size for t in layout)), "<i8")  # filled in place: one copy of each trace
+    offset = 0
+    for c in cols:
+        n = int(np.prod(c.shape[2:], dtype=np.int64))
+        flat[:, :, offset:offset + n] = c.reshape(T, B, n).transpose(1, 0, 2)
+        offset += n
+    return golden_header(layout, B, T) + flat.tobytes()
 
 
 class _Reader:

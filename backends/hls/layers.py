@@ -215,7 +215,8 @@ def lower_delay(lw: Lowering, name: str, node: Delay, x: Operand) -> None:
 
 
 _ENUM = {
-    "rounding": {"toward_zero": "SNN_ROUND_TOWARD_ZERO", "floor": "SNN_ROUND_FLOOR", "nearest": "SNN_ROUND_NEAREST"},
+    "rounding": {"toward_zero": "SNN_ROUND_TOWARD_ZERO", "floor": "SNN_ROUND_FLOOR", "nearest": "SNN_ROUND_NEAREST",
+                 "shift_subtract": "SNN_ROUND_SHIFT_SUBTRACT"},
     "overflow": {"saturate": "SNN_SATURATE", "wrap": "SNN_WRAP", "wrap_loihi": "SNN_WRAP_LOIHI"},
     "reset": {"zero": "SNN_RESET_ZERO", "subtract": "SNN_RESET_SUBTRACT", "none": "SNN_RESET_NONE"},
     "timing": {"immediate": "SNN_TIMING_IMMEDIATE", "delayed": "SNN_TIMING_DELAYED",

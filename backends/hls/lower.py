@@ -27,6 +27,10 @@ from snncompile.quant.ranges import Ranges, value_ranges
 
 from .cwrite import U8, Code, CType, c_array, ctype_for, data_type_for
 
+#: constant arrays of at least this many values are also written as raw bytes (weights.bin) that gcc links
+#: with ``.incbin`` instead of parsing their C initialiser (which costs ~2 s of gcc per million values)
+BLOB_MIN = 1 << 16
+
 
 @dataclass(frozen=True)
 class Operand:
@@ -109,6 +113,7 @@ class Lowering:
     layers: list[tuple[str, str, Code]] = field(default_factory=list)  # (node, C function, body)
     traces: dict[str, list[Trace]] = field(default_factory=dict)
     memory: list[Memory] = field(default_factory=list)  # arrays, for the estimate
+    blobs: list[tuple[str, CType, np.ndarray]] = field(default_factory=list)  # large arrays, also in weights.bin
 
     def __post_init__(self) -> None:
         g = self.graph
@@ -133,7 +138,10 @@ class Lowering:
         if arr.size and np.all(arr == arr.reshape(-1)[0]) and kind == "param":
             self.data.lines += c_array(name, t, np.asarray(arr.reshape(-1)[0]))
             return Param(name, t, True)
-        self.data.lines += c_array(name, t, arr)
+        if arr.size >= BLOB_MIN:  # weights_data.h (Vitis, WEIGHTS=text) or weights.bin (gcc): project.render_blobs
+            self.blobs.append((name, t, arr))
+        else:
+            self.data.lines += c_array(name, t, arr)
         self.memory.append(Memory(node, name, kind, int(arr.size), t.bits))
         return Param(name, t, False)
 

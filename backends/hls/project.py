@@ -8,6 +8,7 @@ From ``templates/`` (string.Template): Makefile, run_hls.tcl, README.md.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -15,10 +16,11 @@ from string import Template
 import numpy as np
 
 import snncompile
+from snncompile.errors import BackendError
 from snncompile.quant.qnodes import QGraph
 
 from .binfmt import TraceSpec
-from .cwrite import Code, c_string
+from .cwrite import Code, c_array, c_string
 from .lower import Lowering, Trace
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +68,21 @@ def render_weights(lw: Lowering) -> str:
     code = Code()(_banner("weights.h"), "#ifndef SNN_WEIGHTS_H", "#define SNN_WEIGHTS_H", "",
                   "#include <stdint.h>", "")
     code.extend(lw.data)
+    if lw.blobs:
+        code("", "/* the large arrays: their initialisers (weights_data.h) for Vitis HLS and WEIGHTS=text builds;",
+             " * the same values as raw bytes (weights.bin, linked by weights_bin.S) for gcc with -DSNN_WEIGHTS_BIN */",
+             "#if defined(SNN_WEIGHTS_BIN) && !defined(__SYNTHESIS__)")
+        code(*(f"extern const {t.name} {name}{''.join(f'[{d}]' for d in arr.shape)};" for name, t, arr in lw.blobs))
+        code("#else", '#include "weights_data.h"', "#endif")
     return code("", "#endif /* SNN_WEIGHTS_H */").text()
+
+
+def render_weights_data(lw: Lowering) -> str:
+    """weights_data.h: the initialisers of the large arrays (included by weights.h unless -DSNN_WEIGHTS_BIN)."""
+    lines = [_banner("weights_data.h"), "#ifndef SNN_WEIGHTS_DATA_H", "#define SNN_WEIGHTS_DATA_H", ""]
+    for name, t, arr in lw.blobs:
+        lines += c_array(name, t, arr)
+    return "\n".join([*lines, "", "#endif /* SNN_WEIGHTS_DATA_H */", ""])
 
 
 def render_header(lw: Lowering, t_max: int) -> str:
@@ -174,11 +190,39 @@ def render_templates(values: dict[str, str]) -> dict[str, str]:
     return {name: Template((HERE / "templates" / name).read_text()).substitute(values) for name in TEMPLATE_FILES}
 
 
-def sources(lw: Lowering, t_max: int) -> dict[str, str]:
-    """The C files of the project (what gcc compiles), by file name."""
-    files = {"snn.c": render_source(lw, t_max), "snn.h": render_header(lw, t_max), "weights.h": render_weights(lw)}
+def sources(lw: Lowering, t_max: int) -> dict[str, str | bytes]:
+    """The C files of the project (what gcc compiles), by file name; with large constant arrays also
+    weights.bin and weights_bin.S (:func:`render_blobs`)."""
+    files: dict[str, str | bytes] = {"snn.c": render_source(lw, t_max), "snn.h": render_header(lw, t_max),
+                                     "weights.h": render_weights(lw)}
     for name in RUNTIME_FILES:
         files[name] = (HERE / "include" / name).read_text()
+    files.update(render_blobs(lw))
+    return files
+
+
+#: the files of the large arrays (when the project has any): binary form first, then the initialisers
+BLOB_FILES = ("weights_bin.S", "weights.bin", "weights_data.h")
+
+
+def render_blobs(lw: Lowering) -> dict[str, str | bytes]:
+    """weights.bin (the large arrays' values, little-endian, each 64-byte aligned) and weights_bin.S, which defines
+    each array's symbol with ``.incbin``: what gcc builds with -DSNN_WEIGHTS_BIN compile in milliseconds instead of
+    parsing megabytes of initialisers. The same values are weights.h's initialisers, which Vitis HLS reads."""
+    if not lw.blobs:
+        return {}
+    files: dict[str, str | bytes] = {"weights_data.h": render_weights_data(lw)}
+    if sys.byteorder != "little":
+        raise BackendError("hls: weights.bin is written for little-endian hosts (the gcc C simulation)")
+    blob, asm, offset = bytearray(), [_banner("weights_bin.S"), "    .section .rodata"], 0
+    for name, ctype, arr in lw.blobs:
+        data = np.ascontiguousarray(arr, dtype=f"<i{ctype.bits // 8}").tobytes()
+        blob += data + bytes(-len(data) % 64)
+        asm += [f"    .globl {name}", f"    .type {name}, @object", f"    .size {name}, {len(data)}",
+                "    .balign 64", f"{name}:", f'    .incbin "weights.bin", {offset}, {len(data)}']
+        offset = len(blob)
+    asm.append('    .section .note.GNU-stack,"",@progbits')
+    files.update({"weights_bin.S": "\n".join(asm) + "\n", "weights.bin": bytes(blob)})
     return files
 
 

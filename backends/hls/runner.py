@@ -29,6 +29,7 @@ from .project import CFLAGS
 
 LIB_NAME = "libsnn.so"
 LIB_SOURCES = ("snn.c", "snn_sim.c")
+BLOB_SOURCE = "weights_bin.S"
 _loaded: dict[Path, ctypes.CDLL] = {}
 
 
@@ -58,12 +59,16 @@ def run_checked(cmd: list[str], cwd: Path, what: str) -> subprocess.CompletedPro
     return proc
 
 
-def build(files: dict[str, str]) -> Path:
-    """The shared library built from ``files`` (name -> C text), from the cache when already built."""
-    cmd = [compiler(), *CFLAGS.split(), "-fPIC", "-shared", "-o", LIB_NAME, *LIB_SOURCES]
+def build(files: Mapping[str, str | bytes]) -> Path:
+    """The shared library built from ``files`` (name -> C text, or bytes), from the cache when already built.
+
+    With weights_bin.S among them, the large arrays come from weights.bin (``-DSNN_WEIGHTS_BIN``)."""
+    blobs = ["-DSNN_WEIGHTS_BIN", BLOB_SOURCE] if BLOB_SOURCE in files else []
+    cmd = [compiler(), *CFLAGS.split(), "-fPIC", "-shared", "-o", LIB_NAME, *LIB_SOURCES, *blobs]
     digest = hashlib.sha256(" ".join(cmd).encode())
     for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+        data = files[name]
+        digest.update(name.encode() + b"\0" + (data if isinstance(data, bytes) else data.encode()) + b"\0")
     final = cache_root() / digest.hexdigest()[:24]
     if (final / LIB_NAME).is_file():
         return final / LIB_NAME
@@ -72,8 +77,11 @@ def build(files: dict[str, str]) -> Path:
     try:
         tmp = root / staging.CONTENT
         tmp.mkdir()
-        for name, text in files.items():
-            (tmp / name).write_text(text)
+        for name, data in files.items():
+            if isinstance(data, bytes):
+                (tmp / name).write_bytes(data)
+            else:
+                (tmp / name).write_text(data)
         run_checked(cmd, tmp, "gcc build of the simulator library")
         try:
             rename_noreplace(tmp, final)

@@ -35,11 +35,13 @@ Inputs = np.ndarray | Mapping[str, np.ndarray]
 SpecArg = str | Path | CoreSpec | Mapping[str, Any]
 
 
-def measured_rates(qgraph: QGraph, inputs: Inputs) -> dict[str, np.ndarray]:
-    """Mean spikes per step of every Input and neuron (flat), from bitsim on ``inputs``."""
+def measured_rates(qgraph: QGraph, inputs: Inputs, golden: Mapping[str, Mapping[str, np.ndarray]] | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Mean spikes per step of every Input and neuron (flat), from bitsim on ``inputs`` (or its traces ``golden``
+    on them, when already computed)."""
     from snncompile.backends.bitsim import simulate as bitsim
 
-    traces = bitsim(qgraph, inputs)
+    traces = bitsim(qgraph, inputs) if golden is None else golden
     return {n: traces[n]["out"].reshape(traces[n]["out"].shape[0] * traces[n]["out"].shape[1], -1).mean(axis=0)
             for n, node in qgraph.nodes.items() if isinstance(node, QNeuron) or n in qgraph.inputs}
 
@@ -79,22 +81,26 @@ class LoihiBackend:
         return lower(qgraph)
 
     def map(self, qgraph: QGraph, *, core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None,
-            inputs: Inputs | None = None) -> LoihiMapping:
-        """The mapping (pure); rates default to bitsim's measured rates on ``inputs`` when given."""
+            inputs: Inputs | None = None, golden: Any = None) -> LoihiMapping:
+        """The mapping (pure); rates default to bitsim's measured rates on ``inputs`` when given (from ``golden``,
+        bitsim's traces on them, when passed)."""
         netlist = self._netlist(qgraph)
         spec = load_core_spec(self.default_spec if core_spec is None else core_spec)
         if rates is None and inputs is not None:
-            rates = measured_rates(qgraph, inputs)
+            rates = measured_rates(qgraph, inputs, golden)
         return map_network(netlist, spec, rates)
 
     def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Inputs | None = None, *,
-             core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+             core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None,
+             golden: Any = None) -> dict[str, Any]:
         """Write mapping.json, cores.csv, cores.txt, summary.json into ``out_dir`` (atomically).
+
+        ``golden``: bitsim's traces on ``inputs`` when already computed (the rates are read from them).
 
         Returns {"files": [Path, ...], "summary": {...}, "table": "<per-core table>"}; ResourceError (exit code 3)
         before anything is written when the network does not fit.
         """
-        mapping = self.map(qgraph, core_spec=core_spec, rates=rates, inputs=inputs)
+        mapping = self.map(qgraph, core_spec=core_spec, rates=rates, inputs=inputs, golden=golden)
         tables = mapping_tables(mapping)
         table = format_table(mapping)
         files = {

@@ -79,7 +79,10 @@ def build_cores(tables: Mapping[str, Any]) -> list[Core]:
         n, n_axons = len(regs["du"]), len(c["input_axons"])
         synapses: dict[int, np.ndarray] = {}
         for lst in c["synapse_lists"]:
-            mat = synapses.setdefault(int(lst["projection"]), np.zeros((n_axons, n), np.int64))
+            proj = int(lst["projection"])
+            if proj not in synapses:  # (not setdefault: that would allocate a matrix per list)
+                synapses[proj] = np.zeros((n_axons, n), np.int64)
+            mat = synapses[proj]
             w = np.asarray(lst["weights"], np.int64)
             comps = (int(lst["base"]) + np.arange(len(w)) if lst["encoding"] == "dense"
                      else np.asarray(lst["compartments"], np.int64))
@@ -116,6 +119,48 @@ def _inputs(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.ndar
     return out
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """The messages into one core from one sender (a core, or the host's spikes of one Input): sender columns
+    ``src`` land on the receiver's axons ``axon`` (distinct: one axon per (source, lag)) with lags ``lag``."""
+
+    sender: int | str
+    src: np.ndarray
+    axon: np.ndarray
+    lag: np.ndarray
+
+
+def _deliveries(tables: Mapping[str, Any], cores: list[Core]) -> list[list[_Delivery]]:
+    """Per receiving core, its deliveries: every route of mapping.json, grouped once instead of per step."""
+    out: list[list[_Delivery]] = [[] for _ in cores]
+
+    def add(sender: int | str, src: np.ndarray, dest: np.ndarray, axon: np.ndarray) -> None:
+        for d in np.unique(dest).tolist():
+            sel = dest == d
+            out[d].append(_Delivery(sender, src[sel], axon[sel], cores[d].lags[axon[sel]]))
+
+    for k, core in enumerate(cores):
+        add(k, core.routes[:, 0], core.routes[:, 1], core.routes[:, 2])
+    host = tables["host_routes"]
+    for name in dict.fromkeys(str(r[0]) for r in host):
+        rows = np.asarray([r[1:] for r in host if str(r[0]) == name], np.int64).reshape(-1, 3)
+        add(name, rows[:, 0], rows[:, 1], rows[:, 2])
+    return out
+
+
+def _accumulate(arrived: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    """``arrived @ mat`` (int64, exact) for spike messages: per sample, the sum of the weight rows of the axons
+    that carry a message (a few hundred rows of a core's matrix; no BLAS call, whose threads cost more than the
+    work on matrices this small)."""
+    out = np.zeros((arrived.shape[0], mat.shape[1]), np.int64)
+    for b in range(arrived.shape[0]):
+        live = np.flatnonzero(arrived[b])
+        if live.size:
+            w = mat[live]
+            out[b] = w.sum(axis=0) if np.all(arrived[b, live] == 1) else arrived[b, live] @ w
+    return out
+
+
 def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.ndarray]) -> Traces:
     """Run a mapping (a mapping.json dict) on spike inputs ``[T, B, *shape]``; bitsim-format traces."""
     data = _inputs(tables, inputs)
@@ -131,7 +176,7 @@ def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.nda
     dendrite = [np.zeros((max_delay + 1, B, len(c.du)), np.int64) for c in cores]
     rec = {k: [np.zeros((T, B, len(c.du)), np.int64) for c in cores] for k in ("out", "v", "i")}
     shifted = [{p: np.zeros((T, B, len(c.du)), np.int64) for p in c.synapses} for c in cores]
-    host = [(name, int(i), int(d), int(a)) for name, i, d, a in tables["host_routes"]]
+    deliveries = _deliveries(tables, cores)
     for t in range(T):
         spikes = []
         for k, core in enumerate(cores):
@@ -140,16 +185,15 @@ def simulate(tables: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.nda
             dendrite[k][slot] = 0
             spikes.append(s)
             rec["out"][k][t], rec["v"][k][t], rec["i"][k][t] = s, core.v, core.u
-        for k, core in enumerate(cores):  # messages from the cores
-            for comp, dest, axon in core.routes.tolist():
-                inbox[dest][(t + cores[dest].lags[axon]) % (max_lag + 1)][:, axon] += spikes[k][:, comp]
-        for name, index, dest, axon in host:  # messages from the host
-            inbox[dest][(t + cores[dest].lags[axon]) % (max_lag + 1)][:, axon] += data[name][t][:, index]
-        for k, core in enumerate(cores):
+        for dest, into in enumerate(deliveries):  # messages from the cores and the host, one scatter per sender
+            for d in into:
+                sent = spikes[d.sender] if isinstance(d.sender, int) else data[d.sender][t]
+                inbox[dest][(t + d.lag) % (max_lag + 1), :, d.axon] += sent[:, d.src].T
+        for k in range(len(cores)):
             arrived = inbox[k][t % (max_lag + 1)].copy()
             inbox[k][t % (max_lag + 1)] = 0
-            for p, mat in core.synapses.items():
-                acc = arrived @ mat
+            for p, mat in cores[k].synapses.items():
+                acc = _accumulate(arrived, mat)
                 exp = int(projections[p]["weight_exp"])
                 out = acc << exp if exp >= 0 else acc >> (-exp)
                 shifted[k][p][t] = out

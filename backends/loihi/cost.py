@@ -104,6 +104,32 @@ class CostModel:
         self.max_lag = max((t.lag for p in netlist.projections for t in p.taps), default=0)
         self.weight_bits = {p.name: stored_weight_bits(p, spec) for p in netlist.projections}
         self._out = {name: self._out_table(name) for name in netlist.populations}
+        self._by_pre = {p.name: self._pre_table(p) for p in netlist.projections}
+
+    def _pre_table(self, proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """(sorted keys pre * W + post, their posts, the distinct sources, W) of ``proj``: any neuron range's
+        synapse lists are then two binary searches per source (:meth:`range_lists`), not a sort of the range."""
+        width = int(proj.post.max(initial=-1)) + 2
+        keys = np.asarray(proj.pre, np.int64) * width + np.asarray(proj.post, np.int64)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        return keys, np.asarray(proj.post, np.int64)[order], np.unique(proj.pre), width
+
+    def range_lists(self, proj: Projection, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sources, synapse counts, memory bits) of the lists of ``proj`` into neurons start..stop-1: the numbers
+        :meth:`lists` gives, from binary searches in the per-projection table (the mapper asks for many ranges)."""
+        keys, posts, pres, width = self._by_pre[proj.name]
+        lo = np.searchsorted(keys, pres * width + min(start, width - 1), side="left")
+        hi = np.searchsorted(keys, pres * width + min(stop, width - 1), side="left")
+        count = hi - lo
+        has = count > 0
+        lo, hi, count = lo[has], hi[has], count[has]
+        low = posts[lo]
+        span = posts[hi - 1] - low + 1
+        bits_syn = self.weight_bits[proj.name] + int(proj.delay - 1).bit_length()
+        dense_bits = block_bits(span, bits_syn, self.spec)
+        sparse_bits = block_bits(count, bits_syn + index_bits(span, self.spec), self.spec)
+        return pres[has], count, np.minimum(dense_bits, sparse_bits)
 
     # -- synapse lists and memory -------------------------------------------------------------------------------------
     def sliced(self, proj: Projection, start: int, stop: int) -> slice:
@@ -129,23 +155,23 @@ class CostModel:
         synapses = memory = 0
         axons = []
         for proj in self.into[layer]:
-            lists = self.lists(proj, start, stop)
+            pre, count, bits = self.range_lists(proj, start, stop)
             n_taps = len(proj.taps)
-            synapses += n_taps * int(lists.count.sum())
-            memory += n_taps * int(lists.bits.sum())
-            axons += [self.axon_base[(t.source, t.lag)] + lists.pre for t in proj.taps]
+            synapses += n_taps * int(count.sum())
+            memory += n_taps * int(bits.sum())
+            axons += [self.axon_base[(t.source, t.lag)] + pre for t in proj.taps]
         ids = np.unique(np.concatenate(axons)) if axons else np.zeros(0, np.int64)
         return GroupCost(layer, start, stop, synapses, memory, ids)
 
     def fan_in(self, layer: str) -> np.ndarray:
         """Distinct input axons each neuron of ``layer`` needs (int64 per neuron)."""
-        keys = [np.stack([p.post, self.axon_base[(t.source, t.lag)] + p.pre], axis=1)
-                for p in self.into[layer] for t in p.taps]
+        n_axons = max([b + self.netlist.populations[s].size for (s, _), b in self.axon_base.items()] + [1])
+        keys = [np.asarray(p.post, np.int64) * n_axons + (self.axon_base[(t.source, t.lag)] + p.pre)
+                for p in self.into[layer] for t in p.taps]  # one int64 key per (neuron, axon): 1-d unique is fast
         size = self.netlist.populations[layer].size
         if not keys:
             return np.zeros(size, np.int64)
-        pairs = np.unique(np.concatenate(keys), axis=0)
-        return np.bincount(pairs[:, 0], minlength=size)
+        return np.bincount(np.unique(np.concatenate(keys)) // n_axons, minlength=size)
 
     # -- output axons and traffic ------------------------------------------------------------------------------------
     def _out_table(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

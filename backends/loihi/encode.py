@@ -135,9 +135,9 @@ def loihi_float_graph(graph: Graph) -> Graph:
 def _caps(name: str, node: CubaLIF, stats: Any, headroom: int) -> tuple[np.ndarray, np.ndarray]:
     """The largest scale each neuron's registers allow, and which limit set it (index into _CAP_NAMES)."""
     theta = np.broadcast_to(np.asarray(node.threshold, np.float64), node.shape)
-    if np.any(theta <= 0):
-        k = np.unravel_index(int(np.argmax(theta <= 0)), node.shape)
-        raise QuantizationError(f"node '{name}': threshold {theta[k]:.6g} at {tuple(map(int, k))} must be > 0 "
+    if np.any(theta < 0):
+        k = np.unravel_index(int(np.argmax(theta < 0)), node.shape)
+        raise QuantizationError(f"node '{name}': threshold {theta[k]:.6g} at {tuple(map(int, k))} must be >= 0 "
                                 "(Loihi's vth is unsigned)")
     room = 2.0 ** -headroom
 
@@ -164,7 +164,7 @@ def _weight_exp(cap: np.ndarray, theta: np.ndarray, m: np.ndarray, top: int) -> 
 
     cap, theta, m: per output channel, the group's scale cap, its smallest threshold and max |W|.
     """
-    live = (m > 0) & np.isfinite(cap)
+    live = (m > 0) & np.isfinite(cap) & (theta > 0)  # a threshold of 0 stays 0 at every exponent
     if not live.any():
         return 0
     cap, theta, m = cap[live], theta[live], m[live]
@@ -287,13 +287,13 @@ def _lower_neuron(name: str, node: CubaLIF, s: np.ndarray, bound: tuple[np.ndarr
     """The QNeuron of one node at scales ``s``; bound = (own cap, which cap) per neuron, for the report."""
     theta = np.broadcast_to(np.asarray(node.threshold, np.float64), node.shape)
     vth = round_half_away(theta * s / 2.0 ** INPUT_SHIFT)
-    if vth.min() < VTH_RANGE[0] or vth.max() > VTH_RANGE[1]:
-        bad = (vth < VTH_RANGE[0]) | (vth > VTH_RANGE[1])
+    bad = (vth < VTH_RANGE[0]) | (vth > VTH_RANGE[1]) | ((vth == 0) & (theta > 0))  # only a 0 stays 0
+    if bad.any():
         k = np.unravel_index(int(np.argmax(bad)), node.shape)
         raise QuantizationError(
             f"node '{name}': threshold {theta[k]:.6g} x scale {s[k]:.6g} gives vth {int(vth[k])}, outside "
-            f"{VTH_RANGE[0]}..{VTH_RANGE[1]}; the weights are too large relative to the threshold for 8-bit "
-            "mantissas with weight_exp >= -7"
+            f"{VTH_RANGE[0] if theta[k] == 0 else 1}..{VTH_RANGE[1]}; the weights are too large relative to the "
+            "threshold for 8-bit mantissas with weight_exp >= -7"
         )
     bias = _split_scaled_bias(name, np.broadcast_to(np.asarray(node.bias, np.float64), node.shape) * s)
     v_init = np.asarray(node.v_init, np.float64) if node.semantics.initial_v == "v_init" else np.zeros(node.shape)

@@ -26,7 +26,7 @@ from snncompile.errors import QuantizationError
 
 WEIGHT_BITS = 8
 WEIGHT_EXP_RANGE = (-7, 7)
-VTH_RANGE = (1, (1 << 17) - 1)
+VTH_RANGE = (0, (1 << 17) - 1)  # vth = 0 is legal (Lava: fires iff v > 0)
 DECAY_MAX = 4095
 BIAS_MANT_RANGE = (-(1 << 12), (1 << 12) - 1)
 BIAS_EXP_RANGE = (0, 7)

@@ -84,7 +84,7 @@ def check_decay_fields(name: str, node: QNeuron) -> None:
 
 
 def check_threshold_field(name: str, node: QNeuron) -> None:
-    """threshold = vth << 6 with vth a 17-bit mantissa, 1..131071."""
+    """threshold = vth << 6 with vth a 17-bit mantissa, 0..131071 (0: fires iff v > 0)."""
     th = node.threshold
     vth = th >> INPUT_SHIFT
     bad = ((vth << INPUT_SHIFT) != th) | (vth < VTH_RANGE[0]) | (vth > VTH_RANGE[1])

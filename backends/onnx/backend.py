@@ -199,12 +199,15 @@ class OnnxBackend:
         step, scan = build_models(sg)
         return step, scan, sg
 
-    def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Inputs | None = None) -> dict[str, Path]:
-        """Write step.onnx, scan.onnx, initial_state.npz (and stimuli + golden traces when ``inputs`` is given)."""
+    def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Inputs | None = None, *,
+             golden: Traces | None = None) -> dict[str, Path]:
+        """Write step.onnx, scan.onnx, initial_state.npz (and stimuli + golden traces when ``inputs`` is given;
+        ``golden``: bitsim's traces on them when already computed)."""
         step, scan, sg = self.build(qgraph)
         write_models = _write_models(step, scan, sg, (STEP, SCAN, INITIAL))
-        golden = None
-        if inputs is not None:
+        if inputs is None:
+            golden = None
+        elif golden is None:
             from snncompile.backends.bitsim import run_plain
 
             golden = run_plain(qgraph, inputs)

@@ -7,7 +7,8 @@ previous step's summed input, ``synapse_delay`` 1).
 Primitives, exact for negative values (see :class:`~.builder.Builder`):
 
 * decay ``round(y*m / 2^D)``: ``toward_zero`` = ``Sign(p) * Div(Abs(p), 2^D)``;
-  ``floor`` = ``Div(p - Mod(p, 2^D), 2^D)``; ``nearest`` = floor of ``p + 2^(D-1)``.
+  ``floor`` = ``Div(p - Mod(p, 2^D), 2^D)``; ``nearest`` = floor of ``p + 2^(D-1)``; ``shift_subtract``
+  (``y - (y >> k)``, equal to the ceiling for every multiplier it admits) = floor of ``p + 2^D - 1``.
   A decay by exactly 2^D (I, IF) is the identity and emits nothing.
 * clamp: ``saturate`` = Clip to +-(2^(W-1)-1); ``wrap`` = ``Mod(y + 2^(W-1), 2^W) - 2^(W-1)``;
   ``wrap_loihi`` = one Where-selected correction by 2^W.
@@ -38,6 +39,8 @@ def decay(b: Builder, y: Val, m: np.ndarray, frac_bits: int, rounding: str) -> V
         return b.trunc_div_pow2(p, frac_bits)
     if rounding == "nearest":
         p = b.add(p, 1 << (frac_bits - 1))
+    elif rounding == "shift_subtract":  # y - (y >> k) == ceil(p / 2^D) for every m it admits (quant/shiftleak.py)
+        p = b.add(p, (1 << frac_bits) - 1)
     return b.floor_div_pow2(p, frac_bits)
 
 

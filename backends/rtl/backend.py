@@ -116,8 +116,11 @@ class RtlBackend:
 
     def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Any = None, *, lanes: int = DEFAULT_LANES,
              simulator: str = "verilator", clock_mhz: float = DEFAULT_CLOCK_MHZ, device: str = synth.DEFAULT_DEVICE,
-             synthesise: bool = False, pnr: bool = False) -> dict[str, Any]:
+             synthesise: bool = False, pnr: bool = False, golden: Traces | None = None) -> dict[str, Any]:
         """Write the project into ``out_dir`` (atomically), simulate it against golden, and measure it.
+
+        ``golden``: bitsim's traces on ``inputs`` when already computed. The result's ``"traces"`` are the
+        simulated RTL's own (its testbench has compared them with golden already), for a caller's check.
 
         The testbench runs once in ``simulator`` (cycles per step and sample go to report.json);
         ``synthesise`` adds yosys cell counts, ``pnr`` nextpnr-ecp5's Fmax (implies ``synthesise``).
@@ -126,20 +129,20 @@ class RtlBackend:
         plan = self.plan(qgraph, lanes=lanes)
         synth.check_memory_fits(sum(memory_bits(lay)["weights"] for lay in plan.layers), device)
         data = check_inputs(qgraph, _random_inputs(qgraph) if inputs is None else inputs)
-        traces = run_plain(qgraph, data)
+        traces = run_plain(qgraph, data) if golden is None or inputs is None else golden
         first = next(iter(data.values()))
         T, B = int(first.shape[0]), int(first.shape[1])
-        golden = testbench.golden_text(plan, traces, testbench.neuron_inputs(plan, traces, _initial(qgraph)))
+        golden_txt = testbench.golden_text(plan, traces, testbench.neuron_inputs(plan, traces, _initial(qgraph)))
         files: dict[str, str | bytes] = dict(design_files(plan))
         files["stimuli.txt"] = testbench.stimuli_text(plan, data)
-        files["golden.txt"] = golden
+        files["golden.txt"] = golden_txt
         est = estimate(plan, measured_events(plan, traces), T, clock_mhz)
         with tempfile.TemporaryDirectory(prefix="snncompile-rtl-emit-") as tmp:
             write_qgraph(qgraph, Path(tmp) / "qgraph.nir")
             files["qgraph.nir"] = (Path(tmp) / "qgraph.nir").read_bytes()
         built = toolchain.build({k: v for k, v in files.items() if k.endswith((".v", ".hex"))}, SIM_SOURCES,
                                 simulator)
-        _, cycles = simulate_plan(plan, built, simulator, data, golden)
+        recs, cycles = simulate_plan(plan, built, simulator, data, golden_txt)
         report: dict[str, Any] = {
             "format": 1, "snncompile": snncompile.__version__, "backend": self.name,
             "options": {"lanes": lanes, "simulator": simulator, "clock_mhz": clock_mhz, "device": device},
@@ -164,7 +167,8 @@ class RtlBackend:
                 fmax = report["pnr"]["fmax_mhz"]
                 report["measured"]["us_per_sample_at_fmax"] = round(report["measured"]["cycles_per_sample"] / fmax, 2)
             (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        return {"files": sorted(files), "dir": str(folder), "report": report, "table": format_table(report)}
+        return {"files": sorted(files), "dir": str(folder), "report": report, "table": format_table(report),
+                "traces": assemble(plan, data, recs)}
 
     def _render(self, name: str, plan: Plan, report: Mapping[str, Any]) -> str:
         opts = report["options"]

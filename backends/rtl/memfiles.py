@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from snncompile.quant.shiftleak import leak_shift
+
 from .plan import Layer
 
 #: the per-neuron parameters of a layer, in PMASK bit order (snn_layer.v)
@@ -43,9 +45,15 @@ def weight_words(layer: Layer) -> str:
 
 
 def param_values(layer: Layer) -> dict[str, np.ndarray]:
-    """Every per-neuron parameter of the layer engine, int64 [N]."""
+    """Every per-neuron parameter of the layer engine, int64 [N].
+
+    Under rounding ``shift_subtract`` alpha and beta hold the leak shift k (``NO_LEAK`` = -1 for no leak), not
+    the multiplier: snn_neuron's shift datapath computes ``y - (y >>> k)`` and has no multiplier."""
     node, n = layer.node, layer.n
-    flat = {"alpha": node.alpha, "beta": node.beta, "theta": node.threshold, "vreset": node.v_reset,
+    alpha, beta = node.alpha, node.beta
+    if node.semantics.rounding == "shift_subtract":
+        alpha, beta = leak_shift(alpha, node.frac_bits), leak_shift(beta, node.frac_bits)
+    flat = {"alpha": alpha, "beta": beta, "theta": node.threshold, "vreset": node.v_reset,
             "nbias": node.bias, "vinit": node.v_init, "iinit": node.i_init}
     out = {"xbias": layer.xbias}
     out.update({k: np.broadcast_to(np.asarray(v, np.int64).reshape(-1), (n,)).copy() for k, v in flat.items()})

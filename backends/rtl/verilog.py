@@ -21,7 +21,7 @@ from .memfiles import PARAM_FIELDS, param_layout
 from .plan import Layer, Plan
 
 SEMANTIC_CODES = {
-    "rounding": {"toward_zero": 0, "floor": 1, "nearest": 2},
+    "rounding": {"toward_zero": 0, "floor": 1, "nearest": 2, "shift_subtract": 3},
     "overflow": {"saturate": 0, "wrap": 1, "wrap_loihi": 2},
     "reset": {"none": 0, "zero": 1, "subtract": 2},
     "timing": {"immediate": 0, "delayed": 1, "snntorch_immediate": 2},

@@ -188,6 +188,8 @@ class _Neuron(nn.Module):
                 k = torch.floor(prod / one)
             elif q.rounding == "nearest":
                 k = torch.floor(prod / one + 0.5)
+            elif q.rounding == "shift_subtract":  # y - (y >> k) == ceil(y*m / 2^D) for every m it admits
+                k = torch.ceil(prod / one)
             else:
                 k = torch.trunc(prod / one)
             val = (k / s).to(p.dtype)

@@ -188,6 +188,24 @@ class QATHandle:
         for name, info in self._neurons.items():
             info["module"]._qat = NeuronQAT(self, name)
             self._attached.append(info["module"])
+        if spec.rounding == "shift_subtract":
+            self._check_shift_leak()
+
+    def _check_shift_leak(self) -> None:
+        """rounding="shift_subtract" (v - (v >> k)) admits only decays 1 - 2^-k and 1: refuse a decay the
+        compiler would refuse, and a learnable one (training would move it off that set)."""
+        from ..quant.qnodes import check_shift_form
+
+        one = 1 << self.spec.frac_bits
+        for name, info in self._neurons.items():
+            for a in info["decays"]:
+                raw = self._raw(info["module"], a)
+                if raw.requires_grad:
+                    raise QuantizationError(
+                        f"qat: node '{name}': {a} is learnable, but rounding='shift_subtract' admits only decays "
+                        f"1 - 2^-k (k in 0..{self.spec.frac_bits}) and 1; fix it to one of those (learn_{a}=False)")
+                d = torch.broadcast_to(raw.detach().clamp(0, 1).double(), info["shape"]).numpy()
+                check_shift_form(name, a, np.sign(d) * np.floor(np.abs(d) * one + 0.5), self.spec.frac_bits, d)
 
     def _register(self, module: torch.nn.Module, attr: str, key: tuple[str, str]) -> None:
         from torch.nn.utils import parametrize

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .shiftleak import shift_subtract
+
 
 def shift_round(acc: np.ndarray, shift: int) -> np.ndarray:
     """``acc << shift`` for shift >= 0; ``floor(acc / 2^-shift)`` (arithmetic >>) otherwise."""
@@ -17,7 +19,10 @@ def shift_round(acc: np.ndarray, shift: int) -> np.ndarray:
 
 
 def decay(y: np.ndarray, m: np.ndarray, frac_bits: int, rounding: str) -> np.ndarray:
-    """round(y*m / 2^frac_bits) with rounding toward_zero | floor | nearest (half up)."""
+    """round(y*m / 2^frac_bits) with rounding toward_zero | floor | nearest (half up), or the
+    shift_subtract leak ``y - (y >> k)`` for ``m = 2^D - 2^(D-k)`` (:mod:`.shiftleak`)."""
+    if rounding == "shift_subtract":
+        return shift_subtract(y, m, frac_bits)
     p = y * m
     if rounding == "floor":
         return p >> frac_bits

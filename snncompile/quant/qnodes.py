@@ -15,7 +15,7 @@ rules for reset timing are those of :mod:`snncompile.semantics`, on integers):
     x     = x << input_shift
     i     = clamp_i(decay(i, alpha) + x)          Cuba kinds (add_then_decay: decay(i + x, alpha))
     v     = clamp_v(decay(v, beta) + i + bias)    (non-Cuba kinds: x in place of i)
-    s     = v > threshold  (or >=);  multi: min(v // threshold, cap)
+    s     = v > threshold  (or >=);  multi: min(v // threshold, cap)   (threshold 0: "gt", binary only)
     reset: zero -> v_reset; subtract -> v - s*threshold
     decay(y, m) = round(y*m / 2^frac_bits) with the Semantics' rounding; I/IF have beta = 2^frac_bits
     clamp: Semantics.overflow_i / overflow_v (saturate +-(2^(W-1)-1), wrap, wrap_loihi)
@@ -35,6 +35,7 @@ from ..nodes import Conv1d, Delay, Flatten, Input, Node, Output, SumPool2d
 from ..semantics import Semantics
 from ..shapes import conv_out
 from ..values import first, int_pair, number_problem, where
+from .shiftleak import nearest_forms, shift_form_problem
 from .spec import QuantSpec
 
 QKINDS = ("I", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Threshold")
@@ -44,6 +45,35 @@ CUBA_KINDS = ("CubaLI", "CubaLIF")
 
 def signed_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def min_threshold(sem: Semantics) -> int:
+    """The lowest integer threshold of a spiking neuron: 0 for binary spikes compared with ``gt`` (it fires
+    iff v > 0, Lava's vth=0), else 1 (``ge`` with 0 would fire at rest; multi-spike divides by it)."""
+    return 0 if sem.compare == "gt" and sem.spikes == "binary" else 1
+
+
+def _threshold_rule(sem: Semantics) -> str:
+    return f"compare={sem.compare!r}, spikes={sem.spikes!r}"
+
+
+def check_shift_form(owner: str, quantity: str, m: np.ndarray, frac_bits: int,
+                     source: np.ndarray | None = None) -> None:
+    """Refuse a decay multiplier the shift-subtract leak cannot apply (see :mod:`.shiftleak`); ``source``: the
+    float decays m was rounded from, named in the message."""
+    bad = shift_form_problem(m, frac_bits)
+    if bad is None:
+        return
+    value = int(np.asarray(m).reshape(-1)[bad])
+    one = 1 << frac_bits
+    idx = tuple(int(i) for i in np.unravel_index(bad, np.shape(m))) if np.ndim(m) else ()
+    raise QuantizationError(
+        f"node '{owner}': {quantity} {value}/{one}{where(idx)}"
+        f"{'' if source is None else f' (from {float(np.asarray(source).reshape(-1)[bad]):.6g})'}"
+        f" is not 1 - 2^-k (k in 0..{frac_bits}) "
+        f"or 1, which rounding='shift_subtract' (v - (v >> k)) needs; nearest: "
+        f"{nearest_forms(value / one, frac_bits)}"
+    )
 
 
 def _int_array(owner: str, quantity: str, value: object, bits: int | None = None,
@@ -169,7 +199,8 @@ class QScale(QWeightNode):
 class QNeuron(Node):
     """An integer neuron of one of QKINDS (see the module docstring for the step).
 
-    alpha, beta: int, 0..2^frac_bits.  threshold: int >= 1 for spiking kinds (fits v_bits).
+    alpha, beta: int, 0..2^frac_bits (rounding "shift_subtract": 2^D - 2^(D-k) for k in 0..D, or 2^D).
+    threshold: int >= 1 for spiking kinds, >= 0 with compare "gt" and binary spikes (fits v_bits).
     v_reset, bias, v_init: fit v_bits.  i_init: fits i_bits.  input_shift: 0..16.
     v_init and i_init are the states at t=0, always (Semantics.initial_v is resolved by the quantiser,
     which writes v_init = round(v_init * scale) only when initial_v == "v_init", else 0).
@@ -218,11 +249,16 @@ class QNeuron(Node):
         for quantity, lim in limits.items():
             raw = np.broadcast_to(np.asarray(getattr(self, quantity)), self.shape)
             object.__setattr__(self, quantity, _int_array(n, quantity, raw, **lim))  # type: ignore[arg-type]
-        if self.kind in SPIKING_KINDS and self.kind != "Threshold" and (self.threshold < 1).any():  # type: ignore
-            raise QuantizationError(  # the quantiser says why a threshold rounds below 1; this is a hand-built node
-                f"node '{n}': threshold {int(self.threshold.min())} is below 1; a spiking {self.kind} "  # type: ignore
-                "QNeuron needs an integer threshold >= 1"
-            )
+        if self.kind in SPIKING_KINDS and self.kind != "Threshold":
+            lowest = min_threshold(self.semantics)
+            if (self.threshold < lowest).any():  # type: ignore[operator]
+                raise QuantizationError(  # the quantiser says why a threshold rounds too low; a hand-built node
+                    f"node '{n}': threshold {int(self.threshold.min())} is below {lowest}; a spiking "  # type: ignore
+                    f"{self.kind} QNeuron with {_threshold_rule(self.semantics)} needs an integer threshold >= {lowest}"
+                )
+        if self.semantics.rounding == "shift_subtract":
+            for quantity in ("alpha", "beta") if self.kind in CUBA_KINDS else ("beta",):
+                check_shift_form(n, quantity, getattr(self, quantity), self.frac_bits)
         if not (isinstance(self.out_scale, numbers.Real) and np.isfinite(self.out_scale) and self.out_scale > 0):
             raise QuantizationError(f"node '{n}': out_scale {self.out_scale!r} must be a finite number > 0")
 

@@ -42,7 +42,7 @@ from ..values import index_text
 from .advice import threshold_below_one, too_large
 from .calibrate import NeuronStats, bits_for, calibrate, register_bits
 from .fold import WEIGHT_TYPES, WeightNode, plan_folding
-from .qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, QWeightNode
+from .qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, QWeightNode, check_shift_form, min_threshold
 from .scales import group_scales, round_half_away, scale_round, show_int, weight_limit
 from .spec import QuantSpec
 
@@ -161,13 +161,21 @@ def lower_neuron(name: str, node: NeuronNode, scale: np.ndarray, stats: NeuronSt
                     f"node '{name}': {decay}={f[k]:.6g} rounds to {int(d[k])} with frac_bits={spec.frac_bits}, "
                     f"outside 0..{one}; a decay must lie in [0, 1]"
                 )
+            if spec.rounding == "shift_subtract":
+                check_shift_form(name, decay, np.broadcast_to(d, node.shape), spec.frac_bits,
+                                 np.broadcast_to(f, node.shape))
     floats = {q: np.asarray(getattr(node, q), np.float64) for q in _SCALED if hasattr(node, q)}
     if kind != "Threshold":
         v_init = np.asarray(node.v_init, np.float64) if node.semantics.initial_v == "v_init" else 0.0
         floats["v_init"] = np.broadcast_to(v_init, node.shape)
     params.update({q: scale_round(value, scale) for q, value in floats.items()})
-    if node.SPIKING and kind != "Threshold" and params["threshold"].size and params["threshold"].min() < 1:
-        k = np.unravel_index(int(np.argmin(params["threshold"])), node.shape)
+    # threshold 0 is kept only where the float threshold is 0 itself (v > 0 exactly); a positive one that
+    # rounds to 0 is a quantisation problem the advice explains
+    low = params["threshold"] < 1 if node.SPIKING and kind != "Threshold" else np.zeros(0, bool)
+    if low.size and min_threshold(node.semantics) == 0:
+        low = low & (floats["threshold"] != 0)
+    if low.any():
+        k = np.unravel_index(int(np.argmax(low)), node.shape)
         raise QuantizationError(threshold_below_one(name, float(floats["threshold"][k]), float(scale[k]),
                                                     show_int(params["threshold"][k]), spec, f"neuron {index_text(k)}"))
     if spec.state_bits is None:  # fixed state_bits: register_bits names the width that was asked for

@@ -8,7 +8,9 @@ Fields and ranges (a value outside raises QuantizationError naming the field):
     granularity   "channel" | "tensor"      one scale per output channel (per neuron) or per layer
     scale_rule    "maxabs" | "percentile" | "pow2"
     percentile    50..100       used by scale_rule="percentile" (weights beyond it saturate)
-    rounding      "toward_zero" | "floor" | "nearest"   decay rounding written into each neuron's Semantics
+    rounding      "toward_zero" | "floor" | "nearest" | "shift_subtract"
+                                decay rounding written into each neuron's Semantics; shift_subtract
+                                (v - (v >> k)) needs every decay to round to 1 - 2^-k or 1
     overflow      "saturate" | "wrap"                   v/i register policy written into each neuron's Semantics
     headroom_bits 0..8          extra bits above the calibrated maximum when state_bits is None
 """
@@ -25,7 +27,7 @@ from ..errors import QuantizationError
 _CHOICES = {
     "granularity": ("channel", "tensor"),
     "scale_rule": ("maxabs", "percentile", "pow2"),
-    "rounding": ("toward_zero", "floor", "nearest"),
+    "rounding": ("toward_zero", "floor", "nearest", "shift_subtract"),
     "overflow": ("saturate", "wrap"),
 }
 _RANGES = {"weight_bits": (2, 16), "frac_bits": (4, 16), "headroom_bits": (0, 8)}

@@ -130,3 +130,52 @@ def test_qat_state_modelling_keeps_gradients_and_switches_off() -> None:
             assert torch.equal(snn.run(net, x), float_out)
     assert net[1]._qat is None
     assert torch.equal(snn.run(net, x), float_out)
+
+
+def shift_mlp(seed: int) -> torch.nn.Sequential:
+    """tiny_mlp with decays the shift-subtract leak admits (1 - 2^-3, 1 - 2^-2)."""
+    net = tiny_mlp(seed)
+    net[1] = snn.Leaky(0.875, threshold=1.0).double()
+    net[3] = snn.Leaky(0.75, threshold=0.7).double()
+    return net
+
+
+@pytest.mark.parametrize("state_bits", [None, 10])
+def test_qat_shift_subtract_equals_bitsim_exactly(state_bits: int | None) -> None:
+    """rounding='shift_subtract': QAT's forward is v - (v >> k) on the integer grid, as bitsim computes it."""
+    spec = sc.QuantSpec(weight_bits=6, state_bits=state_bits, rounding="shift_subtract")
+    sample = torch.zeros(1, 10, dtype=torch.float64)
+    x = (np.random.default_rng(5).random((40, 16, 10)) < 0.3).astype(np.float64)
+    differs = False
+    for seed in (0, 1):
+        net = shift_mlp(seed)
+        h = snn.qat.qat(net, spec, sample)
+        scales = h.scales()
+        fq = run_fake_quant(net, x)
+        h.remove()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OverflowRiskWarning)
+            qg = sc.quantize(sc.trace(net, sample), spec, x)
+            floor_qg = sc.quantize(sc.trace(net, sample), sc.QuantSpec(
+                weight_bits=6, state_bits=state_bits, rounding="floor"), x)
+        fixed = run_plain(qg, x)
+        for name in ("1", "3"):
+            assert np.array_equal(fq[name]["out"], fixed[name]["out"]), (seed, name)
+            assert np.array_equal(np.round(fq[name]["v"] * scales[name].numpy()), fixed[name]["v"]), (seed, name)
+            assert fixed[name]["out"].sum() > 0
+        floor_v = run_plain(floor_qg, x)
+        differs |= any(not np.array_equal(floor_v[n]["v"], fixed[n]["v"]) for n in ("1", "3"))
+    assert differs  # the leak really rounds differently from floor here, so the test tells them apart
+
+
+def test_qat_shift_subtract_refuses_other_decays() -> None:
+    spec = sc.QuantSpec(weight_bits=6, rounding="shift_subtract")
+    sample = torch.zeros(1, 10, dtype=torch.float64)
+    with pytest.raises(sc.errors.QuantizationError,
+                       match=r"node '1': beta 3686/4096 at index 0 \(from 0\.9\) is not 1 - 2\^-k .* nearest: "
+                             r"0\.875 \(k=3\) or 0\.9375 \(k=4\)"):
+        snn.qat.qat(tiny_mlp(0), spec, sample)
+    net = shift_mlp(0)
+    net[1] = snn.Leaky(0.875, threshold=1.0, learn_beta=True).double()
+    with pytest.raises(sc.errors.QuantizationError, match=r"qat: node '1': beta is learnable, but"):
+        snn.qat.qat(net, spec, sample)

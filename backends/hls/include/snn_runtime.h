@@ -22,7 +22,7 @@
 #pragma GCC diagnostic ignored "-Wunknown-pragmas"
 #endif
 
-enum { SNN_ROUND_TOWARD_ZERO = 0, SNN_ROUND_FLOOR = 1, SNN_ROUND_NEAREST = 2 };
+enum { SNN_ROUND_TOWARD_ZERO = 0, SNN_ROUND_FLOOR = 1, SNN_ROUND_NEAREST = 2, SNN_ROUND_SHIFT_SUBTRACT = 3 };
 enum { SNN_SATURATE = 0, SNN_WRAP = 1, SNN_WRAP_LOIHI = 2 };
 enum { SNN_RESET_ZERO = 0, SNN_RESET_SUBTRACT = 1, SNN_RESET_NONE = 2 };
 enum { SNN_TIMING_IMMEDIATE = 0, SNN_TIMING_DELAYED = 1, SNN_TIMING_SNNTORCH = 2 };
@@ -46,10 +46,14 @@ static inline int64_t snn_shift_round(int64_t acc, int shift)
     return shift >= 0 ? acc * ((int64_t)1 << shift) : snn_floor_shr(acc, -shift);
 }
 
-/* decay(y, m) = round(y*m / 2^frac): toward_zero | floor | nearest (half up). */
+/* decay(y, m) = round(y*m / 2^frac): toward_zero | floor | nearest (half up) | shift_subtract, the leak
+ * y - (y >> k), which equals ceil(y*m / 2^frac) for the only multipliers it admits, m = 2^frac - 2^(frac-k). */
 static inline int64_t snn_decay(int64_t y, int64_t m, int frac, int rounding)
 {
     int64_t p = y * m;
+    if (rounding == SNN_ROUND_SHIFT_SUBTRACT) {
+        return snn_floor_shr(p + ((int64_t)1 << frac) - 1, frac);
+    }
     if (rounding == SNN_ROUND_FLOOR) {
         return snn_floor_shr(p, frac);
     }

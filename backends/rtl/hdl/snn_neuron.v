@@ -6,7 +6,9 @@
 //   v     = clamp_v(decay(v, beta) + drive + bias) drive = i (CUBA) or xs
 //   s     = v > theta (CMP_GE: >=); MULTI: min(v div theta, CAP) where it fires
 //   reset and its timing as Semantics (immediate / delayed / snntorch_immediate), on integers
-//   decay(y, m) = round(y*m / 2^FB): ROUND 0 toward zero, 1 floor, 2 nearest (half up)
+//   decay(y, m) = round(y*m / 2^FB): ROUND 0 toward zero, 1 floor, 2 nearest (half up);
+//   ROUND 3 is the shift-subtract leak y - (y >>> k): alpha and beta then carry k (-1: no leak), and the
+//   datapath has no multiplier (the product stage is a barrel shift and a subtract)
 //   clamp: OV* 0 saturate to +-(2^(B-1)-1), 1 two's-complement wrap, 2 wrap_loihi (one correction by 2^B)
 //
 // Operands are W-bit signed; W comes from the range proof of the QGraph, so no intermediate overflows.
@@ -68,6 +70,14 @@ module snn_neuron #(
             if (ROUND == 1) round_d = p >>> FB;
             else if (ROUND == 2) round_d = (p + (1 <<< (FB - 1))) >>> FB;
             else round_d = (p + (p < 0 ? bump : $signed({W{1'b0}}))) >>> FB;
+        end
+    endfunction
+
+    function signed [W-1:0] leak;      // ROUND 3: y - (y >>> k), or y where k < 0 (no leak)
+        input signed [W-1:0] y;
+        input signed [W-1:0] k;
+        begin
+            leak = (k < 0) ? y : y - (y >>> k[4:0]);
         end
     endfunction
 
@@ -151,12 +161,12 @@ module snn_neuron #(
         be0 <= beta;
         r[0] <= (!SPIKING || TIMING == 0) ? {CW{1'b0}} : ((TIMING == 1) ? r_prev : fire(v_old, theta));
         for (k = 1; k < 5; k = k + 1) xs[k] <= xs[k-1];
-        // 1: the decay products
-        pi1 <= ia0 * al0;
-        pv1 <= vo0 * be0;
+        // 1: the decay products (ROUND 3: the shift-subtract leak, no multiplier is built)
+        pi1 <= (ROUND == 3) ? leak(ia0, al0) : ia0 * al0;
+        pv1 <= (ROUND == 3) ? leak(vo0, be0) : vo0 * be0;
         // 2: rounding
-        id2 <= round_d(pi1);
-        vd2 <= round_d(pv1);
+        id2 <= (ROUND == 3) ? pi1 : round_d(pi1);
+        vd2 <= (ROUND == 3) ? pv1 : round_d(pv1);
         // 3: decay_then_add adds the input to the decayed current
         ip3 <= ADD_THEN_DECAY ? id2 : id2 + xs[2];
         vd3 <= vd2;

@@ -19,7 +19,18 @@ import numpy as np
 from hypothesis import strategies as st
 
 from snncompile.nodes import Delay, Flatten, Input, Output, SumPool2d
-from snncompile.quant.qnodes import QKINDS, QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, signed_range
+from snncompile.quant.qnodes import (
+    QKINDS,
+    QConv1d,
+    QConv2d,
+    QDense,
+    QGraph,
+    QNeuron,
+    QScale,
+    min_threshold,
+    signed_range,
+)
+from snncompile.quant.shiftleak import legal_multipliers
 from snncompile.semantics import _CHOICES, Semantics
 
 
@@ -27,6 +38,11 @@ def semantics_strategy() -> st.SearchStrategy[Semantics]:
     """Every Semantics field drawn independently over all its allowed values."""
     fields = {name: st.sampled_from(values) for name, values in _CHOICES.items()}
     return st.builds(Semantics, spike_cap=st.integers(1, 4), **fields)
+
+
+def shift_decays(rng: np.random.Generator, frac_bits: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Decay multipliers the shift-subtract leak admits: 2^D - 2^(D-k) for k in 0..D, or 2^D."""
+    return rng.choice(legal_multipliers(frac_bits), size=shape)
 
 
 class _Builder:
@@ -101,15 +117,19 @@ class _Builder:
         per_neuron = self.draw(st.booleans())
         pshape = shape if per_neuron else ()
 
+        sem = self.draw(semantics_strategy())
+
         def decay() -> Any:
+            if sem.rounding == "shift_subtract":
+                return shift_decays(self.rng, d, pshape)
             return self.rng.choice(np.array([0, one, one - 1, one // 2]), size=pshape) if self.draw(
                 st.booleans()) else self.rng.integers(0, one + 1, size=pshape)
 
         th_max = self.draw(st.sampled_from([4, 64, hi_v]))
         kind = self.draw(st.sampled_from(QKINDS))
-        th_lo = -th_max if kind == "Threshold" else 1
+        th_lo = -th_max if kind == "Threshold" else min_threshold(sem)
         return QNeuron(
-            name=name, kind=kind, shape=shape, semantics=self.draw(semantics_strategy()),
+            name=name, kind=kind, shape=shape, semantics=sem,
             alpha=decay(), beta=decay(), threshold=self.rng.integers(th_lo, min(th_max, hi_v) + 1, size=pshape),
             v_reset=self.ints(v_bits, pshape, small=self.draw(st.sampled_from([0, 8, None]))),
             bias=self.ints(v_bits, pshape, small=self.draw(st.sampled_from([0, 4, None]))),
@@ -223,10 +243,14 @@ def neuron_cases(draw: Any, max_steps: int = 12) -> tuple[QGraph, np.ndarray]:
     hi_v = (1 << (v_bits - 1)) - 1
     kind = draw(st.sampled_from(QKINDS))
     pshape = (n,) if draw(st.booleans()) else ()
+    sem = draw(semantics_strategy())
+    if sem.rounding == "shift_subtract":
+        alpha, beta = shift_decays(rng, d, pshape), shift_decays(rng, d, pshape)
+    else:
+        alpha, beta = rng.integers(0, (1 << d) + 1, size=pshape), rng.integers(0, (1 << d) + 1, size=pshape)
     node = QNeuron(
-        name="n", kind=kind, shape=(n,), semantics=draw(semantics_strategy()),
-        alpha=rng.integers(0, (1 << d) + 1, size=pshape), beta=rng.integers(0, (1 << d) + 1, size=pshape),
-        threshold=rng.integers(-hi_v if kind == "Threshold" else 1, hi_v + 1, size=pshape),
+        name="n", kind=kind, shape=(n,), semantics=sem, alpha=alpha, beta=beta,
+        threshold=rng.integers(-hi_v if kind == "Threshold" else min_threshold(sem), hi_v + 1, size=pshape),
         v_reset=b.ints(v_bits, pshape), bias=b.ints(v_bits, pshape, small=2), v_init=b.ints(v_bits, pshape),
         i_init=b.ints(i_bits, pshape), input_shift=draw(st.integers(0, 2)), frac_bits=d, i_bits=i_bits, v_bits=v_bits,
     )

@@ -16,11 +16,14 @@ from hypothesis import strategies as st
 from snncompile.backends.bitsim.neuron import IntNeuronState
 
 from snncompile.quant.clamps import ClampCounter
-from snncompile.quant.qnodes import QKINDS, QNeuron
+from snncompile.quant.qnodes import QKINDS, QNeuron, min_threshold
 from snncompile.semantics import Semantics
 
 
 def py_decay(y: int, m: int, d: int, rounding: str) -> int:
+    if rounding == "shift_subtract":  # the multiplier-free leak, literally: m = 2^d - 2^(d-k)
+        gap = 2**d - m
+        return y if gap == 0 else y - (y >> (d - (gap.bit_length() - 1)))
     p = y * m
     if rounding == "floor":
         return p // 2**d
@@ -134,7 +137,7 @@ semantics_st = st.builds(
     spikes=st.sampled_from(["binary", "multi"]),
     spike_cap=st.integers(1, 5),
     synapse_order=st.sampled_from(["decay_then_add", "add_then_decay"]),
-    rounding=st.sampled_from(["toward_zero", "floor", "nearest"]),
+    rounding=st.sampled_from(["toward_zero", "floor", "nearest", "shift_subtract"]),
     overflow_i=st.sampled_from(["saturate", "wrap", "wrap_loihi"]),
     overflow_v=st.sampled_from(["saturate", "wrap", "wrap_loihi"]),
 )
@@ -153,9 +156,17 @@ def neuron_and_inputs(draw: st.DrawFn) -> tuple[QNeuron, np.ndarray]:
         edge = st.sampled_from([lo, hi, 0, lo + 1, hi - 1]).filter(lambda z: lo <= z <= hi)
         return draw(st.lists(st.one_of(st.integers(lo, hi), edge), min_size=n, max_size=n))
 
+    sem = draw(semantics_st)
+
+    def decays() -> list[int]:
+        if sem.rounding == "shift_subtract":
+            legal = [2**d - 2 ** (d - k) for k in range(d + 1)] + [2**d]
+            return draw(st.lists(st.sampled_from(legal), min_size=n, max_size=n))
+        return ints(0, 2**d)
+
     node = QNeuron(
-        name="q", kind=kind, shape=(n,), semantics=draw(semantics_st),
-        alpha=ints(0, 2**d), beta=ints(0, 2**d), threshold=ints(1, vmax),
+        name="q", kind=kind, shape=(n,), semantics=sem,
+        alpha=decays(), beta=decays(), threshold=ints(min_threshold(sem), vmax),
         v_reset=ints(-vmax, vmax), bias=ints(-vmax, vmax), v_init=ints(-vmax, vmax), i_init=ints(-imax, imax),
         input_shift=draw(st.integers(0, 6)), frac_bits=d, i_bits=i_bits, v_bits=v_bits,
     )

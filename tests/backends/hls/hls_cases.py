@@ -18,6 +18,7 @@ import pytest
 
 from snncompile.nodes import Delay, Flatten, Input, Output, SumPool2d
 from snncompile.quant.qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, signed_range
+from snncompile.quant.shiftleak import legal_multipliers
 from snncompile.semantics import _CHOICES, PRESETS, Semantics
 
 TOPOLOGIES = ("mlp", "cuba", "recurrent", "conv2d_pool", "conv1d_scale")
@@ -68,9 +69,14 @@ class Net:
         sem = semantics(self.sem_name, self.rng)
         n = int(np.prod(shape))
         th = max(1, int(self.gain() * np.sqrt(fan_in) * 0.6))
+        if sem.rounding == "shift_subtract":  # decays 1 - 2^-k (k = 3..12) or 1
+            legal = legal_multipliers(12)[3:]
+            alpha: Any = self.rng.choice(legal, size=n).reshape(shape)
+            beta: Any = int(self.rng.choice(legal))
+        else:
+            alpha, beta = self.rng.integers(3000, 4000, size=n).reshape(shape), int(self.rng.integers(3300, 4000))
         node = QNeuron(
-            name=name, kind=kind, shape=shape, semantics=sem,
-            alpha=self.rng.integers(3000, 4000, size=n).reshape(shape), beta=int(self.rng.integers(3300, 4000)),
+            name=name, kind=kind, shape=shape, semantics=sem, alpha=alpha, beta=beta,
             threshold=self.rng.integers(th, 2 * th + 1, size=n).reshape(shape) if kind != "Threshold" else th,
             v_reset=int(self.rng.integers(-2, 3)), bias=int(self.rng.integers(0, 3)),
             v_init=self.rng.integers(-th, th + 1, size=n).reshape(shape), i_init=int(self.rng.integers(-3, 4)),

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from snncompile.backends.hls.runner import build
 
 from snncompile.quant.intops import clamp, decay, fire, shift_round
+from snncompile.quant.shiftleak import legal_multipliers
 
 RUNTIME = Path(__file__).resolve().parents[3] / "backends" / "hls" / "include" / "snn_runtime.h"
 HARNESS = """#include "snn_runtime.h"
@@ -25,7 +26,7 @@ int64_t t_clamp(int64_t y, int bits, int policy) { return snn_clamp(y, bits, pol
 int64_t t_fire(int64_t v, int64_t theta, int ge, int multi, int64_t cap) { return snn_fire(v, theta, ge, multi, cap); }
 int64_t t_shift(int64_t acc, int shift) { return snn_shift_round(acc, shift); }
 """
-ROUNDING = ("toward_zero", "floor", "nearest")
+ROUNDING = ("toward_zero", "floor", "nearest", "shift_subtract")
 POLICY = ("saturate", "wrap", "wrap_loihi")
 I64 = ctypes.c_int64
 
@@ -49,9 +50,10 @@ wide = st.one_of(st.integers(-(2**40), 2**40), st.sampled_from([0, 1, -1, 2**31,
 
 
 @settings(max_examples=300, deadline=None)
-@given(y=wide, frac=st.integers(1, 16), data=st.data(), rounding=st.integers(0, 2))
+@given(y=wide, frac=st.integers(1, 16), data=st.data(), rounding=st.integers(0, 3))
 def test_decay(lib: ctypes.CDLL, y: int, frac: int, data: st.DataObject, rounding: int) -> None:
-    m = data.draw(st.integers(0, 2**frac))
+    legal = [int(m) for m in legal_multipliers(frac)]  # the only multipliers shift_subtract admits
+    m = data.draw(st.sampled_from(legal) if ROUNDING[rounding] == "shift_subtract" else st.integers(0, 2**frac))
     assert lib.t_decay(y, m, frac, rounding) == one(decay, np.array([y]), np.array([m]), frac, ROUNDING[rounding])
 
 

@@ -100,7 +100,7 @@ def test_unrepresentable_values_name_node_and_value() -> None:
     with pytest.raises(QuantizationError, match=r"node 'n': v_reset 0.5 at \(1,\) cannot be represented: Loihi "
                                                 r"resets v to 0"):
         quantize_for_loihi(_one_layer(lif))
-    with pytest.raises(QuantizationError, match=r"node 'n': threshold -1 at \(0,\) must be > 0"):
+    with pytest.raises(QuantizationError, match=r"node 'n': threshold -1 at \(0,\) must be >= 0"):
         quantize_for_loihi(_one_layer(LIF(shape=(2,), beta=0.9, threshold=np.array([-1.0, 1.0]))))
     with pytest.raises(QuantizationError, match=r"node 'n': beta=1.5 is outside \[0, 1\]"):
         quantize_for_loihi(_one_layer(LIF(shape=(2,), beta=1.5, threshold=1.0)))

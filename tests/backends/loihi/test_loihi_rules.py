@@ -153,7 +153,7 @@ def _neuron_graph(**changes: object) -> QGraph:
     (dict(beta=0), QuantizationError, r"node 'n': beta 0 at \(0,\) does not fit Loihi's 12-bit decay "
                                       r"\(dv = 4096 - beta must be 0..4095, so beta in 1..4096\)"),
     (dict(threshold=100), QuantizationError, r"node 'n': threshold 100 at \(0,\) is not vth << 6 with vth in "
-                                             r"1..131071 \(Loihi's 17-bit threshold mantissa\)"),
+                                             r"0..131071 \(Loihi's 17-bit threshold mantissa\)"),
     (dict(v_reset=np.array([0, 5])), QuantizationError, r"node 'n': v_reset 5 at \(1,\); Loihi resets v to 0"),
     (dict(bias=4097), QuantizationError, r"node 'n': bias 4097 at \(0,\) is not bias_mant << bias_exp with "
                                          r"bias_mant in -4096..4095 and bias_exp in 0..7"),

@@ -36,15 +36,17 @@ from snncompile.nodes import (
     Threshold,
 )
 from snncompile.quant.limits import check_int64
-from snncompile.quant.qnodes import QKINDS, QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale
+from snncompile.quant.qnodes import QKINDS, QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, min_threshold
 from snncompile.quant.ranges import analyse, neuron_states, summed_input, unbounded
+from snncompile.quant.shiftleak import legal_multipliers
 from snncompile.semantics import Semantics
 
 OPTIONS: dict[str, tuple[Any, ...]] = {
     "compare": ("gt", "ge"), "reset": ("zero", "subtract", "none"),
     "timing": ("immediate", "delayed", "snntorch_immediate"), "delayed_zero": ("state", "total"),
     "synapse_delay": (0, 1), "spikes": ("binary", "multi"), "initial_v": ("zero", "v_init"),
-    "synapse_order": ("decay_then_add", "add_then_decay"), "rounding": ("toward_zero", "floor", "nearest"),
+    "synapse_order": ("decay_then_add", "add_then_decay"),
+    "rounding": ("toward_zero", "floor", "nearest", "shift_subtract"),
     "overflow_i": ("saturate", "wrap", "wrap_loihi"), "overflow_v": ("saturate", "wrap", "wrap_loihi"),
 }
 
@@ -73,10 +75,16 @@ def qneuron(rng: np.random.Generator, name: str, shape: tuple[int, ...], kind: s
     i_bits = int(pick(rng, [4, 6, 8, 12, 16, 24, 32]))
     d = int(rng.integers(1, 17))
     vmax, imax = 2 ** (v_bits - 1) - 1, 2 ** (i_bits - 1) - 1
+    sem = sem or semantics(rng)
+    if sem.rounding == "shift_subtract":
+        alpha, beta = rng.choice(legal_multipliers(d), size=shape), rng.choice(legal_multipliers(d), size=shape)
+    else:
+        alpha, beta = ints(rng, 0, 2**d, shape), ints(rng, 0, 2**d, shape)
+    lowest = min_threshold(sem)
     return QNeuron(
-        name=name, kind=kind, shape=shape, semantics=sem or semantics(rng),
-        alpha=ints(rng, 0, 2**d, shape), beta=ints(rng, 0, 2**d, shape),
-        threshold=ints(rng, 1, max(1, vmax // 4), shape) if kind != "Threshold" else ints(rng, -vmax, vmax, shape),
+        name=name, kind=kind, shape=shape, semantics=sem, alpha=alpha, beta=beta,
+        threshold=(ints(rng, lowest, max(lowest, vmax // 4), shape) if kind != "Threshold"
+                   else ints(rng, -vmax, vmax, shape)),
         v_reset=ints(rng, -vmax, vmax, shape), bias=ints(rng, -(vmax // 8), vmax // 8, shape),
         v_init=ints(rng, -vmax, vmax, shape), i_init=ints(rng, -imax, imax, shape),
         input_shift=int(rng.integers(0, 4)), frac_bits=d, i_bits=i_bits, v_bits=v_bits,

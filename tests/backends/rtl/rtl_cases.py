@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from snncompile.nodes import Flatten, Input, Output
-from snncompile.quant.qnodes import QDense, QGraph
+from snncompile.quant.qnodes import QDense, QGraph, min_threshold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bitsim"))
 from qgraph_strategies import _Builder, neuron_cases  # noqa: E402
@@ -31,7 +31,7 @@ def _neuron(b: _Builder, name: str, n: int, *, binary: bool) -> Any:
     kind = b.draw(st.sampled_from(KINDS))
     sem = node.semantics.with_(spikes="binary") if binary else node.semantics
     params = {**node.params(), "name": name, "kind": kind, "semantics": sem,
-              "threshold": np.maximum(node.threshold, 1)}  # drawn for a Threshold neuron it may be < 1
+              "threshold": np.maximum(node.threshold, min_threshold(sem))}  # a Threshold neuron's may be lower
     return type(node)(**params)
 
 

@@ -1,0 +1,175 @@
+"""Export cost per target beside one bitsim simulation, with peak memory (issue: compile well under a simulation).
+
+    python benchmarks/compile.py [--full] [--targets bitsim,hls,onnx,loihi] [--repeat R] [--json FILE]
+
+Networks (LIF MLPs, snnTorch semantics, seeded random weights; stimuli T=100, B=16, 10 % spikes):
+``small`` 256-128-10 (34 k synapses), ``6.3M`` 1024-2048-2048-10, and with ``--full`` ``67M`` 4096-8192-4096-10.
+For each network and target, ``snncompile export MODEL --target T --inputs DATA`` runs as a child process;
+its CPU time (user + system) and peak RSS come from ``wait4``. Beside them, in the same run:
+
+* ``start-up``: a child that only imports the CLI and loads the model (``snncompile inspect``): the fixed cost
+  every command pays (Python, numpy, torch, NIR/h5py);
+``--python`` runs the export children (and start-up) with another interpreter, e.g. the previous release's venv,
+for a before/after table measured in one run.
+
+* ``sim``: one bitsim simulation (``simulate``, the fast path) of the exported QGraph on the same stimuli, CPU
+  time median of ``--repeat`` calls in this process, and the peak RSS of a child doing only that.
+
+Ratios: ``export / (sim + start-up)``; the goal is < 1 (loihi < 2). CPU times, not wall: the machine is shared.
+The 24 GiB line extrapolates the largest export's peak RSS per synapse (labelled an estimate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import snncompile as sc
+from snncompile.nodes import LIF, Affine, Input, Output
+
+NETWORKS = {"small": (256, 128, 10), "6.3M": (1024, 2048, 2048, 10), "67M": (4096, 8192, 4096, 10)}
+T, B, DENSITY = 100, 16, 0.1
+GIB = 1 << 30
+
+
+def mlp(sizes: tuple[int, ...], seed: int = 0) -> sc.Graph:
+    rng = np.random.default_rng(seed)
+    nodes: dict[str, Any] = {"input": Input(shape=(sizes[0],))}
+    edges, prev = [], "input"
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        nodes[f"fc{k}"] = Affine(weight=rng.normal(0, 1.5 / np.sqrt(n_in), (n_out, n_in)).astype(np.float32),
+                                 bias=np.zeros(n_out, np.float32))
+        nodes[f"lif{k}"] = LIF(shape=(n_out,), beta=np.float32(0.9), threshold=np.float32(1.0),
+                               semantics=sc.PRESETS["snntorch"])
+        edges += [(prev, f"fc{k}"), (f"fc{k}", f"lif{k}")]
+        prev = f"lif{k}"
+    nodes["output"] = Output()
+    edges.append((prev, "output"))
+    return sc.Graph(nodes, edges)
+
+
+def synapses(sizes: tuple[int, ...]) -> int:
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def child(argv: list[str], cwd: Path) -> tuple[float, float, int]:
+    """(CPU seconds user+system, wall seconds, peak RSS bytes) of one child process; raises if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {err.decode()[-800:]}")
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss * 1024
+
+
+SIM_CHILD = """
+import sys, numpy as np
+from snncompile.backends.bitsim import simulate
+from snncompile.quant.qnir import read_qgraph
+simulate(read_qgraph(sys.argv[1]), np.load(sys.argv[2]))
+"""
+
+
+def measure(name: str, sizes: tuple[int, ...], targets: list[str], repeat: int, work: Path,
+            python: str = sys.executable) -> dict[str, Any]:
+    from snncompile.backends.bitsim import simulate
+
+    from snncompile.quant.qnir import read_qgraph
+
+    folder = work / name
+    folder.mkdir()
+    model, stim = folder / "model.nir", folder / "stim.npy"
+    sc.save(mlp(sizes), str(model))
+    np.save(stim, (np.random.default_rng(1).random((T, B, sizes[0])) < DENSITY).astype(np.uint8))
+    py = [python, "-m", "snncompile"]
+    row: dict[str, Any] = {"network": name, "sizes": list(sizes), "synapses": synapses(sizes)}
+    row["startup_cpu_s"], _, row["startup_rss"] = child([*py, "inspect", str(model)], folder)
+    row["export"] = {}
+    for target in targets:
+        cpu, wall, rss = child([*py, "export", str(model), "--target", target, "-o", str(folder / f"out-{target}"),
+                                "--inputs", str(stim), "--simulator", "icarus"], folder)
+        row["export"][target] = {"cpu_s": cpu, "wall_s": wall, "peak_rss": rss}
+        print(f"  {name} {target}: {cpu:.2f} s CPU, {rss / 2**20:.0f} MiB", flush=True)
+    qfile = folder / "out-bitsim" / "bitsim" / "qgraph.nir"
+    if not qfile.is_file():  # bitsim not among the targets: export it for the simulation
+        child([*py, "export", str(model), "--target", "bitsim", "-o", str(folder / "out-bitsim"), "--inputs",
+               str(stim)], folder)
+    qgraph, data = read_qgraph(qfile), np.load(stim)
+    times = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        simulate(qgraph, data)
+        times.append(time.process_time() - t0)
+    row["sim_cpu_s"] = statistics.median(times)
+    _, _, row["sim_rss"] = child([sys.executable, "-c", SIM_CHILD, str(qfile), str(stim)], folder)
+    return row
+
+
+def table(rows: list[dict[str, Any]], targets: list[str]) -> str:
+    head = ["network", "synapses", "start-up s", "sim s", "sim RSS MiB"]
+    head += [f"{t} s (x)" for t in targets] + [f"{t} MiB" for t in targets]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        base = r["sim_cpu_s"] + r["startup_cpu_s"]
+        cells = [r["network"], f"{r['synapses']:,}", f"{r['startup_cpu_s']:.2f}", f"{r['sim_cpu_s']:.2f}",
+                 f"{r['sim_rss'] / 2**20:.0f}"]
+        cells += [f"{r['export'][t]['cpu_s']:.2f} ({r['export'][t]['cpu_s'] / base:.2f})" for t in targets]
+        cells += [f"{r['export'][t]['peak_rss'] / 2**20:.0f}" for t in targets]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def capacity(rows: list[dict[str, Any]], targets: list[str]) -> str:
+    """The largest network (synapses) whose worst export and simulation fit 24 GiB, by the largest row's bytes
+    per synapse beyond the start-up's RSS -- an estimate, not a measurement."""
+    big = max(rows, key=lambda r: r["synapses"])
+    peak = max([big["sim_rss"], *(big["export"][t]["peak_rss"] for t in targets)])
+    worst = max(targets, key=lambda t: big["export"][t]["peak_rss"])
+    per = (peak - big["startup_rss"]) / big["synapses"]
+    fits = int((24 * GIB - big["startup_rss"]) / per)
+    return (f"estimate: {per:.1f} bytes per synapse beyond start-up at {big['network']} (worst: {worst} export, "
+            f"T={T}, B={B}) -> about {fits / 1e6:.0f} M synapses export and simulate in 24 GiB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="also the 67 M-synapse network (minutes, ~10 GiB)")
+    ap.add_argument("--targets", default="bitsim,hls,onnx,loihi")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--networks", default=None, help="comma-separated subset of " + ", ".join(NETWORKS))
+    ap.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
+    ap.add_argument("--python", default=sys.executable, metavar="PY",
+                    help="interpreter of the export children, e.g. another checkout's venv for a before/after run")
+    args = ap.parse_args()
+    targets = [t for t in args.targets.split(",") if t]
+    names = args.networks.split(",") if args.networks else [n for n in NETWORKS if args.full or n != "67M"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="snncompile-bench-compile-") as tmp:
+        for name in names:
+            print(f"{name} ({synapses(NETWORKS[name]):,} synapses)", flush=True)
+            rows.append(measure(name, NETWORKS[name], targets, args.repeat, Path(tmp), args.python))
+    print()
+    print(f"CPU seconds (user+system); x = export / (sim + start-up); T={T}, B={B}, {DENSITY:.0%} input spikes")
+    print(table(rows, targets))
+    print(capacity(rows, targets))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
