@@ -40,8 +40,9 @@ from .quant.spec import QuantSpec  # noqa: E402
 from .verify import verify  # noqa: E402 - binds the function over the submodule attribute, on purpose
 
 
-def load(model: str, **kwargs: Any) -> Graph:
-    """Read a ``.nir`` file or bundled model; see :func:`snncompile.frontend.nir_read.load`."""
+def load(model: Any, **kwargs: Any) -> Graph:
+    """Read a ``.nir`` file, a bundled model or an in-memory ``nir.NIRGraph``; see
+    :func:`snncompile.frontend.nir_read.load`."""
     from .frontend.nir_read import load as _load
 
     return _load(model, **kwargs).graph
