@@ -281,6 +281,8 @@ def node_from_snncompile_meta(name: str, data: dict[str, Any]) -> ir.Node:
         cls = ir.NODE_TYPES[kind]
         wanted = {f"sc.{k}" for k in (*cls.ARRAYS, "v_init", "shape", "semantics")}  # type: ignore[attr-defined]
         given = {k for k in meta if k.startswith("sc.")}
+        if "sc.v_min" in given:  # optional: written only for a clamped neuron
+            wanted.add("sc.v_min")
         missing, extra = sorted(wanted - given), sorted(given - wanted)
         if missing:
             raise GraphError(f"node '{name}' ({kind}): snncompile metadata lacks '{missing[0]}'")

@@ -283,7 +283,7 @@ def check_output_shapes(
 def _reshaped(node: ir.NeuronNode, shape: tuple[int, ...], drop_batch: bool) -> ir.NeuronNode:
     """``node`` with neuron shape ``shape``: a leading batch dim of 1 dropped from every parameter, or size-1
     parameters broadcast (the node's constructor does that)."""
-    arrays = (*node.ARRAYS, "v_init")
+    arrays = (*node.ARRAYS, "v_init", *(("v_min",) if node.v_min is not None else ()))
     params = {k: np.asarray(getattr(node, k))[0] if drop_batch else np.asarray(getattr(node, k)).reshape(-1)[0]
               for k in arrays}
     return dataclasses.replace(node, shape=shape, **params)  # type: ignore[call-arg]
