@@ -42,8 +42,8 @@ module snn_layer #(
     // parameters: scalar values, or fields of the per-neuron parameter ROM (bit f of PMASK set)
     parameter signed [63:0] XBIAS = 0, parameter signed [63:0] ALPHA = 0, parameter signed [63:0] BETA = 0,
     parameter signed [63:0] THETA = 1, parameter signed [63:0] VRESET = 0, parameter signed [63:0] NBIAS = 0,
-    parameter signed [63:0] VINIT = 0, parameter signed [63:0] IINIT = 0,
-    parameter [7:0] PMASK = 0,
+    parameter signed [63:0] VINIT = 0, parameter signed [63:0] IINIT = 0, parameter signed [63:0] VMIN = 0,
+    parameter [8:0] PMASK = 0,
     parameter PWIDTH = 1,
     parameter P_INIT = "",
     parameter O_XBIAS = 0, parameter L_XBIAS = 1, parameter O_ALPHA = 0, parameter L_ALPHA = 1,
