@@ -23,6 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import sinabs.activation as act  # optional dependency (extra "interop"): imported only on dispatch
+import sinabs.layers as sl
 import torch
 from torch import nn
 
@@ -32,9 +34,6 @@ from ..graph import Graph
 from ..semantics import Semantics
 from .conventions import MULTI_SPIKE_CAP
 from .trace_chain import TORCH_LAYERS, Chain, broadcast, torch_layer, trace_chain
-
-import sinabs.activation as act  # noqa: E402,I001 - optional dependency (extra "interop"); imported on dispatch
-import sinabs.layers as sl  # noqa: E402
 
 _SUPPORTED = ("IAF, IAFSqueeze, IAFRecurrent, LIF, LIFSqueeze, LIFRecurrent, ExpLeak, ExpLeakSqueeze, SumPool2d, "
               "FlattenTime, UnflattenTime, Repeat, nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten, "
