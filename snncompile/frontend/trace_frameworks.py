@@ -14,8 +14,11 @@ FRAMEWORKS = ("sinabs", "rockpool", "norse")
 
 def framework_of(module: Any) -> str | None:
     """The framework whose modules ``module`` contains (by the top-level package of each module's class)."""
+    from torch import nn
+
     found = set()
-    modules = module.modules() if callable(getattr(module, "modules", None)) else [module]
+    # nn.Module.modules, not the attribute: Rockpool's Module.modules() is a dict of its own
+    modules = nn.Module.modules(module) if isinstance(module, nn.Module) else iter([module])
     for m in modules:
         root = type(m).__module__.split(".")[0]
         if root in FRAMEWORKS:
