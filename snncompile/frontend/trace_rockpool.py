@@ -134,7 +134,7 @@ def _lif(chain: Chain, name: str, m: Any) -> None:
     # input element j = n*S + k is synapse k of neuron n
     picks = [np.kron(np.eye(n_out), np.eye(n_syn)[k]) for k in range(n_syn)]  # (Nout, Nin) each
     if n_syn == 1 or np.all(beta == beta[:, :1]):
-        total = sum(picks)
+        total = np.sum(picks, axis=0)
         cuba = ir.CubaLIF(shape=n, alpha=beta[:, 0], beta=alpha, **firing)
         if n_syn == 1:
             chain.then(name, cuba)
