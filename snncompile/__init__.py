@@ -56,7 +56,8 @@ def save(graph: Graph, path: str) -> None:
 
 
 def trace(module: Any, sample: Any, **kwargs: Any) -> Graph:
-    """Trace a torch module built from snnTorch layers; see :mod:`snncompile.frontend.torch_trace`."""
+    """Trace a torch module built from snnTorch layers (:mod:`snncompile.frontend.torch_trace`), or a Sinabs,
+    Rockpool or Norse model (:mod:`snncompile.frontend.trace_frameworks`)."""
     from .frontend.torch_trace import trace as _trace
 
     return _trace(module, sample, **kwargs)
