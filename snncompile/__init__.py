@@ -46,8 +46,9 @@ def simulate(graph: Graph, inputs: Any, **kwargs: Any) -> Any:
     return run(graph, inputs, **kwargs)
 
 
-def load(model: str, **kwargs: Any) -> Graph:
-    """Read a ``.nir`` file or bundled model; see :func:`snncompile.frontend.nir_read.load`."""
+def load(model: Any, **kwargs: Any) -> Graph:
+    """Read a ``.nir`` file, a bundled model or an in-memory ``nir.NIRGraph``; see
+    :func:`snncompile.frontend.nir_read.load`."""
     from .frontend.nir_read import load as _load
 
     return _load(model, **kwargs).graph
@@ -61,7 +62,8 @@ def save(graph: Graph, path: str) -> None:
 
 
 def trace(module: Any, sample: Any, **kwargs: Any) -> Graph:
-    """Trace a torch module built from snnTorch layers; see :mod:`snncompile.frontend.torch_trace`."""
+    """Trace a torch module built from snnTorch layers (:mod:`snncompile.frontend.torch_trace`), or a Sinabs,
+    Rockpool or Norse model (:mod:`snncompile.frontend.trace_frameworks`)."""
     from .frontend.torch_trace import trace as _trace
 
     return _trace(module, sample, **kwargs)

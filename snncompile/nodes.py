@@ -10,6 +10,8 @@ v_leak) are converted to the discrete ones below on import
     v_reset       value a reset-to-zero sets v to
     bias          constant added to v every step (v_leak folded in)
     v_init        initial membrane when Semantics.initial_v == "v_init"
+    v_min         optional lower membrane clamp (Sinabs' min_v_mem): after the step's reset,
+                  v = max(v, v_min); None = no clamp (spiking kinds only)
 
 and a :class:`~snncompile.semantics.Semantics`. The update equations are in
 :mod:`snncompile.semantics`; :mod:`snncompile.reference` executes them.
@@ -313,13 +315,18 @@ class NeuronNode(Node):
     shape: Shape
     semantics: Semantics = field(default_factory=Semantics)
     v_init: np.ndarray | None = None
+    #: lower membrane clamp applied after the reset of every step (None: none); see the module docstring
+    v_min: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         shape = whole_shape(self.type_name, "shape", self.shape)
         object.__setattr__(self, "shape", shape)
         if self.v_init is None:
             object.__setattr__(self, "v_init", np.zeros(shape, dtype=np.float32))
-        for name in (*self.ARRAYS, "v_init"):
+        if self.v_min is not None and (not self.SPIKING or not self.STATEFUL):
+            raise ParameterError(self.type_name, "v_min (a lower membrane clamp after the reset) applies to spiking "
+                                                 f"neurons with a membrane (IF, LIF, CubaLIF), not {self.type_name}")
+        for name in (*self.ARRAYS, "v_init", *(("v_min",) if self.v_min is not None else ())):
             value = real_array(self.type_name, name, getattr(self, name))
             try:
                 value = np.broadcast_to(value, shape)

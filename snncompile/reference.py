@@ -149,6 +149,8 @@ class NeuronState:
                     v = v - d * theta
                 elif sem.reset == "zero":
                     v = v - d * (v - v_reset)
+        if node.v_min is not None:  # the lower clamp, after this step's reset (Sinabs' min_v_mem)
+            v = torch.maximum(v, _t(node.v_min, dt))
         self.v, self.s = v, s
         states["v"] = v
         return s, states

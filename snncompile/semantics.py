@@ -11,6 +11,8 @@ Per neuron and step t, with ``x[t]`` the sum of all incoming edges:
     spike:    s[t] = v[t] >  theta   (compare="gt")  or  v[t] >= theta  ("ge")
               spikes="multi": s[t] = min(floor(v/theta), spike_cap) where it fires
     reset:    "zero": v <- v_reset;  "subtract": v <- v - s*theta;  "none"
+    clamp:    v <- max(v, v_min) after the reset, when the node has a ``v_min`` (Sinabs' min_v_mem);
+              the spikes of the step come from the unclamped v, the clamped v is recorded and carried
 
 Reset timing:
 

@@ -3,7 +3,8 @@
 The same inputs go through every representation of the model:
 
 1. ``source<->float`` (only when the source framework's recorded spikes are given):
-   the float reference executor must reproduce them exactly, layer by layer.
+   the float reference executor must reproduce them exactly, layer by layer; a non-spiking readout
+   the framework recorded (float32) matches to a stated tolerance (:mod:`.readout_match`).
    PASS iff 0 mismatches.
 2. ``float<->fixed``: the graph is quantised (:func:`snncompile.quant.quantize.quantize`)
    and bitsim's plain executor runs the QGraph. Measured, per spiking layer, the
@@ -46,6 +47,7 @@ from .nodes import NeuronNode, Output
 from .quant.clamps import ClampEvent, warn_clamps
 from .quant.qnodes import QGraph, QNeuron
 from .quant.spec import QuantSpec
+from .readout_match import compare_readouts, tolerance_text
 
 PASS, FAIL, INFO, WARN = "PASS", "FAIL", "INFO", "WARN"
 OVERFLOW = "overflow"
@@ -178,7 +180,8 @@ def verify(
 
 
 def source_rung(graph: Graph, floats: Traces, source: Mapping[str, np.ndarray]) -> Rung:
-    """``source<->float``: the source framework's recorded spikes per layer vs the float reference."""
+    """``source<->float``: the source framework's recorded spikes per layer vs the float reference (``==``);
+    a non-spiking readout within :func:`.readout_match.tolerance_text`."""
     name = "source<->float"
     pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for layer, recorded in source.items():
@@ -189,14 +192,28 @@ def source_rung(graph: Graph, floats: Traces, source: Mapping[str, np.ndarray]) 
             raise InputError(f"source spikes 'spk_{layer}': shape {np.shape(recorded)} does not match node "
                              f"'{layer}' output {ours.shape}")
         pairs[layer] = (np.asarray(recorded), ours)
-    compared, mismatches, first, rows = _compare(name, graph.order, {k: {"out": v[0]} for k, v in pairs.items()},
-                                                 {k: {"out": v[1]} for k, v in pairs.items()})
+    spiking = {k: v for k, v in pairs.items() if _is_spiking(graph, k)}
+    compared, mismatches, first, rows = _compare(name, graph.order, {k: {"out": v[0]} for k, v in spiking.items()},
+                                                 {k: {"out": v[1]} for k, v in spiking.items()})
     for row in rows:
         row.update(type=graph.nodes[row["layer"]].type_name, trace="spikes")
-    status = PASS if mismatches == 0 else FAIL
-    msg = f"{len(pairs)} layer(s), {mismatches} of {compared} spike entries differ"
-    return Rung(name, status, msg, {"layers": len(pairs), "compared": compared, "mismatches": mismatches},
-                rows, first)
+    readouts = {k: v for k, v in pairs.items() if k not in spiking}  # float32 frameworks: a stated tolerance
+    r_compared, r_bad, r_first, r_rows = compare_readouts(graph.order, readouts)
+    for row in r_rows:
+        row.update(type=graph.nodes[row["layer"]].type_name, trace="readout")
+    if r_first is not None and (first is None or r_first[1][0] < first.timestep):
+        layer, idx, want, got = r_first
+        first = Mismatch(name, layer, "out", idx[2] if len(idx) == 3 else idx[2:], idx[0], idx[1], want, got)
+    status = PASS if mismatches + r_bad == 0 else FAIL
+    msg = f"{len(spiking)} layer(s), {mismatches} of {compared} spike entries differ"
+    if readouts:
+        worst = max(r["max_abs_error"] for r in r_rows)
+        msg += (f"; {len(readouts)} readout(s), {r_bad} of {r_compared} values outside {tolerance_text()} "
+                f"(max error {worst:.3g})")
+    summary: dict[str, Any] = {"layers": len(pairs), "compared": compared, "mismatches": mismatches}
+    if readouts:
+        summary.update(readout_compared=r_compared, readout_mismatches=r_bad, readout_tolerance=tolerance_text())
+    return Rung(name, status, msg, summary, rows + r_rows, first)
 
 
 def fixed_rung(graph: Graph, qgraph: QGraph, floats: Traces, fixed: Traces, *, labels: np.ndarray | None = None,

@@ -42,7 +42,7 @@ SOURCE = Path(__file__).with_name("kernels.c")
 #: -fwrapv: signed overflow wraps modulo 2^64 as numpy's int64 does (the kernels rely on it)
 CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fwrapv", "-fvect-cost-model=dynamic",
           "-pthread", "-fPIC", "-shared")
-ABI_VERSION = 5
+ABI_VERSION = 6
 #: threads for large calls (the CPUs this process may run on); results never depend on it
 THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 64)
 #: elements of work (neuron-steps, or inputs scanned + outputs written) per extra thread
@@ -204,6 +204,8 @@ class CNeuronState:
         shape = (batch, *node.shape)
         flat = [np.ascontiguousarray(getattr(node, p), dtype=np.int64).reshape(-1)
                 for p in ("alpha", "beta", "threshold", "v_reset", "bias")]
+        no_clamp = np.full(flat[2].shape, np.iinfo(np.int64).min, np.int64)  # max(v, INT64_MIN) = v
+        flat.append(no_clamp if node.v_min is None else np.ascontiguousarray(node.v_min, np.int64).reshape(-1))
         v = np.broadcast_to(node.v_init, shape).astype(np.int64).reshape(-1)
         i = np.broadcast_to(node.i_init, shape).astype(np.int64).reshape(-1)
         zeros = np.zeros(v.size, np.int64)
@@ -250,7 +252,7 @@ class CKernels:
             raise ValueError(f"node '{state.node.name}': input {x.shape} does not match the state's batch")
         out, v_out = np.empty_like(x), np.empty_like(x)
         i_out = np.empty_like(x) if state.node.kind in CUBA_KINDS else None
-        par = (ctypes.c_void_p * 5)(*(p.ctypes.data for p in state.params))
+        par = (ctypes.c_void_p * 6)(*(p.ctypes.data for p in state.params))
         rc = self.lib.bs_neuron_run(
             _ptr(state.opt), par, T, B, _ptr(x), _ptr(state.v), _ptr(state.i), _ptr(state.s), _ptr(state.x_prev),
             _ptr(out), _ptr(v_out), None if i_out is None else _ptr(i_out), _ptr(state.clamp_count),

@@ -27,10 +27,11 @@ enum { TIMING_IMMEDIATE, TIMING_DELAYED, TIMING_SNNTORCH_IMMEDIATE };
 enum { ROUND_TOWARD_ZERO, ROUND_FLOOR, ROUND_NEAREST, ROUND_SHIFT_SUBTRACT };
 enum { OVF_SATURATE, OVF_WRAP, OVF_WRAP_LOIHI };
 /* par[] order: per-neuron int64 arrays of length opt[O_N] */
-enum { P_ALPHA, P_BETA, P_THRESHOLD, P_V_RESET, P_BIAS, P_COUNT };
+/* P_V_MIN: the lower membrane clamp after the reset; INT64_MIN where the node has none (max() then keeps v) */
+enum { P_ALPHA, P_BETA, P_THRESHOLD, P_V_RESET, P_BIAS, P_V_MIN, P_COUNT };
 #define BS_MAX_THREADS 64
 
-int bs_abi_version(void) { return 5; }
+int bs_abi_version(void) { return 6; }
 
 /* ---- a parallel for over [0, total): chunk c runs fn(ctx, lo, hi), which returns 0 (done), < 0 (an error)
  * or 1 + the step at which it stopped; the result is the first error, else the smallest stop, else 0 ---- */
@@ -140,7 +141,7 @@ static int64_t bs_neuron_range(void *ctx, int64_t lo, int64_t hi) {
     const int fb = (int)opt[O_FRAC_BITS], ib = (int)opt[O_I_BITS], vb = (int)opt[O_V_BITS];
     const int64_t gain = (int64_t)1 << opt[O_INPUT_SHIFT];
     const int64_t *alpha = J->par[P_ALPHA], *beta = J->par[P_BETA], *theta = J->par[P_THRESHOLD];
-    const int64_t *v_reset = J->par[P_V_RESET], *bias = J->par[P_BIAS], *x = J->x;
+    const int64_t *v_reset = J->par[P_V_RESET], *bias = J->par[P_BIAS], *v_min = J->par[P_V_MIN], *x = J->x;
     int64_t *restrict v = J->v, *restrict i = J->i, *restrict s = J->s, *restrict xp = J->xp;
     int64_t *restrict out = J->out, *restrict v_out = J->v_out, *restrict i_out = J->i_out;
     const int64_t lim[3] = {opt[O_LIMIT_X], opt[O_LIMIT_V], opt[O_LIMIT_I]};
@@ -191,6 +192,7 @@ static int64_t bs_neuron_range(void *ctx, int64_t lo, int64_t hi) {
                         }
                     }
                     s[k] = sp;
+                    if (vv < v_min[j]) vv = v_min[j];
                 }
                 v[k] = vv;
                 v_out[at] = vv;

@@ -125,6 +125,8 @@ class IntNeuronState:
                     v = self._fit("v", v - d * theta, hits)
                 elif sem.reset == "zero":
                     v = self._fit("v", v - d * (v - n.v_reset), hits)
+        if n.v_min is not None:  # the lower clamp after the reset; v_min fits v_bits, so v stays in its register
+            v = np.maximum(v, n.v_min)
         self.v, self.s = v, s
         states["v"] = v
         return s, states

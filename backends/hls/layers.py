@@ -263,6 +263,8 @@ def lower_neuron(lw: Lowering, name: str, node: QNeuron, x: Operand) -> None:
             "bias": True, "v_init": True, "i_init": cuba}
     par = {k: lw.const(name, f"{k.upper()}_{c}", getattr(node, k).reshape(-1)).at("k") if on else "0"
            for k, on in used.items()}
+    par["v_min"] = ("INT64_MIN" if node.v_min is None else  # the lower clamp after the reset (none: INT64_MIN)
+                    lw.const(name, f"V_MIN_{c}", node.v_min.reshape(-1)).at("k"))
     lw.state(f"static const snn_neuron_cfg CFG_{c} = {{ {_neuron_cfg(node, sem)} }};")
     y = lw.output(name) if node.SPIKING else None
     for reg in (v, i, s, xd, y):
@@ -270,7 +272,7 @@ def lower_neuron(lw: Lowering, name: str, node: QNeuron, x: Operand) -> None:
             lw.partition(body, reg.buf)
     with body.block(f"for (k = 0; k < {n}; k++)"):
         lw.lanes(body)
-        p = ", ".join(par[k] for k in ("alpha", "beta", "threshold", "v_reset", "bias"))
+        p = ", ".join(par[k] for k in ("alpha", "beta", "threshold", "v_reset", "bias", "v_min"))
         body(f"const snn_neuron_par p = {{ {p} }};")
         body(f"int64_t x = {xd.at('k') if xd else x.at('k')};")
         if xd:

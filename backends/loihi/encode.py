@@ -105,6 +105,10 @@ def loihi_float_graph(graph: Graph) -> Graph:
     for name, node in graph.nodes.items():
         if isinstance(node, NEURON_TYPES):
             sem = node.semantics
+            if node.v_min is not None:
+                raise UnsupportedNodeError(f"node '{name}': v_min (a lower membrane clamp, min "
+                                           f"{float(np.min(node.v_min)):.6g}) cannot be represented: Loihi's CUBA "
+                                           "neuron has no lower bound on v")
             if sem.reset == "zero" and np.any(np.asarray(node.v_reset) != 0):
                 k = np.unravel_index(int(np.argmax(np.asarray(node.v_reset) != 0)), node.shape)
                 raise QuantizationError(

@@ -102,6 +102,12 @@ def check_reset_field(name: str, node: QNeuron) -> None:
         raise QuantizationError(f"node '{name}': v_reset {v} at {idx}; Loihi resets v to 0")
 
 
+def check_clamp_field(name: str, node: QNeuron) -> None:
+    if node.v_min is not None:
+        raise UnsupportedNodeError(f"node '{name}': v_min (a lower membrane clamp, min {int(node.v_min.min())}) "
+                                   "cannot be represented: Loihi's CUBA neuron has no lower bound on v")
+
+
 def check_bias_field(name: str, node: QNeuron) -> None:
     """bias = bias_mant << bias_exp, bias_mant signed 13-bit, bias_exp 0..7."""
     _, _, ok = split_bias(node.bias)
@@ -140,7 +146,7 @@ def check_weight_bias(name: str, node: QWeightNode) -> None:
 
 NEURON_RULES: tuple[Callable[[str, QNeuron], None], ...] = (
     check_neuron_kind, check_neuron_semantics, check_neuron_format, check_decay_fields, check_threshold_field,
-    check_reset_field, check_bias_field,
+    check_reset_field, check_clamp_field, check_bias_field,
 )
 WEIGHT_RULES: tuple[Callable[[str, QWeightNode], None], ...] = (
     check_weight_bias, check_weight_exp_field, check_weight_mantissas,

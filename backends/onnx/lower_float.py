@@ -153,6 +153,8 @@ def lower_float_neuron(ctx: StepContext, name: str, node: NeuronNode, x: Val) ->
                 v = b.sub(v, b.mul(d, b.sub(v, v_reset)))
         else:
             ctx.set_next(name, "s", s)
+    if node.v_min is not None:  # the lower clamp after the reset
+        v = b.binary("Max", v, _w(ctx, node.v_min))
     ctx.set_next(name, "v", v)
     return s
 

@@ -96,6 +96,8 @@ def lower_qneuron(ctx: StepContext, name: str, node: QNeuron, x: Val) -> Val:
         ctx.set_next(name, "v", v)
         return v
     s, v = _spike_and_reset(ctx, name, node, v_prev, decayed, new)
+    if node.v_min is not None:  # the lower clamp after the reset
+        v = b.binary("Max", v, b.param(node.v_min, v.dtype))
     ctx.set_next(name, "v", v)
     return s
 

@@ -15,7 +15,7 @@ from snncompile.quant.shiftleak import leak_shift
 from .plan import Layer
 
 #: the per-neuron parameters of a layer, in PMASK bit order (snn_layer.v)
-PARAM_FIELDS = ("xbias", "alpha", "beta", "theta", "vreset", "nbias", "vinit", "iinit")
+PARAM_FIELDS = ("xbias", "alpha", "beta", "theta", "vreset", "nbias", "vinit", "iinit", "vmin")
 
 
 def pack_hex(columns: Sequence[tuple[np.ndarray, int]]) -> str:
@@ -54,7 +54,8 @@ def param_values(layer: Layer) -> dict[str, np.ndarray]:
     if node.semantics.rounding == "shift_subtract":
         alpha, beta = leak_shift(alpha, node.frac_bits), leak_shift(beta, node.frac_bits)
     flat = {"alpha": alpha, "beta": beta, "theta": node.threshold, "vreset": node.v_reset,
-            "nbias": node.bias, "vinit": node.v_init, "iinit": node.i_init}
+            "nbias": node.bias, "vinit": node.v_init, "iinit": node.i_init,
+            "vmin": node.v_min if node.v_min is not None else 0}  # HAS_VMIN = 0 ignores it
     out = {"xbias": layer.xbias}
     out.update({k: np.broadcast_to(np.asarray(v, np.int64).reshape(-1), (n,)).copy() for k, v in flat.items()})
     return out

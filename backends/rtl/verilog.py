@@ -74,7 +74,7 @@ def layer_params(layer: Layer, count_bits: dict[str, int]) -> list[tuple[str, st
         ("OVV", str(SEMANTIC_CODES["overflow"][sem.overflow_v])), ("CMP_GE", str(int(sem.compare == "ge"))),
         ("RESET", str(SEMANTIC_CODES["reset"][sem.reset])), ("TIMING", str(SEMANTIC_CODES["timing"][sem.timing])),
         ("DZ_STATE", str(int(sem.delayed_zero == "state"))), ("MULTI", str(int(sem.spikes == "multi"))),
-        ("CAP", str(cap)), ("ISH", str(node.input_shift)),
+        ("CAP", str(cap)), ("ISH", str(node.input_shift)), ("HAS_VMIN", str(int(node.v_min is not None))),
     ]
     mask = 0
     for bit, name in enumerate(PARAM_FIELDS):
@@ -83,7 +83,7 @@ def layer_params(layer: Layer, count_bits: dict[str, int]) -> list[tuple[str, st
             mask |= 1 << bit
             off, width = layout[name]
             p += [(f"O_{name.upper()}", str(off)), (f"L_{name.upper()}", str(width))]
-    p += [("PMASK", f"8'd{mask}"), ("PWIDTH", str(max(1, sum(w for _, w in layout.values()))))]
+    p += [("PMASK", f"{len(PARAM_FIELDS)}'d{mask}"), ("PWIDTH", str(max(1, sum(w for _, w in layout.values()))))]
     if layout:
         p.append(("P_INIT", f'"{mem_name(layer, "p")}"'))
     return p

@@ -257,8 +257,9 @@ CONVENTIONS: dict[str, Convention] = {
         rules={"IF": Rule(gain="one"), "LIF": Rule(gain="one")},
         dt_rule="assumed",
         output_delay=("IF", "LIF"),
-        unsupported={"CubaLIF": "Spyx's CuBaLIF subtracts the reset twice (V = beta*(V - s*theta) + I - s*theta), "
-                     "which no snncompile Semantics expresses"},
+        unsupported={"CubaLIF": "Spyx's CuBaLIF (1.0.0) subtracts the reset once but before the leak, V = beta*(V - "
+                     "s*theta) + I, so the reset term decays with beta; no snncompile Semantics expresses that "
+                     "(the delayed subtract applies theta undecayed)"},
         no_recurrence="Spyx's to_nir routes a recurrent layer's input through w_rec (input -> w_rec -> lif), "
         "which Spyx's own from_nir ignores; the written edges do not describe Spyx's RLIF/RIF",
         lost=(Lost("dt is not stored; spyx.nir.to_nir's default dt=1 is assumed (the dt given to to_nir)",
@@ -266,8 +267,9 @@ CONVENTIONS: dict[str, Convention] = {
         source="Spyx 1.0, spyx/nir.py to_nir: LIF -> LIF(tau = dt/(1-beta), r = beta), IF -> IF(r = 1); "
         "spyx/nn.py LIF/IF: s[t] = H(V[t-1] - theta), V = beta*V + x - s*theta, i.e. snnTorch's delayed subtract "
         "with the spike emitted one step later",
-        verified="unverified by test: spyx 1.0.0 (jax, flax, grain, optax) is not installed here; checked "
-        "against spyx/nn.py equations written out in tests/interop/test_interop_unverified.py",
+        verified="Spyx 1.0.0 (LIF, IF) when SNNCOMPILE_SPYX_PYTHON names a Python with spyx "
+        "(tests/interop/test_interop_spyx_real.py; jax/flax are not in this project's venv); always against "
+        "spyx/nn.py equations written out in tests/interop/test_interop_unverified.py",
     ),
 }
 

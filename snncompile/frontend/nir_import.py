@@ -24,11 +24,13 @@ from .conventions import Convention
 from .nir_nodes import NEURON_TYPES, convert_node
 from .nir_passes import (
     apply_gains,
-    broadcast_scalar_neurons,
     check_output_shapes,
     cycle_nodes,
     drop_input_batch_dims,
+    fit_neuron_shapes,
+    flatten_hint,
     flatten_subgraphs,
+    imply_input_identities,
     insert_output_delays,
     relax_output_batch_dims,
 )
@@ -69,10 +71,15 @@ def read_nir_dict(
             gains[name] = gain
     nodes, notes = drop_input_batch_dims(nodes, edges)
     warnings += notes
-    nodes = broadcast_scalar_neurons(nodes, edges)
+    nodes, notes = fit_neuron_shapes(nodes, edges)
+    warnings += notes
     nodes, written = relax_output_batch_dims(nodes)
+    try:  # validate first, so shape errors name the source's nodes, not gain or identity nodes
+        Graph(nodes, edges, step)
+    except GraphError as err:
+        raise GraphError(f"{err}{flatten_hint(nodes, edges)}") from None
+    nodes, edges = imply_input_identities(nodes, edges)
     if gains:
-        Graph(nodes, edges, step)  # validate first, so shape errors name the source's nodes, not gain nodes
         nodes, edges = apply_gains(nodes, edges, gains)
     delayed = [n for n in raw_nodes if kinds[n] in conv.output_delay]
     if delayed:

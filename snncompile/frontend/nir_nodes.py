@@ -197,6 +197,15 @@ def _fit(kind: str, shape: tuple[int, ...], source: str, arrays: dict[str, np.nd
                                  f"{shape} (that of '{source}')") from None
 
 
+def _common(*arrays: np.ndarray) -> tuple[int, ...]:
+    """The shape all parameters broadcast to (mixed 0-d and (1,) parameters load); when they do not broadcast,
+    the first one's shape, so that :func:`_fit` names the parameter that does not fit."""
+    try:
+        return tuple(int(s) for s in np.broadcast_shapes(*(a.shape for a in arrays)))
+    except ValueError:
+        return arrays[0].shape
+
+
 def _neuron(
     name: str, data: dict[str, Any], kind: str, sem: Semantics, dt: float, method: str, rule: Rule
 ) -> tuple[ir.Node, np.ndarray | None]:
@@ -209,20 +218,23 @@ def _neuron(
             return ir.I(shape=r.shape, semantics=sem), discretize.integrator(r, dt, rule.gain).gain
         theta = _arr(name, data, "v_threshold")
         v_reset = _arr(name, data, "v_reset", np.zeros_like(theta))
-        _fit(kind, theta.shape, "v_threshold", {"r": r, "v_reset": v_reset})
+        shape = _common(theta, r, v_reset)
+        _fit(kind, shape, "v_threshold", {"v_threshold": theta, "r": r, "v_reset": v_reset})
         d = discretize.integrator(r, dt, rule.gain)
-        return ir.IF(shape=theta.shape, threshold=theta, v_reset=v_reset, semantics=sem), d.gain
+        return ir.IF(shape=shape, threshold=theta, v_reset=v_reset, semantics=sem), d.gain
     v_leak = _arr(name, data, "v_leak")
-    shape = v_leak.shape
+    extra = [_arr(name, data, k) for k in ("v_threshold", "v_reset") if k in data and kind in ("LIF", "CubaLIF")]
     if kind in ("LI", "LIF"):
         tau, r = _tau(name, data, "tau", rule, dt), _arr(name, data, "r")
-        _fit(kind, shape, "v_leak", {"tau": tau, "r": r})
+        shape = _common(v_leak, tau, r, *extra)
+        _fit(kind, shape, "v_leak", {"v_leak": v_leak, "tau": tau, "r": r})
         d = discretize.leaky(name, tau, r, v_leak, dt, method, rule.gain)
     else:
         tau_syn, tau_mem = _tau(name, data, "tau_syn", rule, dt), _tau(name, data, "tau_mem", rule, dt)
         r = _arr(name, data, "r")
         w_in = _arr(name, data, "w_in", np.ones_like(v_leak))
-        _fit(kind, shape, "v_leak", {"tau_syn": tau_syn, "tau_mem": tau_mem, "r": r, "w_in": w_in})
+        shape = _common(v_leak, tau_syn, tau_mem, r, w_in, *extra)
+        _fit(kind, shape, "v_leak", {"v_leak": v_leak, "tau_syn": tau_syn, "tau_mem": tau_mem, "r": r, "w_in": w_in})
         d = discretize.cuba(name, tau_syn, tau_mem, r, v_leak, w_in, dt, method, rule.gain)
     common: dict[str, Any] = {"shape": shape, "beta": d.beta, "bias": d.bias, "v_init": v_leak, "semantics": sem}
     if kind == "LI":
@@ -269,6 +281,8 @@ def node_from_snncompile_meta(name: str, data: dict[str, Any]) -> ir.Node:
         cls = ir.NODE_TYPES[kind]
         wanted = {f"sc.{k}" for k in (*cls.ARRAYS, "v_init", "shape", "semantics")}  # type: ignore[attr-defined]
         given = {k for k in meta if k.startswith("sc.")}
+        if "sc.v_min" in given:  # optional: written only for a clamped neuron
+            wanted.add("sc.v_min")
         missing, extra = sorted(wanted - given), sorted(given - wanted)
         if missing:
             raise GraphError(f"node '{name}' ({kind}): snncompile metadata lacks '{missing[0]}'")

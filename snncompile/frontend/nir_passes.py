@@ -58,6 +58,7 @@ def flatten_subgraphs(graph: dict[str, Any], _path: str = "") -> tuple[dict[str,
             inner_nodes, inner_edges = flatten_subgraphs(data, f"{_path}{name}.")
             del nodes[name]
             _check_free_names(name, inner_nodes, nodes, _path)
+            _check_inner_edges(f"{_path}{name}", inner_nodes, inner_edges)
             ins = [n for n, d in inner_nodes.items() if d.get("type") == "Input"]
             outs = [n for n, d in inner_nodes.items() if d.get("type") == "Output"]
             for n, d in inner_nodes.items():
@@ -73,6 +74,16 @@ def flatten_subgraphs(graph: dict[str, Any], _path: str = "") -> tuple[dict[str,
             succs = [b for a, b in edges if a == name]
             edges = [e for e in edges if name not in e] + [(p, s) for p in preds for s in succs]
     return nodes, edges
+
+
+def _check_inner_edges(sub: str, members: dict[str, dict[str, Any]], edges: list[Edge]) -> None:
+    """Every edge inside subgraph ``sub`` joins two of its members; the error names the edge as written in the
+    subgraph (not the ``sub.<member>`` names flattening would give it)."""
+    for a, b in edges:
+        for end in (a, b):
+            if end not in members:
+                raise GraphError(f"subgraph '{sub}': its edge '{a}' -> '{b}' names '{end}', which is not a node of "
+                                 f"the subgraph (its nodes: {', '.join(sorted(members)) or 'none'})")
 
 
 def _check_free_names(sub: str, members: dict[str, dict[str, Any]], nodes: dict[str, dict[str, Any]],
@@ -140,7 +151,10 @@ def apply_gains(
     for name, gain in gains.items():
         neuron = nodes[name]
         assert isinstance(neuron, ir.NeuronNode)
-        gain = np.broadcast_to(np.asarray(gain, np.float64), neuron.shape)
+        gain = np.asarray(gain, np.float64)
+        if gain.ndim > len(neuron.shape) and gain.size in (1, int(np.prod(neuron.shape))):
+            gain = gain.reshape(neuron.shape if gain.size > 1 else ())  # :func:`fit_neuron_shapes` reshaped it
+        gain = np.broadcast_to(gain, neuron.shape)
         preds = [a for a, b in edges if b == name]
         if len(preds) == 1 and [b for a, b in edges if a == preds[0]] == [name]:
             g = _foldable(nodes[preds[0]], gain)
@@ -266,12 +280,24 @@ def check_output_shapes(
     return notes
 
 
-def broadcast_scalar_neurons(nodes: dict[str, ir.Node], edges: list[Edge]) -> dict[str, ir.Node]:
-    """Neurons written with 0-d parameters (shape ()) take the shape of their input (lava-dl's netx writes
-    scalars). Shapes are propagated from the Inputs along edges until nothing changes."""
-    if not any(isinstance(n, ir.NeuronNode) and n.shape == () for n in nodes.values()):
-        return nodes
+def _reshaped(node: ir.NeuronNode, shape: tuple[int, ...], drop_batch: bool) -> ir.NeuronNode:
+    """``node`` with neuron shape ``shape``: a leading batch dim of 1 dropped from every parameter, or size-1
+    parameters broadcast (the node's constructor does that)."""
+    arrays = (*node.ARRAYS, "v_init", *(("v_min",) if node.v_min is not None else ()))
+    params = {k: np.asarray(getattr(node, k))[0] if drop_batch else np.asarray(getattr(node, k)).reshape(-1)[0]
+              for k in arrays}
+    return dataclasses.replace(node, shape=shape, **params)  # type: ignore[call-arg]
+
+
+def fit_neuron_shapes(nodes: dict[str, ir.Node], edges: list[Edge]) -> tuple[dict[str, ir.Node], list[str]]:
+    """Neurons whose written shape disagrees with their input's in one of two unambiguous ways take the input's:
+    shape () or all ones (0-d / (1,) parameters: lava-dl's netx, mixed scalars) is broadcast, and a leading
+    batch dim of 1 (old Sinabs files write ``[1, N]``) is dropped. Shapes are propagated from the Inputs along
+    edges until nothing changes; anything else is left for the Graph to report."""
+    if not any(isinstance(n, ir.NeuronNode) and (n.shape == () or n.shape[0] == 1) for n in nodes.values()):
+        return nodes, []
     nodes = dict(nodes)
+    notes = []
     shapes = {n: nd.shape for n, nd in nodes.items() if isinstance(nd, ir.Input)}
     changed = True
     while changed:
@@ -282,15 +308,68 @@ def broadcast_scalar_neurons(nodes: dict[str, ir.Node], edges: list[Edge]) -> di
             known = [shapes[a] for a, b in edges if b == name and a in shapes]
             if not known:
                 continue
-            if isinstance(node, ir.NeuronNode) and node.shape == () and known[0] != ():
-                node = dataclasses.replace(node, shape=known[0])  # type: ignore[call-arg]
+            want = known[0]
+            if isinstance(node, ir.NeuronNode) and node.shape != want and want != ():
+                if all(d == 1 for d in node.shape):
+                    node = _reshaped(node, want, drop_batch=False)
+                elif len(node.shape) == len(want) + 1 and node.shape[1:] == want:
+                    notes.append(f"node '{name}' ({node.type_name}): written parameters of shape "
+                                 f"{list(node.shape)} have a leading batch dim of size 1; read as {list(want)}")
+                    node = _reshaped(node, want, drop_batch=True)
                 nodes[name] = node
             try:
-                shapes[name] = node.output_shape(name, known[0])
+                shapes[name] = node.output_shape(name, want)
             except GraphError:
-                shapes[name] = known[0]  # the Graph reports the mismatch with full context
+                shapes[name] = want  # the Graph reports the mismatch with full context
             changed = True
-    return nodes
+    return nodes, notes
+
+
+def imply_input_identities(nodes: dict[str, ir.Node], edges: list[Edge]) -> tuple[dict[str, ir.Node], list[Edge]]:
+    """An Input feeding a neuron directly (no weight layer) gets an identity weight layer ``<neuron>.identity``
+    in between: the quantiser folds each neuron's scale into its incoming weights, and NIR allows the edge
+    (a Linear eye(N) for a vector, a depthwise 1x1 Conv for (C, L) and (C, H, W)). Spikes are unchanged."""
+    nodes = dict(nodes)
+    for a, b in list(edges):
+        src, dst = nodes.get(a), nodes.get(b)
+        if not (isinstance(src, ir.Input) and isinstance(dst, ir.NeuronNode)) or src.shape != dst.shape:
+            continue
+        name = f"{b}.identity"
+        if name in nodes:
+            raise GraphError(f"node '{b}': cannot insert its identity weight layer, name '{name}' is taken")
+        shape = src.shape
+        if len(shape) == 1:
+            layer: ir.Node = ir.Linear(weight=np.eye(shape[0], dtype=np.float32))
+        elif len(shape) in (2, 3):
+            c = shape[0]
+            weight = np.ones((c, 1, *(1,) * (len(shape) - 1)), np.float32)
+            bias = np.zeros(c, np.float32)
+            layer = (ir.Conv1d(weight=weight, bias=bias, groups=c) if len(shape) == 2
+                     else ir.Conv2d(weight=weight, bias=bias, groups=c))
+        else:
+            continue  # the quantiser names the edge it cannot fold
+        nodes[name] = layer
+        edges = [e for e in edges if e != (a, b)] + [(a, name), (name, b)]
+    return nodes, edges
+
+
+def flatten_hint(nodes: dict[str, ir.Node], edges: list[Edge]) -> str:
+    """A hint for a shape error near a Flatten written with the batch axis counted (start_dim >= 1, or an
+    input_type with a leading 1: ``Flatten(start_dim=1)`` of ``[B, C, H, W]`` as snnTorch/Sinabs models
+    write it); "" when no Flatten looks like that."""
+    for name, node in nodes.items():
+        if not isinstance(node, ir.Flatten):
+            continue
+        shape = node.input_shape
+        batch_in_type = shape is not None and len(shape) >= 2 and shape[0] == 1
+        if node.start_dim >= 1 or batch_in_type:
+            said = f"start_dim={node.start_dim}, end_dim={node.end_dim}"
+            if shape is not None:
+                said += f", input_type {list(shape)}"
+            return (f" (hint: Flatten '{name}' is written with {said}; an exporter that counted the batch axis "
+                    "means start_dim-1 (and end_dim-1 when >= 0) over the per-sample shape; NIR dims exclude the "
+                    "batch, so fix the exporter's Flatten or the file)")
+    return ""
 
 
 def insert_output_delays(nodes: dict[str, ir.Node], edges: list[Edge], names: list[str]) -> tuple[

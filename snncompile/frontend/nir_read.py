@@ -27,9 +27,10 @@ import h5py
 import numpy as np
 
 from .. import models  # type: ignore[attr-defined]  # snncompile.models maps to models/
-from ..errors import GraphError, InputError
+from ..errors import GraphError, InputError, ParameterError, SnnCompileError
 from ..graph import Graph
 from ..nodes import Node
+from . import signature
 from .conventions import CONVENTIONS, Convention, convention
 from .nir_import import read_nir_dict
 from .nir_nodes import NEURON_TYPES, convert_node, node_from_snncompile_meta
@@ -117,8 +118,39 @@ def _snncompile_meta(root: dict[str, Any]) -> dict[str, Any] | None:
     return dict(data)
 
 
+def nir_graph_dict(graph: Any) -> dict[str, Any]:
+    """An in-memory ``nir.NIRGraph`` as the nested dicts :func:`read_raw` gives for a file (what ``nir.write``
+    would store), so a graph ``nir.write`` cannot store (e.g. mixed 0-d and (1,) parameters) still loads."""
+    try:
+        raw = graph.to_dict()
+    except Exception as exc:  # a hand-built NIRGraph with a broken member
+        raise InputError(f"in-memory nir.NIRGraph could not be serialised by its to_dict: {exc}") from None
+    return _plain(raw)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, str | bytes):
+        return _to_python(value)
+    if isinstance(value, list | tuple) and value and all(isinstance(v, list | tuple) for v in value):
+        return np.asarray([[_to_python(x) for x in v] for v in value], dtype=object)  # edges
+    return np.asarray(value) if value is not None else value
+
+
+def _root(model: Any) -> tuple[dict[str, Any], Path]:
+    """The root graph (nested dicts) of a path, a bundled model name or an in-memory ``nir.NIRGraph``."""
+    if isinstance(model, str | Path):
+        path = resolve(model)
+        return read_raw(path)[0], path
+    if type(model).__name__ == "NIRGraph" and callable(getattr(model, "to_dict", None)):
+        return nir_graph_dict(model), Path("<in-memory NIRGraph>")
+    raise InputError(f"load: expected a .nir path, a bundled model name or a nir.NIRGraph, got "
+                     f"{type(model).__name__}")
+
+
 def load(
-    model: str | Path,
+    model: str | Path | Any,
     *,
     convention: str | None = None,
     dt: float | None = None,
@@ -127,7 +159,7 @@ def load(
     reset_delay: bool | None = None,
     spikes: str | None = None,
 ) -> Loaded:
-    """Read MODEL (a path or a bundled model name) into a validated Graph.
+    """Read MODEL (a path, a bundled model name or an in-memory ``nir.NIRGraph``) into a validated Graph.
 
     For files without snncompile metadata: ``convention`` names the source (default ``nir``); ``dt`` overrides
     its step; ``discretization`` ("euler"/"exact") overrides the decays of every neuron type (default: the
@@ -139,8 +171,7 @@ def load(
         raise InputError(f"unknown discretization {discretization!r}; use 'euler' or 'exact'")
     if dt is not None and not (math.isfinite(dt) and dt > 0):
         raise InputError(f"--dt must be a positive, finite number of seconds, got {dt}")
-    path = resolve(model)
-    root, _version = read_raw(path)
+    root, path = _root(model)
     meta = _snncompile_meta(root)
     if meta is not None and meta.get("qgraph"):
         raise InputError(
@@ -162,13 +193,23 @@ def load(
         raise InputError(f"--from {conv.name}: {err}") from None
     stated = {k for k, v in (("reset", reset), ("reset_delay", reset_delay), ("spikes", spikes), ("dt", dt))
               if v is not None}
-    read = read_nir_dict(root, conv, dt, discretization, stated)
+    try:
+        read = read_nir_dict(root, conv, dt, discretization, stated)
+    except SnnCompileError as err:
+        if convention is None and err.args:  # name the --from the file's numbers point to
+            extra = signature.hint(flatten_subgraphs(root)[0]) if isinstance(root.get("nodes"), dict) else ""
+            if extra and not isinstance(err, ParameterError):
+                err.args = (f"{err.args[0]}{extra}", *err.args[1:])
+        raise
     origin = "--from" if convention is not None else "default, no snncompile metadata and no --from"
     note = f"convention '{conv.name}' ({origin}), dt={read.graph.dt:g} s ({read.dt_origin}), {read.method_text}"
     warnings = list(read.warnings)
     if convention is None and read.neuron_types:
+        found = signature.guess(flatten_subgraphs(root)[0])
+        named = (f"; this file looks exported by {found[0]} ({found[1]}): use --from {found[0]}" if found else
+                 f" (--from {', '.join(sorted(set(CONVENTIONS) - {'nir'}))})")
         warnings.insert(0, "no --from given: read under the canonical 'nir' convention; a file exported by a "
-                        f"framework needs its convention (--from {', '.join(sorted(set(CONVENTIONS) - {'nir'}))})")
+                        f"framework needs its convention{named}")
     return Loaded(read.graph, note, path, warnings)
 
 

@@ -34,6 +34,8 @@ def _neuron_meta(node: ir.NeuronNode) -> dict[str, Any]:
     meta["sc.shape"] = np.asarray(node.shape, dtype=np.int64)
     for key in (*node.ARRAYS, "v_init"):
         meta[f"sc.{key}"] = np.asarray(getattr(node, key))
+    if node.v_min is not None:  # NIR has no lower clamp: only snncompile's metadata carries it
+        meta["sc.v_min"] = np.asarray(node.v_min)
     return meta
 
 

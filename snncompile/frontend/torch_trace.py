@@ -127,7 +127,13 @@ def trace(
     run once through the stateless layers (their forward hooks fire); neurons are not run, so
     the model's hidden states are left untouched. Raises UnsupportedNodeError for any module,
     argument or operation without an exact IR equivalent, GraphError if the sample does not fit.
+    Sinabs, Rockpool and Norse models go to their own tracers (:mod:`.trace_frameworks`).
     """
+    from .trace_frameworks import framework_tracer
+
+    other = framework_tracer(module)
+    if other is not None:
+        return other(module, sample, name_prefix=name_prefix)  # dt: the framework module's own
     try:
         fx_graph = _Tracer().trace(module)
     except Exception as exc:  # fx raises many types for untraceable Python

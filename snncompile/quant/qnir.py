@@ -118,6 +118,8 @@ def _neuron_to_nir(name: str, node: QNeuron, graph: QGraph) -> nir.NIRNode:
         meta[f"sc.{key}"] = np.asarray(getattr(node, key), np.int64)
     for key in _NEURON_INTS:
         meta[f"sc.{key}"] = np.int64(getattr(node, key))
+    if node.v_min is not None:
+        meta["sc.v_min"] = np.asarray(node.v_min, np.int64)
     meta = _h5(meta)
     one, scale, dt = float(1 << node.frac_bits), node.out_scale, graph.dt
     f64 = np.float64
@@ -255,6 +257,8 @@ def _neuron_from_nir(name: str, meta: dict[str, Any]) -> QNeuron:
         fields[key] = _meta_array(name, meta, key)
     for key in _NEURON_INTS:
         fields[key] = _meta_int(name, meta, key)
+    if "sc.v_min" in meta:  # optional: written only for a clamped neuron
+        fields["v_min"] = _meta_array(name, meta, "v_min")
     return QNeuron(**fields)
 
 

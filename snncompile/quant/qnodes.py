@@ -17,6 +17,7 @@ rules for reset timing are those of :mod:`snncompile.semantics`, on integers):
     v     = clamp_v(decay(v, beta) + i + bias)    (non-Cuba kinds: x in place of i)
     s     = v > threshold  (or >=);  multi: min(v // threshold, cap)   (threshold 0: "gt", binary only)
     reset: zero -> v_reset; subtract -> v - s*threshold
+    v     = max(v, v_min)                          only when v_min is set (spiking kinds; after the reset)
     decay(y, m) = round(y*m / 2^frac_bits) with the Semantics' rounding; I/IF have beta = 2^frac_bits
     clamp: Semantics.overflow_i / overflow_v (saturate +-(2^(W-1)-1), wrap, wrap_loihi)
 """
@@ -202,6 +203,7 @@ class QNeuron(Node):
     alpha, beta: int, 0..2^frac_bits (rounding "shift_subtract": 2^D - 2^(D-k) for k in 0..D, or 2^D).
     threshold: int >= 1 for spiking kinds, >= 0 with compare "gt" and binary spikes (fits v_bits).
     v_reset, bias, v_init: fit v_bits.  i_init: fits i_bits.  input_shift: 0..16.
+    v_min: None (no lower clamp) or ints fitting v_bits, spiking kinds with a membrane only.
     v_init and i_init are the states at t=0, always (Semantics.initial_v is resolved by the quantiser,
     which writes v_init = round(v_init * scale) only when initial_v == "v_init", else 0).
     out_scale: float > 0; the float value of a state is approximately int / out_scale.
@@ -224,6 +226,7 @@ class QNeuron(Node):
     i_bits: int = 24
     v_bits: int = 24
     out_scale: float = 1.0
+    v_min: Any = None
 
     def __post_init__(self) -> None:
         n = self.name
@@ -249,6 +252,12 @@ class QNeuron(Node):
         for quantity, lim in limits.items():
             raw = np.broadcast_to(np.asarray(getattr(self, quantity)), self.shape)
             object.__setattr__(self, quantity, _int_array(n, quantity, raw, **lim))  # type: ignore[arg-type]
+        if self.v_min is not None:
+            if self.kind not in SPIKING_KINDS or self.kind == "Threshold":
+                raise GraphError(f"node '{n}': v_min (a lower membrane clamp after the reset) applies to spiking "
+                                 f"kinds with a membrane (IF, LIF, CubaLIF), not {self.kind}")
+            raw = np.broadcast_to(np.asarray(self.v_min), self.shape)
+            object.__setattr__(self, "v_min", _int_array(n, "v_min", raw, bits=self.v_bits))
         if self.kind in SPIKING_KINDS and self.kind != "Threshold":
             lowest = min_threshold(self.semantics)
             if (self.threshold < lowest).any():  # type: ignore[operator]

@@ -13,6 +13,7 @@ Pure (never mutates ``graph``) and deterministic. Steps (docs/quantisation.md ha
        Conv1d / Conv2d        -> QConv1d / QConv2d   (same, s per output channel)
        LIF, CubaLIF, IF, LI, CubaLI, I, Threshold -> QNeuron(kind=<type name>)
            threshold_q, v_reset_q, bias_q, v_init_q = round(value*s)   (v_init_q = 0 unless initial_v="v_init")
+           v_min_q = round(v_min*s) when the node has a lower clamp (None stays None)
            alpha_q, beta_q = round(decay * 2^D), in 0..2^D   (D = spec.frac_bits)
            Semantics = the float node's, with rounding = spec.rounding, overflow_i = overflow_v = spec.overflow
            out_scale = s (exact when the node has one scale -- always for non-spiking readouts)
@@ -168,6 +169,8 @@ def lower_neuron(name: str, node: NeuronNode, scale: np.ndarray, stats: NeuronSt
     if kind != "Threshold":
         v_init = np.asarray(node.v_init, np.float64) if node.semantics.initial_v == "v_init" else 0.0
         floats["v_init"] = np.broadcast_to(v_init, node.shape)
+    if node.v_min is not None:  # a membrane value: the state scale, rounded as the threshold is
+        floats["v_min"] = np.asarray(node.v_min, np.float64)
     params.update({q: scale_round(value, scale) for q, value in floats.items()})
     # threshold 0 is kept only where the float threshold is 0 itself (v > 0 exactly); a positive one that
     # rounds to 0 is a quantisation problem the advice explains
@@ -185,7 +188,7 @@ def lower_neuron(name: str, node: NeuronNode, scale: np.ndarray, stats: NeuronSt
                                for a in (stats.v_max, stats.i_max, stats.x_max))
     size = register_bits(
         name, v_max=v_max, i_max=i_max,
-        params={q: int(np.abs(params[q]).max(initial=0)) for q in ("threshold", "v_reset", "bias", "v_init")
+        params={q: int(np.abs(params[q]).max(initial=0)) for q in ("threshold", "v_reset", "bias", "v_init", "v_min")
                 if q in params},
         spec=spec,
     )

@@ -178,6 +178,8 @@ def neuron_registers(node: QNeuron, x: Interval) -> dict[str, Register]:
         return pre
 
     start = union(array_range(node.v_init), reset) if node.SPIKING else array_range(node.v_init)
+    if node.v_min is not None:  # max(v, v_min) lies in the hull of v's range and v_min's
+        start = union(start, array_range(node.v_min))
     out["v"] = register_state(start, node.v_bits, sem.overflow_v, pre_v)
     return out
 

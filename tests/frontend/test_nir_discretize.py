@@ -81,7 +81,8 @@ def test_exact_discretization_on_request(tmp_path) -> None:
     assert "exact discretization" in loaded.source
     beta = np.exp(-1e-3 / TAU.astype(np.float64))
     np.testing.assert_allclose(loaded.graph.nodes["lif"].beta, beta)
-    np.testing.assert_allclose(loaded.graph.nodes["lif.gain"].scale, 1 - beta)
+    # Input -> lif has no weight layer: the implied identity carries the gain
+    np.testing.assert_allclose(np.diag(loaded.graph.nodes["lif.identity"].weight), 1 - beta)
 
 
 def test_dt_larger_than_tau_is_an_error(tmp_path) -> None:

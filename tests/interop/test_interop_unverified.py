@@ -95,7 +95,7 @@ def test_spyx_cubalif_and_recurrence_are_refused(tmp_path: Path) -> None:
                      edges=[("input", "layer_0"), ("layer_0", "output")], type_check=False)
     nir.write(tmp_path / "cuba.nir", g)
     with pytest.raises(UnsupportedNodeError, match=r"node 'layer_0' \(CubaLIF\): not supported under --from spyx: "
-                                                   r"Spyx's CuBaLIF subtracts the reset twice"):
+                                                   r"Spyx's CuBaLIF \(1.0.0\) subtracts the reset once "):
         load(tmp_path / "cuba.nir", convention="spyx")
     lif = nir.LIF(tau=2 * ones, v_threshold=ones, v_leak=0 * ones, r=0.5 * ones)
     g = nir.NIRGraph(nodes={"input": _inp(3), "layer_0.w_rec": nir.Linear(weight=np.eye(3)), "layer_0.lif": lif,

@@ -116,6 +116,7 @@ typedef struct {
 /* Per-neuron integer parameters. */
 typedef struct {
     int64_t alpha, beta, theta, v_reset, bias;
+    int64_t v_min; /* lower membrane clamp after the reset; INT64_MIN: none */
 } snn_neuron_par;
 
 /*
@@ -173,6 +174,9 @@ static inline int64_t snn_neuron_step(const snn_neuron_cfg *c, const snn_neuron_
                 vn = snn_clamp(vn - d * (vn - p->v_reset), c->v_bits, c->overflow_v);
             }
         }
+    }
+    if (vn < p->v_min) {
+        vn = p->v_min;
     }
     *v = vn;
     *s = sn;

@@ -38,18 +38,19 @@ module snn_layer #(
     parameter W = 48, parameter FB = 12, parameter IB = 24, parameter VB = 24, parameter CUBA = 0,
     parameter SPIKING = 1, parameter ADD_THEN_DECAY = 0, parameter ROUND = 0, parameter OVI = 0, parameter OVV = 0,
     parameter CMP_GE = 0, parameter RESET = 1, parameter TIMING = 0, parameter DZ_STATE = 1, parameter MULTI = 0,
-    parameter CAP = 1, parameter ISH = 0,
+    parameter CAP = 1, parameter ISH = 0, parameter HAS_VMIN = 0,
     // parameters: scalar values, or fields of the per-neuron parameter ROM (bit f of PMASK set)
     parameter signed [63:0] XBIAS = 0, parameter signed [63:0] ALPHA = 0, parameter signed [63:0] BETA = 0,
     parameter signed [63:0] THETA = 1, parameter signed [63:0] VRESET = 0, parameter signed [63:0] NBIAS = 0,
-    parameter signed [63:0] VINIT = 0, parameter signed [63:0] IINIT = 0,
-    parameter [7:0] PMASK = 0,
+    parameter signed [63:0] VINIT = 0, parameter signed [63:0] IINIT = 0, parameter signed [63:0] VMIN = 0,
+    parameter [8:0] PMASK = 0,
     parameter PWIDTH = 1,
     parameter P_INIT = "",
     parameter O_XBIAS = 0, parameter L_XBIAS = 1, parameter O_ALPHA = 0, parameter L_ALPHA = 1,
     parameter O_BETA = 0, parameter L_BETA = 1, parameter O_THETA = 0, parameter L_THETA = 1,
     parameter O_VRESET = 0, parameter L_VRESET = 1, parameter O_NBIAS = 0, parameter L_NBIAS = 1,
-    parameter O_VINIT = 0, parameter L_VINIT = 1, parameter O_IINIT = 0, parameter L_IINIT = 1
+    parameter O_VINIT = 0, parameter L_VINIT = 1, parameter O_IINIT = 0, parameter L_IINIT = 1,
+    parameter O_VMIN = 0, parameter L_VMIN = 1
 ) (
     input  wire                clk,
     input  wire                rst,
@@ -129,7 +130,7 @@ module snn_layer #(
     // ---- parameters of the neuron whose ROM word is in `pq` (the ROM output, registered) --------------------
     reg [PWIDTH-1:0] pq;
     always @(posedge clk) pq <= prom;
-    wire signed [W-1:0] p_xbias, p_alpha, p_beta, p_theta, p_vreset, p_nbias, p_vinit, p_iinit;
+    wire signed [W-1:0] p_xbias, p_alpha, p_beta, p_theta, p_vreset, p_nbias, p_vinit, p_iinit, p_vmin;
 `define SNN_FIELD(bit, wire_, val, off, len) \
     generate if (PMASK[bit]) begin : g_f``bit assign wire_ = $signed(pq[off +: len]); end \
     else begin : g_c``bit assign wire_ = val; end endgenerate
@@ -141,6 +142,7 @@ module snn_layer #(
     `SNN_FIELD(5, p_nbias, NBIAS, O_NBIAS, L_NBIAS)
     `SNN_FIELD(6, p_vinit, VINIT, O_VINIT, L_VINIT)
     `SNN_FIELD(7, p_iinit, IINIT, O_IINIT, L_IINIT)
+    `SNN_FIELD(8, p_vmin, VMIN, O_VMIN, L_VMIN)
 `undef SNN_FIELD
 
     // ---- accumulate pipeline: issue -> (w, acc) -> sum -> write ---------------------------------------------
@@ -169,7 +171,7 @@ module snn_layer #(
     reg [NAW:0]   u1_n, u2_n;
     reg [LNW-1:0] u1_lane;
     reg [GAW:0]   u1_gi;
-    reg signed [W-1:0] u2_x, u2_xuse, u2_v_old, u2_i_old, u2_alpha, u2_beta, u2_theta, u2_vreset, u2_nbias;
+    reg signed [W-1:0] u2_x, u2_xuse, u2_v_old, u2_i_old, u2_alpha, u2_beta, u2_theta, u2_vreset, u2_nbias, u2_vmin;
     reg [SW-1:0]  u2_r;
     // ua: the lane of the accumulator word, the state word and the parameters, registered
     wire [ACCW-1:0] acc_lane [0:P-1];
@@ -207,10 +209,11 @@ module snn_layer #(
     wire signed [W-1:0] n_x = n_tag[W-1:0];
     snn_neuron #(.W(W), .FB(FB), .IB(IB), .VB(VB), .CUBA(CUBA), .SPIKING(SPIKING),
         .ADD_THEN_DECAY(ADD_THEN_DECAY), .ROUND(ROUND), .OVI(OVI), .OVV(OVV), .CMP_GE(CMP_GE), .RESET(RESET),
-        .TIMING(TIMING), .DZ_STATE(DZ_STATE), .MULTI(MULTI), .CAP(CAP), .CW(SW), .ISH(ISH), .TW(TW)) neuron (
+        .TIMING(TIMING), .DZ_STATE(DZ_STATE), .MULTI(MULTI), .CAP(CAP), .CW(SW), .ISH(ISH), .TW(TW),
+        .HAS_VMIN(HAS_VMIN)) neuron (
         .clk(clk), .rst(rst), .in_valid(u2_v), .in_tag({u2_n, u2_x}),
         .x(u2_xuse), .v_old(u2_v_old), .i_old(u2_i_old), .r_prev(u2_r), .alpha(u2_alpha), .beta(u2_beta),
-        .theta(u2_theta), .v_reset(u2_vreset), .bias(u2_nbias), .out_valid(n_valid), .out_tag(n_tag),
+        .theta(u2_theta), .v_reset(u2_vreset), .bias(u2_nbias), .v_min(u2_vmin), .out_valid(n_valid), .out_tag(n_tag),
         .v_new(nv), .i_new(ni), .s(ns), .sat_i(nsat_i), .sat_v(nsat_v));
 
     always @(posedge clk) begin
@@ -231,6 +234,7 @@ module snn_layer #(
         u2_theta <= p_theta;
         u2_vreset <= p_vreset;
         u2_nbias <= p_nbias;
+        u2_vmin <= p_vmin;
     end
     always @* begin
         out_valid = n_valid;

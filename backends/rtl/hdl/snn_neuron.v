@@ -6,6 +6,7 @@
 //   v     = clamp_v(decay(v, beta) + drive + bias) drive = i (CUBA) or xs
 //   s     = v > theta (CMP_GE: >=); MULTI: min(v div theta, CAP) where it fires
 //   reset and its timing as Semantics (immediate / delayed / snntorch_immediate), on integers
+//   v     = max(v, v_min) after the reset         HAS_VMIN (the lower membrane clamp, Sinabs' min_v_mem)
 //   decay(y, m) = round(y*m / 2^FB): ROUND 0 toward zero, 1 floor, 2 nearest (half up);
 //   ROUND 3 is the shift-subtract leak y - (y >>> k): alpha and beta then carry k (-1: no leak), and the
 //   datapath has no multiplier (the product stage is a barrel shift and a subtract)
@@ -34,7 +35,8 @@ module snn_neuron #(
     parameter CAP = 1,
     parameter CW = 1,             // width of a spike output (holds CAP)
     parameter ISH = 0,
-    parameter TW = 1              // width of the tag
+    parameter TW = 1,             // width of the tag
+    parameter HAS_VMIN = 0        // 1: clamp v from below at v_min after the reset
 ) (
     input  wire                 clk,
     input  wire                 rst,
@@ -49,6 +51,7 @@ module snn_neuron #(
     input  wire signed [W-1:0]  theta,
     input  wire signed [W-1:0]  v_reset,
     input  wire signed [W-1:0]  bias,
+    input  wire signed [W-1:0]  v_min,
     output reg                  out_valid,
     output reg  [TW-1:0]        out_tag,
     output reg  signed [W-1:0]  v_new,
@@ -131,13 +134,17 @@ module snn_neuron #(
     reg signed [W-1:0] th [0:LAT-1];
     reg signed [W-1:0] vr [0:LAT-1];
     reg signed [W-1:0] bs [0:LAT-1];
+    reg signed [W-1:0] vm [0:LAT-1];
     reg        [CW-1:0] r [0:LAT-1];
     reg signed [W-1:0] xs [0:4];
     reg signed [W-1:0] ia0, vo0, al0, be0, pi1, pv1, id2, vd2, vd3, vd4, ip3, in4, nv5, rt5, bse5, pre6, v17, v18;
-    reg signed [W-1:0] pre9, v19;
+    reg signed [W-1:0] v19;
     reg [CW-1:0] s8, s9;
     reg si4, si5, si6, si7, si8, si9, sv7, sv8, sv9, zt6;
     wire signed [W-1:0] r_w = r[4];
+    reg  signed [W-1:0] pre9;
+    // stage 10's membrane before the lower clamp: the second clamp of snntorch_immediate
+    wire signed [W-1:0] vpost = (SPIKING && TIMING == 2 && RESET != 0) ? clamp(pre9, VB, OVV) : pre9;
     integer k;
 
     always @(posedge clk) begin
@@ -146,7 +153,9 @@ module snn_neuron #(
         th[0] <= theta;
         vr[0] <= v_reset;
         bs[0] <= bias;
+        vm[0] <= v_min;
         for (k = 1; k < LAT; k = k + 1) begin
+            vm[k] <= vm[k-1];
             tag[k] <= tag[k-1];
             th[k] <= th[k-1];
             vr[k] <= vr[k-1];
@@ -207,7 +216,7 @@ module snn_neuron #(
         // 10: the second clamp of snntorch_immediate; outputs
         out_valid <= !rst && vld[LAT-2];
         out_tag <= tag[LAT-2];
-        v_new <= (SPIKING && TIMING == 2 && RESET != 0) ? clamp(pre9, VB, OVV) : pre9;
+        v_new <= (SPIKING && HAS_VMIN && vpost < vm[9]) ? vm[9] : vpost;
         sat_v <= sv9 | ((SPIKING && TIMING == 2 && RESET != 0) ? clamp(pre9, VB, OVV) != pre9 : 1'b0);
         s <= s9;
         sat_i <= si9;

@@ -128,6 +128,8 @@ class _Builder:
         th_max = self.draw(st.sampled_from([4, 64, hi_v]))
         kind = self.draw(st.sampled_from(QKINDS))
         th_lo = -th_max if kind == "Threshold" else min_threshold(sem)
+        clamped = kind in ("IF", "LIF", "CubaLIF") and self.draw(st.booleans())  # a lower clamp v_min
+        v_min = self.ints(v_bits, pshape, small=self.draw(st.sampled_from([0, 8, None]))) if clamped else None
         return QNeuron(
             name=name, kind=kind, shape=shape, semantics=sem,
             alpha=decay(), beta=decay(), threshold=self.rng.integers(th_lo, min(th_max, hi_v) + 1, size=pshape),
@@ -136,6 +138,7 @@ class _Builder:
             v_init=self.ints(v_bits, pshape, small=self.draw(st.sampled_from([0, 16, None]))),
             i_init=self.ints(i_bits, pshape, small=self.draw(st.sampled_from([0, 16, None]))),
             input_shift=self.draw(st.sampled_from([0, 0, 1, 3, 16])), frac_bits=d, i_bits=i_bits, v_bits=v_bits,
+            v_min=v_min,
         )
 
     def neuron_stage(self, src: str) -> str:
@@ -248,11 +251,13 @@ def neuron_cases(draw: Any, max_steps: int = 12) -> tuple[QGraph, np.ndarray]:
         alpha, beta = shift_decays(rng, d, pshape), shift_decays(rng, d, pshape)
     else:
         alpha, beta = rng.integers(0, (1 << d) + 1, size=pshape), rng.integers(0, (1 << d) + 1, size=pshape)
+    clamped = kind in ("IF", "LIF", "CubaLIF") and draw(st.booleans())  # a lower clamp v_min
     node = QNeuron(
         name="n", kind=kind, shape=(n,), semantics=sem, alpha=alpha, beta=beta,
         threshold=rng.integers(-hi_v if kind == "Threshold" else min_threshold(sem), hi_v + 1, size=pshape),
         v_reset=b.ints(v_bits, pshape), bias=b.ints(v_bits, pshape, small=2), v_init=b.ints(v_bits, pshape),
         i_init=b.ints(i_bits, pshape), input_shift=draw(st.integers(0, 2)), frac_bits=d, i_bits=i_bits, v_bits=v_bits,
+        v_min=b.ints(v_bits, pshape) if clamped else None,
     )
     b.add("n", node, (n,), "w")
     if kind != "Threshold" and draw(st.booleans()):

@@ -81,6 +81,8 @@ class Net:
             v_reset=int(self.rng.integers(-2, 3)), bias=int(self.rng.integers(0, 3)),
             v_init=self.rng.integers(-th, th + 1, size=n).reshape(shape), i_init=int(self.rng.integers(-3, 4)),
             input_shift=int(self.rng.integers(0, 2)), frac_bits=12, i_bits=26, v_bits=26,
+            v_min=self.rng.integers(-th, 1, size=n).reshape(shape) if kind in ("IF", "LIF", "CubaLIF") and
+            self.rng.random() < 0.5 else None,  # a lower membrane clamp on half the spiking layers
         )
         return self.add(name, node, src)
 

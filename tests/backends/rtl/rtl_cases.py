@@ -31,7 +31,8 @@ def _neuron(b: _Builder, name: str, n: int, *, binary: bool) -> Any:
     kind = b.draw(st.sampled_from(KINDS))
     sem = node.semantics.with_(spikes="binary") if binary else node.semantics
     params = {**node.params(), "name": name, "kind": kind, "semantics": sem,
-              "threshold": np.maximum(node.threshold, min_threshold(sem))}  # a Threshold neuron's may be lower
+              "threshold": np.maximum(node.threshold, min_threshold(sem)),  # a Threshold neuron's may be lower
+              "v_min": node.v_min if kind in ("IF", "LIF", "CubaLIF") else None}  # the lower clamp: spiking only
     return type(node)(**params)
 
 
