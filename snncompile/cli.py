@@ -125,6 +125,10 @@ def _model_args(p: argparse.ArgumentParser, *, quant: bool = True) -> None:
         p.add_argument("--bits", type=int, default=8, metavar="N", help="weight bits, 2..16 (default: 8)")
         p.add_argument("--state-bits", type=int, default=None, metavar="N",
                        help="v/i register bits, 8..32 (default: sized from calibration)")
+        p.add_argument("--layer-bits", action="append", default=[], metavar="LAYER=BITS",
+                       help="per-layer precision (repeatable): LAYER a node name or @N (N-th neuron layer); BITS "
+                            "N (weight bits) or wN,sN,dN (weight, state, decay fractional bits), e.g. 3=4, "
+                            "@0=w6,s16 (docs/quantisation.md)")
 
 
 def _add_verify(sub: Any) -> None:

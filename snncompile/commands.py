@@ -46,12 +46,17 @@ def load_model(args: argparse.Namespace) -> Loaded:
 
 
 def quant_spec(args: argparse.Namespace) -> QuantSpec:
-    return QuantSpec(weight_bits=args.bits, state_bits=args.state_bits)
+    from .quant.spec import parse_layer_bits
+
+    layers = tuple(parse_layer_bits(text) for text in getattr(args, "layer_bits", None) or ())
+    return QuantSpec(weight_bits=args.bits, state_bits=args.state_bits, layers=layers)
 
 
 def _spec_text(spec: QuantSpec) -> str:
     state = f"{spec.state_bits}-bit state" if spec.state_bits else "state widths from calibration"
-    return f"{spec.weight_bits}-bit weights ({spec.granularity}, {spec.scale_rule}), {state}"
+    layers = "".join(f", layer {x.layer}: " + " ".join(f"{k}={v}" for k, v in x.overrides().items())
+                     for x in spec.layers)
+    return f"{spec.weight_bits}-bit weights ({spec.granularity}, {spec.scale_rule}), {state}{layers}"
 
 
 # -- verify -----------------------------------------------------------------------------------------------------------
