@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import snncompile.models as sc_models
 from snncompile.backends.bitsim import run_plain
 
 import snncompile as sc
@@ -28,7 +29,7 @@ def mlp() -> sc.Graph:
 
 @pytest.fixture(scope="module")
 def small_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    test = np.load(sc.models.ROOT / "digits-mlp" / "test.npz")
+    test = np.load(sc_models.ROOT / "digits-mlp" / "test.npz")
     path = tmp_path_factory.mktemp("data") / "digits12.npz"
     np.savez(path, inputs=test["inputs"][:, :12], labels=test["labels"][:12])
     return path
@@ -122,7 +123,7 @@ def test_cli_bad_layer_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bitsim_run_uses_the_narrow_layer(mlp: sc.Graph) -> None:
     """The 3-bit layer really computes with 3-bit weights: its spikes differ from the 8-bit graph's."""
-    x = np.load(sc.models.ROOT / "digits-mlp" / "test.npz")["inputs"][:, :8].astype(np.int64)
+    x = np.load(sc_models.ROOT / "digits-mlp" / "test.npz")["inputs"][:, :8].astype(np.int64)
     wide = run_plain(quantize(mlp, QuantSpec(), x), x)
     narrow = run_plain(quantize(mlp, QuantSpec(layers=(parse_layer_bits("3=3"),)), x), x)
     assert np.array_equal(wide["1"]["out"], narrow["1"]["out"])
