@@ -22,7 +22,7 @@ from snncompile.readout import compute as readout_compute
 from snncompile.readout import plan as readout_plan
 from snncompile.readout import words as readout_words
 
-from . import binfmt, project
+from . import binfmt, lint, project
 from .csim import run_testbench
 from .estimate import estimate, format_table
 from .layers import EMITTERS
@@ -71,6 +71,10 @@ CHECKED = ("snncompile built this project's testbench with gcc and ran every `ma
            "readout / AXI4-Stream checks where the project has them, all equal to bitsim (project.json, `csim`).")
 UNCHECKED = ("this folder was written by `emit` without its C simulation (`csim=False`); `snncompile export` runs "
              "it. Run `make csim` to check the C against bitsim.")
+
+LINTED = ("The C passed\n  snncompile's HLS lint when it was written (no recursion, no dynamic allocation or "
+          "library calls in the\n  design, statically bounded loops, constant array sizes).")
+NOT_LINTED = ("The C was not\n  linted (snncompile's HLS lint needs pycparser: pip install 'snncompile[hls]').")
 
 #: the largest t_max emit accepts (the m_axi depth t_max * n_in must stay a sane 32-bit number)
 MAX_T_MAX = 1 << 20
@@ -175,6 +179,9 @@ class HlsBackend:
         est = estimate(lw, unroll=unroll, clock_mhz=clock_mhz, timesteps=T)
         ports = project.ports(lw)
         files: dict[str, str | bytes] = dict(project.sources(lw, t_max, opts))
+        linted = lint.available()
+        if linted:  # HLS's synthesis rules, checked on the parsed C (LintError: nothing is written)
+            lint.check(files)
         files.update(project.render_templates({
             "version": snncompile.__version__, "cflags": project.CFLAGS, "part": part,
             "period_ns": f"{1000.0 / clock_mhz:.4g}", "clock_mhz": f"{clock_mhz:g}", "samples": str(B),
@@ -184,7 +191,7 @@ class HlsBackend:
             "inputs": ", ".join(f"'{n}' {qgraph.shapes[n]}" for n in names),
             "outputs": ", ".join(f"`{p.arg}` ({p.size} x {p.ctype}, node '{p.node}')" for p in ports),
             "out_args": ", ".join(p.arg for p in ports), **project.top_values(lw, opts),
-            "checked": CHECKED if csim else UNCHECKED,
+            "checked": CHECKED if csim else UNCHECKED, "lint": LINTED if linted else NOT_LINTED,
         }))
         files["stimuli.bin"] = binfmt.stimuli_bytes([lw.labels[n] for n in names],
                                                     [int(np.prod(qgraph.shapes[n])) for n in names], stim)
@@ -199,6 +206,7 @@ class HlsBackend:
                         "readout": readout, "interface": interface, "top": opts.top_name},
             "stimuli": "random" if inputs is None else "given", "samples": B, "timesteps": T, "estimate": est,
         }
+        info["lint"] = "clean" if linted else "not run (pycparser is not installed)"
         if csim:
             info["csim"] = run_testbench(files, project.csim_commands(opts))
         files["project.json"] = json.dumps(info, indent=2) + "\n"
