@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 
 from .quant.qnodes import QGraph  # noqa: E402 - after __version__, which submodules read
 from .quant.quantize import quantize  # noqa: E402
-from .quant.spec import QuantSpec  # noqa: E402
+from .quant.spec import LayerQuant, QuantSpec  # noqa: E402
 from .verify import verify  # noqa: E402 - binds the function over the submodule attribute, on purpose
 
 
@@ -70,7 +70,7 @@ def trace(module: Any, sample: Any, **kwargs: Any) -> Graph:
 
 
 __all__ = [
-    "BackendError", "Graph", "GraphError", "InputError", "OutputError", "PRESETS", "QGraph", "QuantSpec",
+    "BackendError", "Graph", "GraphError", "InputError", "LayerQuant", "OutputError", "PRESETS", "QGraph", "QuantSpec",
     "QuantizationError", "ResourceError", "Semantics", "SnnCompileError", "UnsupportedNodeError", "VerificationError",
     "errors", "format", "load", "quantize", "save", "semantics", "simulate", "trace", "verify",
 ]

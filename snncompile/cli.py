@@ -125,6 +125,10 @@ def _model_args(p: argparse.ArgumentParser, *, quant: bool = True) -> None:
         p.add_argument("--bits", type=int, default=8, metavar="N", help="weight bits, 2..16 (default: 8)")
         p.add_argument("--state-bits", type=int, default=None, metavar="N",
                        help="v/i register bits, 8..32 (default: sized from calibration)")
+        p.add_argument("--layer-bits", action="append", default=[], metavar="LAYER=BITS",
+                       help="per-layer precision (repeatable): LAYER a node name or @N (N-th neuron layer); BITS "
+                            "N (weight bits) or wN,sN,dN (weight, state, decay fractional bits), e.g. 3=4, "
+                            "@0=w6,s16 (docs/quantisation.md)")
 
 
 def _add_verify(sub: Any) -> None:
@@ -174,7 +178,19 @@ def _add_export(sub: Any) -> None:
     p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
                    help="steps of the seeded random spikes used without --inputs (default: 32)")
     p.add_argument("--force", action="store_true", help="replace OUT if it is a folder an earlier export wrote")
+    p.add_argument("--stimuli-samples", type=_int_range(0), default=8, metavar="N",
+                   help="samples of the data written as stimuli/golden files and used by the export checks "
+                        "(default: 8; 0: all)")
+    p.add_argument("--readout", choices=("counts", "argmax", "max-v"), default=None,
+                   help="on-chip classifier head in the hls and rtl targets: spike counts, argmax of counts, or "
+                        "max membrane of an LI readout (docs/hls.md, docs/rtl.md)")
     hls = p.add_argument_group("hls target")
+    hls.add_argument("--hls-interface", choices=("m_axi", "axis"), default="m_axi",
+                     help="HLS top: m_axi arrays (snn_run/snn_classify, default) or AXI4-Stream with packed spikes "
+                          "(snn_stream)")
+    hls.add_argument("--t-max", type=_int_range(1, 1 << 20), default=None, metavar="T",
+                     help="most timesteps one snn_run call takes (SNN_T_MAX, m_axi depths; T is set at run time; "
+                          "default: the stimuli's T)")
     hls.add_argument("--unroll", type=_int_range(1), default=1, metavar="N",
                      help="parallel accumulators per layer (cycle estimate, pragmas; default: 1)")
     hls.add_argument("--clock-mhz", type=_clock_mhz, default=None, metavar="F",

@@ -46,12 +46,17 @@ def load_model(args: argparse.Namespace) -> Loaded:
 
 
 def quant_spec(args: argparse.Namespace) -> QuantSpec:
-    return QuantSpec(weight_bits=args.bits, state_bits=args.state_bits)
+    from .quant.spec import parse_layer_bits
+
+    layers = tuple(parse_layer_bits(text) for text in getattr(args, "layer_bits", None) or ())
+    return QuantSpec(weight_bits=args.bits, state_bits=args.state_bits, layers=layers)
 
 
 def _spec_text(spec: QuantSpec) -> str:
     state = f"{spec.state_bits}-bit state" if spec.state_bits else "state widths from calibration"
-    return f"{spec.weight_bits}-bit weights ({spec.granularity}, {spec.scale_rule}), {state}"
+    layers = "".join(f", layer {x.layer}: " + " ".join(f"{k}={v}" for k, v in x.overrides().items())
+                     for x in spec.layers)
+    return f"{spec.weight_bits}-bit weights ({spec.granularity}, {spec.scale_rule}), {state}{layers}"
 
 
 # -- verify -----------------------------------------------------------------------------------------------------------
@@ -145,8 +150,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     graph = loaded.graph
     data = load_data(args.inputs, graph, loaded.path, timesteps=args.timesteps)
     stimuli = data
-    if not args.inputs and data.batch > DEFAULT_BATCH:
-        stimuli = Data(data.head(DEFAULT_BATCH).inputs, None, None, f"first {DEFAULT_BATCH} samples of {data.note}")
+    keep = getattr(args, "stimuli_samples", DEFAULT_BATCH)
+    if keep and data.batch > keep:  # a 397-sample golden.bin is 23 MB; --stimuli-samples 0 keeps them all
+        stimuli = Data(data.head(keep).inputs, None, None, f"first {keep} samples of {data.note}")
     if args.calib:
         calib = read_data(args.calib, graph)
         calib = Data(calib.inputs, None, None, f"--calib {calib.note}")
@@ -155,12 +161,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     progress(f"stimuli: {stimuli.note}")
     progress(f"calibration data: {calib.note}")
     hls_clock = args.clock_mhz if args.clock_mhz is not None else 200.0
-    hls_options: dict[str, Any] = {"sparse": not args.dense_loops, "unroll": args.unroll, "clock_mhz": hls_clock}
+    hls_options: dict[str, Any] = {"sparse": not args.dense_loops, "unroll": args.unroll, "clock_mhz": hls_clock,
+                                   "csim": True}
     rtl_options: dict[str, Any] = {"lanes": args.lanes, "simulator": args.simulator, "device": args.device,
                                    "clock_mhz": args.clock_mhz if args.clock_mhz is not None else 100.0,
                                    "synthesise": args.synth or args.pnr, "pnr": args.pnr}
     if args.part:
         hls_options["part"] = args.part
+    if getattr(args, "t_max", None) is not None:
+        hls_options["t_max"] = args.t_max
+    if getattr(args, "readout", None) is not None:
+        hls_options["readout"] = rtl_options["readout"] = args.readout
+    if getattr(args, "t_max", None) is not None:
+        rtl_options["t_max"] = args.t_max
+    if getattr(args, "hls_interface", "m_axi") != "m_axi":
+        hls_options["interface"] = args.hls_interface
     manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source), targets=args.target,
                       spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress, protect=protect,
                       target_options={"hls": hls_options, "loihi": {"core_spec": args.core_spec},

@@ -219,11 +219,16 @@ def source_rung(graph: Graph, floats: Traces, source: Mapping[str, np.ndarray]) 
 def fixed_rung(graph: Graph, qgraph: QGraph, floats: Traces, fixed: Traces, *, labels: np.ndarray | None = None,
                min_agreement: float | None = None) -> Rung:
     """``float<->fixed``: measured quantisation error (see the module docstring)."""
+    from .quant.layers import layer_precision
+
     rows: list[dict[str, Any]] = []
+    precision = layer_precision(graph, qgraph)
     for node_name in graph.order:
         node = graph.nodes[node_name]
         if isinstance(node, (NeuronNode, Output)) and node_name in fixed:
             rows.append(_layer_error(graph, qgraph, node_name, floats[node_name]["out"], fixed[node_name]["out"]))
+            if node_name in precision:
+                rows[-1]["precision"] = precision[node_name]
     spiking = [r for r in rows if r["trace"] == "spikes" and r["type"] != "Output"]
     summary: dict[str, Any] = {}
     if graph.outputs:  # predictions come from the first Output
@@ -390,7 +395,8 @@ def _predict(out: np.ndarray, spiking: bool) -> np.ndarray:
 
 
 #: per-layer table columns: (row key, heading); a column is shown when any row has its key
-_COLUMNS = (("layer", "layer"), ("type", "type"), ("trace", "trace"), ("agreement", "agreement"),
+_COLUMNS = (("layer", "layer"), ("type", "type"), ("precision", "precision"), ("trace", "trace"),
+            ("agreement", "agreement"),
             ("mismatches", "mismatches"), ("compared", "compared"), ("max_abs_error", "max abs error"),
             ("float_spikes", "float spikes"), ("fixed_spikes", "fixed spikes"), ("note", "note"),
             ("register", "register"), ("overflow", "overflow"), ("bits", "bits"), ("count", "clamps"),

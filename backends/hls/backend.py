@@ -18,12 +18,17 @@ import snncompile
 from snncompile.atomic import write_dir
 from snncompile.errors import BackendError, InputError
 from snncompile.quant.qnodes import QGraph
+from snncompile.readout import compute as readout_compute
+from snncompile.readout import plan as readout_plan
+from snncompile.readout import words as readout_words
 
-from . import binfmt, project
+from . import binfmt, lint, project
+from .csim import run_testbench
 from .estimate import estimate, format_table
 from .layers import EMITTERS
 from .lower import Lowering, lower, trace_labels
 from .runner import build, simulate
+from .top import INTERFACES, TopOptions
 
 DEFAULT_PART = "xc7z020clg400-1"
 #: SNN_T_MAX of the simulator library built by run() (independent of T, so one build serves every T)
@@ -58,6 +63,33 @@ def _options(sparse: bool, unroll: int, clock_mhz: float, part: str = DEFAULT_PA
     problem = part_problem(part)
     if problem:
         raise InputError(f"hls: {problem}")
+
+
+#: the README's verification paragraph, with and without the emit-time C simulation
+CHECKED = ("snncompile built this project's testbench with gcc and ran every `make csim` check before writing "
+           "the folder: every recorded value of every step through `snn_step`, the top function's outputs, and the "
+           "readout / AXI4-Stream checks where the project has them, all equal to bitsim (project.json, `csim`).")
+UNCHECKED = ("this folder was written by `emit` without its C simulation (`csim=False`); `snncompile export` runs "
+             "it. Run `make csim` to check the C against bitsim.")
+
+LINTED = ("The C passed\n  snncompile's HLS lint when it was written (no recursion, no dynamic allocation or "
+          "library calls in the\n  design, statically bounded loops, constant array sizes).")
+NOT_LINTED = ("The C was not\n  linted (snncompile's HLS lint needs pycparser: pip install 'snncompile[hls]').")
+
+#: the largest t_max emit accepts (the m_axi depth t_max * n_in must stay a sane 32-bit number)
+MAX_T_MAX = 1 << 20
+
+
+def _t_max(t_max: object, timesteps: int) -> int:
+    """``t_max`` checked against the stimuli's T: the testbench runs snn_run over T steps, so T <= t_max."""
+    if t_max is None:
+        return timesteps
+    if isinstance(t_max, bool) or not isinstance(t_max, int) or not 1 <= t_max <= MAX_T_MAX:
+        raise InputError(f"hls: t_max must be an int in 1..{MAX_T_MAX}, got {t_max!r}")
+    if t_max < timesteps:
+        raise InputError(f"hls: t_max {t_max} is below the stimuli's {timesteps} timesteps; the testbench runs "
+                         f"snn_run over all of them (give t_max >= {timesteps} or fewer timesteps)")
+    return t_max
 
 
 def _random_inputs(graph: QGraph) -> dict[str, np.ndarray]:
@@ -114,13 +146,21 @@ class HlsBackend:
 
     def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Any = None, *, sparse: bool = True,
              unroll: int = 1, clock_mhz: float = 200.0, part: str = DEFAULT_PART,
-             golden: Traces | None = None) -> dict[str, Any]:
+             t_max: int | None = None, readout: str | None = None, interface: str = "m_axi",
+             csim: bool = False, golden: Traces | None = None) -> dict[str, Any]:
         """Write the project into ``out_dir`` (replaced atomically); returns its files and the estimate.
 
         ``golden``: bitsim's traces on ``inputs`` when already computed (written as golden.bin).
 
         ``inputs``: spikes [T, B, *shape] (or a dict per Input node) for stimuli.bin and golden.bin;
         None uses seeded random spikes (RANDOM_INPUTS), reported as ``"stimuli": "random"``.
+        ``t_max``: the most timesteps one ``snn_run`` call takes (SNN_T_MAX, the m_axi depths); T itself is a
+        run-time argument. None: the stimuli's T. Must be an int in T..MAX_T_MAX.
+        ``readout``: None, "counts", "argmax" or "max-v" (:mod:`snncompile.readout`): adds ``snn_classify``
+        and readout.bin. ``interface``: "m_axi" (snn_run / snn_classify are the top) or "axis" (``snn_stream``,
+        AXI4-Stream with packed spikes, :mod:`.top`). ``csim``: build the testbench with gcc and run every
+        ``make csim`` check before writing (:mod:`.csim`; BackendError on a mismatch); the README says whether it
+        ran. ``snncompile export`` sets it.
         """
         _options(sparse, unroll, clock_mhz, part)
         lw = self.lower(qgraph, sparse=sparse, unroll=unroll)
@@ -131,30 +171,46 @@ class HlsBackend:
             raise BackendError("hls: internal error: the C trace table does not match bitsim's traces")
         first = next(iter(data.values()))
         T, B = int(first.shape[0]), int(first.shape[1])
+        t_max = _t_max(t_max, T)
+        if interface not in INTERFACES:
+            raise InputError(f"hls: interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
+        plan = None if readout is None else readout_plan(qgraph, readout, t_max)
+        opts = TopOptions(plan, interface)
         names = list(qgraph.inputs)
         stim = pack_stimuli(names, [qgraph.shapes[n] for n in names], data)
         est = estimate(lw, unroll=unroll, clock_mhz=clock_mhz, timesteps=T)
         ports = project.ports(lw)
-        files: dict[str, str | bytes] = dict(project.sources(lw, T))
+        files: dict[str, str | bytes] = dict(project.sources(lw, t_max, opts))
+        linted = lint.available()
+        if linted:  # HLS's synthesis rules, checked on the parsed C (LintError: nothing is written)
+            lint.check(files)
         files.update(project.render_templates({
             "version": snncompile.__version__, "cflags": project.CFLAGS, "part": part,
             "period_ns": f"{1000.0 / clock_mhz:.4g}", "clock_mhz": f"{clock_mhz:g}", "samples": str(B),
-            "timesteps": str(T), "n_in": str(stim.shape[2]), "estimate": format_table(est),
+            "timesteps": str(T), "t_max": str(t_max), "n_in": str(stim.shape[2]), "estimate": format_table(est),
             "title": f"snncompile HLS project ({len(qgraph.nodes)} nodes)",
-            "options": f"sparse={sparse}, unroll={unroll}, clock {clock_mhz:g} MHz, part {part}",
+            "options": f"sparse={sparse}, unroll={unroll}, clock {clock_mhz:g} MHz, part {part}, t_max {t_max}",
             "inputs": ", ".join(f"'{n}' {qgraph.shapes[n]}" for n in names),
             "outputs": ", ".join(f"`{p.arg}` ({p.size} x {p.ctype}, node '{p.node}')" for p in ports),
-            "out_args": ", ".join(p.arg for p in ports),
+            "out_args": ", ".join(p.arg for p in ports), **project.top_values(lw, opts),
+            "checked": CHECKED if csim else UNCHECKED, "lint": LINTED if linted else NOT_LINTED,
         }))
         files["stimuli.bin"] = binfmt.stimuli_bytes([lw.labels[n] for n in names],
                                                     [int(np.prod(qgraph.shapes[n])) for n in names], stim)
         files["golden.bin"] = binfmt.golden_bytes(layout, traces)
+        if plan is not None:
+            values = readout_compute(plan, traces[plan.output]["out"])
+            files["readout.bin"] = binfmt.readout_bytes(T, readout_words(plan, values))
         info = {
             "format": 1, "snncompile": snncompile.__version__, "backend": self.name, **project.graph_summary(qgraph),
             "traces": [{"node": t.node, "label": t.label, "key": t.key, "shape": list(t.shape)} for t in layout],
-            "options": {"sparse": sparse, "unroll": unroll, "clock_mhz": clock_mhz, "part": part},
+            "options": {"sparse": sparse, "unroll": unroll, "clock_mhz": clock_mhz, "part": part, "t_max": t_max,
+                        "readout": readout, "interface": interface, "top": opts.top_name},
             "stimuli": "random" if inputs is None else "given", "samples": B, "timesteps": T, "estimate": est,
         }
+        info["lint"] = "clean" if linted else "not run (pycparser is not installed)"
+        if csim:
+            info["csim"] = run_testbench(files, project.csim_commands(opts))
         files["project.json"] = json.dumps(info, indent=2) + "\n"
         write_dir(out_dir, files)
         return {"files": sorted(files), "estimate": est, "dir": str(Path(out_dir).resolve()),

@@ -13,6 +13,9 @@ length with a hash when long; project.json maps labels to names); then ``B*T*wor
 ``[b][t][trace][element]`` in C order. ``str`` is ``u32 length`` + UTF-8 bytes.
 The traces are bitsim's: every node's "out", and each neuron's "i" (Cuba kinds)
 and "v", in bitsim's order.
+
+readout.bin ("SNNR", projects with a readout): ``u32 words`` (per sample: the n scores, then the class when
+the readout has one), then ``B*words`` int64, ``[b][word]`` (:func:`snncompile.readout.compute`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,23 @@ def stimuli_bytes(names: Sequence[str], sizes: Sequence[int], data: np.ndarray) 
     head = b"SNNS" + struct.pack("<IIIII", VERSION, B, T, n_in, len(names))
     head += b"".join(_str(n) + struct.pack("<I", s) for n, s in zip(names, sizes, strict=True))
     return head + np.ascontiguousarray(data, dtype=np.uint8).tobytes()
+
+
+def readout_bytes(T: int, values: np.ndarray) -> bytes:
+    """``values``: int64 [B, words] (:func:`snncompile.readout.words`) of samples of T steps."""
+    B, words = values.shape
+    return (b"SNNR" + struct.pack("<IIII", VERSION, B, T, words)
+            + np.ascontiguousarray(values, dtype="<i8").tobytes())
+
+
+def read_readout(path: str | Path) -> np.ndarray:
+    """int64 [B, words] of a readout.bin."""
+    p = Path(path)
+    r = _Reader(p.read_bytes(), p)
+    if r.take(4) != b"SNNR" or r.u32() != VERSION:
+        raise InputError(f"{p}: not a readout.bin of format version {VERSION}")
+    B, _, words = r.u32(), r.u32(), r.u32()
+    return np.frombuffer(r.raw, dtype="<i8", count=B * words, offset=r.pos).reshape(B, words).astype(np.int64)
 
 
 def golden_header(layout: Sequence[TraceSpec], B: int, T: int) -> bytes:

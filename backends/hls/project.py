@@ -19,9 +19,11 @@ import snncompile
 from snncompile.errors import BackendError
 from snncompile.quant.qnodes import QGraph
 
+from . import top
 from .binfmt import TraceSpec
 from .cwrite import Code, c_array, c_string
 from .lower import Lowering, Trace
+from .top import PLAIN, TopOptions
 
 HERE = Path(__file__).resolve().parent
 RUNTIME_FILES = ("snn_runtime.h", "snn_trace.h", "tb.c", "snn_sim.c")
@@ -85,7 +87,7 @@ def render_weights_data(lw: Lowering) -> str:
     return "\n".join([*lines, "", "#endif /* SNN_WEIGHTS_DATA_H */", ""])
 
 
-def render_header(lw: Lowering, t_max: int) -> str:
+def render_header(lw: Lowering, t_max: int, opts: TopOptions = PLAIN) -> str:
     g = lw.graph
     n_in = sum(int(np.prod(g.shapes[n], dtype=np.int64)) for n in g.inputs)
     outs, traces = ports(lw), trace_list(lw)
@@ -101,6 +103,8 @@ def render_header(lw: Lowering, t_max: int) -> str:
     run_args = ", ".join(f"{p.ctype} {p.arg}[][{p.size}]" for p in outs)
     code("void snn_reset(void);", f"void snn_step(const uint8_t in[SNN_N_IN], {step_args});",
          f"void snn_run(uint32_t T, const uint8_t in[][SNN_N_IN], {run_args});", "")
+    if opts.readout is not None or opts.interface != "m_axi":
+        code(*top.header(lw, opts), "")
     code("#ifndef __SYNTHESIS__", "/* testbench side: the trace table and int64 adapters of the top functions */",
          "#include <stdlib.h>", "", '#include "snn_trace.h"', "",
          "extern const snn_trace_t snn_traces[SNN_N_TRACES];",
@@ -127,7 +131,7 @@ def render_header(lw: Lowering, t_max: int) -> str:
     return code("#endif", "", "#endif /* SNN_H */").text()
 
 
-def render_source(lw: Lowering, t_max: int) -> str:
+def render_source(lw: Lowering, t_max: int, opts: TopOptions = PLAIN) -> str:
     g = lw.graph
     n_in = sum(int(np.prod(g.shapes[n], dtype=np.int64)) for n in g.inputs)
     outs, traces = ports(lw), trace_list(lw)
@@ -169,9 +173,13 @@ def render_source(lw: Lowering, t_max: int) -> str:
             code.pragma(f"INTERFACE mode=m_axi port={p.arg} offset=slave bundle=gmem1 depth={t_max * p.size}")
         code.pragma("INTERFACE mode=s_axilite port=T").pragma("INTERFACE mode=s_axilite port=return")
         code("uint32_t t;", "snn_reset();")
-        with code.block("for (t = 0; t < T; t++)"):
+        code("/* T is a run-time register; the loop bound is the constant SNN_T_MAX (what the m_axi depths hold), "
+             "so a larger T stops there */")
+        with code.block("for (t = 0; t < SNN_T_MAX; t++)"):
             code.pragma(f"LOOP_TRIPCOUNT min=1 max={t_max}")
+            code("if (t >= T) break;")
             code(f"snn_step(in[t], {', '.join(f'{p.arg}[t]' for p in outs)});")
+    code.extend(top.source(lw, opts, t_max))
     code("", "#ifndef __SYNTHESIS__")
     for name, label in lw.labels.items():
         if label != name:  # a long name, cut for the C string limits: the whole name here and in project.json
@@ -190,10 +198,10 @@ def render_templates(values: dict[str, str]) -> dict[str, str]:
     return {name: Template((HERE / "templates" / name).read_text()).substitute(values) for name in TEMPLATE_FILES}
 
 
-def sources(lw: Lowering, t_max: int) -> dict[str, str | bytes]:
+def sources(lw: Lowering, t_max: int, opts: TopOptions = PLAIN) -> dict[str, str | bytes]:
     """The C files of the project (what gcc compiles), by file name; with large constant arrays also
     weights.bin and weights_bin.S (:func:`render_blobs`)."""
-    files: dict[str, str | bytes] = {"snn.c": render_source(lw, t_max), "snn.h": render_header(lw, t_max),
+    files: dict[str, str | bytes] = {"snn.c": render_source(lw, t_max, opts), "snn.h": render_header(lw, t_max, opts),
                                      "weights.h": render_weights(lw)}
     for name in RUNTIME_FILES:
         files[name] = (HERE / "include" / name).read_text()
@@ -224,6 +232,54 @@ def render_blobs(lw: Lowering) -> dict[str, str | bytes]:
     asm.append('    .section .note.GNU-stack,"",@progbits')
     files.update({"weights_bin.S": "\n".join(asm) + "\n", "weights.bin": bytes(blob)})
     return files
+
+
+def csim_commands(opts: TopOptions) -> list[str]:
+    """What ``make csim`` runs: every trace through snn_step, the top function's outputs, readout and stream."""
+    r = opts.readout
+    csim = ["./tb stimuli.bin golden.bin", "./tb --outputs-only stimuli.bin golden.bin"]
+    if r is not None:
+        csim.append("./tb --readout stimuli.bin readout.bin")
+    if opts.interface == "axis":
+        csim.append(f"./tb --stream stimuli.bin {'readout' if r is not None else 'golden'}.bin")
+    return csim
+
+
+def top_values(lw: Lowering, opts: TopOptions) -> dict[str, str]:
+    """Template values that depend on the top level: the synthesised function, the checks csim and cosim run."""
+    r = opts.readout
+    if opts.interface == "axis":
+        cosim = f"--stream stimuli.bin {'readout' if r is not None else 'golden'}.bin"
+    elif r is not None:
+        cosim = "--readout stimuli.bin readout.bin"
+    else:
+        cosim = "--outputs-only stimuli.bin golden.bin"
+    extra = "add_files -tb $$here/readout.bin\n" if r is not None else ""
+    readme = top_readme(lw, opts)
+    return {"top": opts.top_name, "csim_cmds": "\n\t".join(csim_commands(opts)), "cosim_argv": cosim,
+            "tb_extra_files": extra.replace("$$", "$"), "top_readme": readme}
+
+
+def top_readme(lw: Lowering, opts: TopOptions) -> str:
+    """The README paragraph on the top function the project synthesises."""
+    r, lines = opts.readout, []
+    if r is not None:
+        what = {"counts": "the spike count of every output neuron over the sample",
+                "argmax": "the spike count of every output neuron over the sample, then the class (argmax)",
+                "max-v": "the largest membrane v of every readout neuron over the sample, then the class (argmax)"}
+        lines.append(f"Readout `{r.mode}` (on chip): `snn_classify(T, in, score, &cls)` runs T steps and returns "
+                     f"{what[r.mode]}, for Output node '{r.output}' ({r.n} values). Ties go to the smallest index. "
+                     "`score` is an AXI master, `cls` and `T` AXI-Lite registers. `readout.bin` holds bitsim's "
+                     "readout of the stimuli; `./tb --readout stimuli.bin readout.bin` checks it.")
+    if opts.interface == "axis":
+        outs = ("the SNN_READOUT_WORDS readout words (scores, then the class) after the last step" if r is not None
+                else "per step the Output values, packed 32 spikes per word the same way" if top.outputs_binary(lw)
+                else "per step one int32 word per Output value")
+        lines.append(f"AXI4-Stream top `snn_stream(T, in, out)`: `in` is a stream of {top.packed(top.n_in(lw))} "
+                     f"32-bit word(s) per step, input spike k in bit k % 32 of word k / 32 (LSB first); `out` is "
+                     f"{outs}. `./tb --stream ...` checks it.")
+    lines.append(f"run_hls.tcl synthesises `{opts.top_name}`.")
+    return "\n\n".join(lines)
 
 
 def graph_summary(graph: QGraph) -> dict[str, object]:

@@ -22,6 +22,10 @@ from snncompile.atomic import write_dir
 from snncompile.errors import BackendError, InputError
 from snncompile.quant.qnir import read_qgraph, write_qgraph
 from snncompile.quant.qnodes import QGraph, QNeuron
+from snncompile.readout import Readout
+from snncompile.readout import compute as readout_compute
+from snncompile.readout import plan as readout_plan
+from snncompile.readout import words as readout_words
 
 from . import memfiles, synth, testbench, toolchain, verilog
 from .estimate import estimate, measured_events, memory_bits
@@ -29,7 +33,7 @@ from .plan import Plan, build_plan
 from .replay import assemble, clamp_events
 
 HERE = Path(__file__).resolve().parent
-LIBRARY = ("snn_ram.v", "snn_event_queue.v", "snn_neuron.v", "snn_layer.v")
+LIBRARY = ("snn_ram.v", "snn_event_queue.v", "snn_neuron.v", "snn_layer.v", "snn_readout.v")
 DEFAULT_LANES = 8
 DEFAULT_CLOCK_MHZ = 100.0
 #: emit() without inputs: T x B seeded Bernoulli(p) spikes
@@ -48,18 +52,26 @@ def _options(lanes: int, simulator: str, clock_mhz: float, device: str) -> None:
         raise InputError(f"rtl: device must be one of {', '.join(synth.DEVICES)} (ECP5), got {device!r}")
 
 
-def design_files(plan: Plan) -> dict[str, str]:
+def design_files(plan: Plan, readout: Readout | None = None) -> dict[str, str]:
     """Every file the simulators and yosys read: the library, the generated Verilog, the memory files."""
     files = {f"hdl/{name}": (HERE / "hdl" / name).read_text() for name in LIBRARY}
     files["snn_core.v"] = verilog.core(plan)
-    files["snn_top.v"] = verilog.top(plan)
-    files["tb.v"] = testbench.tb_text(plan)
+    files["snn_top.v"] = verilog.top(plan, readout)
+    files["tb.v"] = testbench.tb_text(plan, readout)
     for layer in plan.layers:
         files[verilog.mem_name(layer, "w")] = memfiles.weight_words(layer)
         params = memfiles.param_words(layer)
         if params is not None:
             files[verilog.mem_name(layer, "p")] = params
     return files
+
+
+def _t_max(t_max: object, timesteps: int) -> int:
+    if t_max is None:
+        return timesteps
+    if isinstance(t_max, bool) or not isinstance(t_max, int) or t_max < max(1, timesteps):
+        raise InputError(f"rtl: t_max must be an int >= the stimuli's {timesteps} timesteps, got {t_max!r}")
+    return t_max
 
 
 SIM_SOURCES = ["tb.v", "snn_core.v", *(f"hdl/{name}" for name in LIBRARY)]
@@ -78,8 +90,10 @@ def _initial(graph: QGraph) -> dict[str, np.ndarray]:
 
 
 def simulate_plan(plan: Plan, folder: Path, simulator: str, data: Mapping[str, np.ndarray],
-                  golden: str | None = None) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
-    """Run the built testbench on ``data``: (per-layer records, cycles [B, T]); checks ``golden`` when given."""
+                  golden: str | None = None, readout: str | None = None
+                  ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+    """Run the built testbench on ``data``: (per-layer records, cycles [B, T]); checks ``golden`` (the trace
+    records) and ``readout`` (readout.txt) when given."""
     first = next(iter(data.values()))
     T, B = int(first.shape[0]), int(first.shape[1])
     with tempfile.TemporaryDirectory(prefix="snncompile-rtl-run-") as tmp:
@@ -91,6 +105,9 @@ def simulate_plan(plan: Plan, folder: Path, simulator: str, data: Mapping[str, n
         else:
             (Path(tmp) / "golden.txt").write_text(golden)
             args.append(f"+golden={Path(tmp) / 'golden.txt'}")
+        if readout is not None:
+            (Path(tmp) / "readout.txt").write_text(readout)
+            args.append(f"+readout={Path(tmp) / 'readout.txt'}")
         out = toolchain.simulate(folder, simulator, args, f"{simulator} simulation of the testbench")
         if "PASS" not in out:
             raise BackendError(f"rtl: the testbench did not finish: {out.strip()[-400:]}")
@@ -116,11 +133,16 @@ class RtlBackend:
 
     def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Any = None, *, lanes: int = DEFAULT_LANES,
              simulator: str = "verilator", clock_mhz: float = DEFAULT_CLOCK_MHZ, device: str = synth.DEFAULT_DEVICE,
-             synthesise: bool = False, pnr: bool = False, golden: Traces | None = None) -> dict[str, Any]:
+             synthesise: bool = False, pnr: bool = False, readout: str | None = None,
+             t_max: int | None = None, golden: Traces | None = None) -> dict[str, Any]:
         """Write the project into ``out_dir`` (atomically), simulate it against golden, and measure it.
 
         ``golden``: bitsim's traces on ``inputs`` when already computed. The result's ``"traces"`` are the
         simulated RTL's own (its testbench has compared them with golden already), for a caller's check.
+        ``readout``: None, "counts", "argmax" or "max-v" (:mod:`snncompile.readout`): ``snn_top`` gets the
+        ``snn_readout`` head, readout.txt holds bitsim's readout of the stimuli and the simulation checks it.
+        ``t_max``: the most timesteps a sample may have, for the proof that the 32-bit scores cannot overflow
+        (default: the stimuli's T).
 
         The testbench runs once in ``simulator`` (cycles per step and sample go to report.json);
         ``synthesise`` adds yosys cell counts, ``pnr`` nextpnr-ecp5's Fmax (implies ``synthesise``).
@@ -133,7 +155,13 @@ class RtlBackend:
         first = next(iter(data.values()))
         T, B = int(first.shape[0]), int(first.shape[1])
         golden_txt = testbench.golden_text(plan, traces, testbench.neuron_inputs(plan, traces, _initial(qgraph)))
-        files: dict[str, str | bytes] = dict(design_files(plan))
+        head = None if readout is None else readout_plan(qgraph, readout, _t_max(t_max, T))
+        files: dict[str, str | bytes] = dict(design_files(plan, head))
+        readout_golden = None
+        if head is not None:
+            values = readout_compute(head, traces[head.output]["out"])
+            readout_golden = testbench.readout_text(readout_words(head, values))
+            files["readout.txt"] = readout_golden
         files["stimuli.txt"] = testbench.stimuli_text(plan, data)
         files["golden.txt"] = golden_txt
         est = estimate(plan, measured_events(plan, traces), T, clock_mhz)
@@ -142,12 +170,13 @@ class RtlBackend:
             files["qgraph.nir"] = (Path(tmp) / "qgraph.nir").read_bytes()
         built = toolchain.build({k: v for k, v in files.items() if k.endswith((".v", ".hex"))}, SIM_SOURCES,
                                 simulator)
-        recs, cycles = simulate_plan(plan, built, simulator, data, golden_txt)
+        recs, cycles = simulate_plan(plan, built, simulator, data, golden_txt, readout_golden)
         report: dict[str, Any] = {
             "format": 1, "snncompile": snncompile.__version__, "backend": self.name,
-            "options": {"lanes": lanes, "simulator": simulator, "clock_mhz": clock_mhz, "device": device},
+            "options": {"lanes": lanes, "simulator": simulator, "clock_mhz": clock_mhz, "device": device,
+                        "readout": readout},
             "stimuli": "random" if inputs is None else "given", "samples": B, "timesteps": T,
-            "measured": {"simulator": simulator, "bit_exact": True,
+            "measured": {"simulator": simulator, "bit_exact": True, "readout_checked": head is not None,
                          "cycles_per_step": round(float(cycles.mean()), 1) if cycles.size else 0.0,
                          "cycles_per_sample": round(float(cycles.sum(axis=1).mean()), 1) if cycles.size else 0.0,
                          "cycles_max_step": int(cycles.max(initial=0))},
@@ -190,6 +219,8 @@ class RtlBackend:
                                  f"({'spike counts' if plan.layer(p.layer).spiking else 'membrane v'})"
                                  for p in plan.ports),
             "cost": "```\n" + format_table(report) + "```",
+            "sim_extra": " +readout=readout.txt" if opts.get("readout") else "",
+            "readout": _readout_readme(plan, opts.get("readout")),
         }
         return Template((HERE / "templates" / name).read_text()).substitute(values)
 
@@ -226,6 +257,22 @@ class RtlBackend:
         data = check_inputs(qgraph, inputs)
         recs, _ = simulate_plan(plan, folder, simulator, data)
         return assemble(plan, data, recs), clamp_events(plan, recs)
+
+
+def _readout_readme(plan: Plan, mode: str | None) -> str:
+    """The README section on the readout head, empty without one."""
+    if mode is None:
+        return ""
+    name = plan.graph.outputs[0]
+    what = {"counts": "the spike count of every output neuron over the sample",
+            "argmax": "the spike counts, then the class (argmax of the counts)",
+            "max-v": "the largest membrane v of every readout neuron over the sample, then the class (argmax)"}[mode]
+    return (f"\n## Readout `{mode}` (`hdl/snn_readout.v`)\n\n`snn_top` computes {what} for Output node "
+            f"'{name}' on chip, from the output beats. After a sample's last step, pulse `finish` (one cycle, "
+            "while `idle`); `res_valid` then carries one word per cycle: `res_index` 0..N-1 the scores, N the "
+            "class (ties go to the smallest index), `res_last` on the last word; `res_busy` is high meanwhile. "
+            "Scores are 32-bit signed. `start` clears them. `make sim` checks every word against `readout.txt` "
+            "(bitsim's readout, snncompile.readout).\n")
 
 
 def format_table(report: Mapping[str, Any]) -> str:

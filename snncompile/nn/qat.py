@@ -12,7 +12,9 @@ or one for the layer, ``"tensor"``), with ``q = 2^(weight_bits-1) - 1`` and ``m 
 ``round`` is half away from zero (:func:`snncompile.quant.scales.round_half_away`). The forward pass sees the
 quantised values, the backward pass is the identity (straight-through). The model-level :func:`qat` also uses the
 compiler's merged scale groups and gives every neuron layer a :class:`NeuronQAT`, with which the layer runs
-bitsim's integer step (fixed-point decay rounding, v/i registers clamped to ``spec.state_bits``). Not modelled:
+bitsim's integer step (fixed-point decay rounding, v/i registers clamped to ``spec.state_bits``). Per-layer
+precision (``spec.layers``) is resolved as the quantiser does (:func:`snncompile.quant.layers.layer_specs`): each
+group's ``q``, each neuron's D and register width are its layer's. Not modelled:
 ``scale_rule="percentile"``.
 """
 
@@ -100,7 +102,7 @@ class NeuronQAT:
 
     def __init__(self, handle: QATHandle, name: str) -> None:
         self._handle, self.name = handle, name
-        spec = handle.spec
+        spec = handle.specs[name]  # the layer's effective spec (per-layer precision)
         self.frac_bits, self.rounding, self.overflow, self.bits = (
             spec.frac_bits, spec.rounding, spec.overflow, spec.state_bits)
 
@@ -124,6 +126,7 @@ class QATHandle:
         from ..errors import UnsupportedNodeError
         from ..nodes import Affine, Linear, NeuronNode
         from ..quant.fold import plan_folding
+        from ..quant.layers import group_weight_bits, layer_specs
         from .neurons import _Neuron
 
         if spec.scale_rule == "percentile":
@@ -138,6 +141,9 @@ class QATHandle:
         graph = trace(model, sample)
         plan = plan_folding(graph, spec.granularity)
         self.n_groups = plan.n_groups
+        #: the effective spec of every IR weight layer and neuron node (``spec.layers`` resolved, as quantize does)
+        self.specs = layer_specs(graph, plan, spec)
+        self._group_q = torch.as_tensor(((1 << group_weight_bits(plan, self.specs)) - 1) >> 1, dtype=torch.float64)
         mods = dict(model.named_modules())
         self._layers: dict[str, dict] = {}
         self._neurons: dict[str, dict] = {}
@@ -230,7 +236,6 @@ class QATHandle:
         if key == self._cache_key:
             return
         spec = self.spec
-        q = float((1 << (spec.weight_bits - 1)) - 1)
         n = self.n_groups
         m_w = torch.zeros(n, dtype=torch.float64)
         m_b = torch.zeros(n, dtype=torch.float64)
@@ -253,7 +258,7 @@ class QATHandle:
                     own = torch.stack(mags).amax(0)
                     m_n.scatter_reduce_(0, info["groups"].reshape(-1), own.reshape(-1), "amax")
             m = torch.where(m_w > 0, m_w, torch.where(m_b > 0, m_b, torch.where(m_n > 0, m_n, torch.ones_like(m_w))))
-            scale = q / m.clamp(min=_TINY)
+            scale = self._group_q / m.clamp(min=_TINY)
             if spec.scale_rule == "pow2":
                 _, e = torch.frexp(scale)
                 scale = torch.ldexp(torch.ones_like(scale), e - 1)
@@ -265,11 +270,12 @@ class QATHandle:
                 w, b = eff[name]
                 sw = s.reshape(-1, *info["tail"])
                 og = info["out_gain"].reshape(-1, *info["tail"])
+                q = float((1 << (self.specs[name].weight_bits - 1)) - 1)
                 out[(name, "weight")] = torch.clamp(_round64(w * sw), -q, q) / sw / og / info["in_gain"]
                 if info["has_bias"]:
                     out[(name, "bias")] = _round64(b * s) / s / info["out_gain"]
-            one = float(1 << spec.frac_bits)
             for name, info in self._neurons.items():
+                one = float(1 << self.specs[name].frac_bits)
                 mod, shape = info["module"], info["shape"]
                 s = scale[info["groups"]]
                 scales[name] = s
@@ -296,7 +302,6 @@ class QATHandle:
         weight layers ``{"weight", "bias"}``, neurons ``{"threshold", "v_reset", "bias", "v_init", "alpha",
         "beta"}`` (those present; decays as round(d * 2^frac_bits))."""
         self._compute()
-        one = float(1 << self.spec.frac_bits)
         res: dict[str, dict[str, torch.Tensor]] = {}
         for (name, attr), fq in self._cache.items():
             if name in self._layers:
@@ -306,7 +311,7 @@ class QATHandle:
                 s = self._scales[name] if attr == "bias" else self._scales[name].reshape(-1, *info["tail"])
                 ints = _round64(fq * g * s)
             elif attr in ("alpha", "beta"):
-                ints = _round64(fq * one)
+                ints = _round64(fq * float(1 << self.specs[name].frac_bits))
             else:
                 ints = _round64(fq * self._scales[name])
             res.setdefault(name, {})[attr] = ints.to(torch.int64)

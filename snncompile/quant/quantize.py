@@ -23,6 +23,10 @@ Pure (never mutates ``graph``) and deterministic. Steps (docs/quantisation.md ha
 4. :mod:`.calibrate` -- float maxima of v, i and the input current on calibration data, times ``s``, size the
    v / i registers (or check ``spec.state_bits``).
 
+Per-layer precision (``spec.layers``, :mod:`.layers`): every node is lowered with its layer's effective spec
+(weight_bits of its weight layers, state_bits and frac_bits of its neurons); a scale group's ``q`` is its weight
+width's.
+
 The QGraph's metadata gets ``quant_spec`` (``spec.to_dict()``), ``calibration`` (``{"data": ..., "nodes":
 {name: {"kind", "scale", "v_max", "i_max", "x_max", "v_bits", "i_bits", "headroom_bits"}}}``, maxima in integer
 units) and ``scales`` (the exact scale of every weight layer per output channel and of every neuron, as a
@@ -43,6 +47,7 @@ from ..values import index_text
 from .advice import threshold_below_one, too_large
 from .calibrate import NeuronStats, bits_for, calibrate, register_bits
 from .fold import WEIGHT_TYPES, WeightNode, plan_folding
+from .layers import group_weight_bits, layer_specs
 from .qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale, QWeightNode, check_shift_form, min_threshold
 from .scales import group_scales, round_half_away, scale_round, show_int, weight_limit
 from .spec import QuantSpec
@@ -76,12 +81,14 @@ def quantize(
             raise QuantizationError(f"node '{n}': its weights or bias times the float gains folded into them "
                                     "(Scale, AvgPool2d) overflow float64")
     own = {n: _own_magnitude(graph.nodes[n]) for n in plan.neurons}
-    scale_of_group = group_scales(plan, weights, biases, own, spec)
+    specs = layer_specs(graph, plan, spec)  # per-layer precision: one effective spec per node
+    scale_of_group = group_scales(plan, weights, biases, own, spec,
+                                  group_weight_bits(plan, specs) if spec.layers else None)
     lowered: dict[str, Node] = {}
     scales: dict[str, Any] = {}
     for name, fold in plan.layers.items():
         s = scale_of_group[fold.groups]
-        lowered[name] = lower_weight(name, _weight_node(graph, name), weights[name], biases[name], s, spec)
+        lowered[name] = lower_weight(name, _weight_node(graph, name), weights[name], biases[name], s, specs[name])
         scales[name] = _compact(s)
     calibration = calibrate(graph, calib, seed=seed, timesteps=timesteps, batch=batch)
     report: dict[str, Any] = {}
@@ -89,7 +96,7 @@ def quantize(
         node = graph.nodes[name]
         assert isinstance(node, NeuronNode)
         s = scale_of_group[groups]
-        lowered[name], report[name] = lower_neuron(name, node, s, calibration.stats[name], spec)
+        lowered[name], report[name] = lower_neuron(name, node, s, calibration.stats[name], specs[name])
         scales[name] = _compact(s)
     nodes = {name: lowered[name] if name in lowered else _lower_plain(name, node) for name, node in graph.nodes.items()}
     metadata = {

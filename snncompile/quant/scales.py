@@ -63,14 +63,16 @@ def pow2_floor(r: np.ndarray) -> np.ndarray:
 
 def group_scales(
     plan: FoldPlan, weights: Mapping[str, np.ndarray], biases: Mapping[str, np.ndarray],
-    neuron_params: Mapping[str, np.ndarray], spec: QuantSpec,
+    neuron_params: Mapping[str, np.ndarray], spec: QuantSpec, group_bits: np.ndarray | None = None,
 ) -> np.ndarray:
     """float[n_groups], the scale of every group under ``spec.scale_rule`` (see the module docstring).
 
     weights / biases: effective float weights [C_out, ...] and biases [C_out] of every weight layer;
-    neuron_params: per neuron node, max |threshold, v_reset, bias| per neuron (the node's shape).
+    neuron_params: per neuron node, max |threshold, v_reset, bias| per neuron (the node's shape);
+    group_bits: int[n_groups], the weight width of each group (per-layer precision); None: ``spec.weight_bits``.
     """
-    q = weight_limit(spec.weight_bits)
+    q = (weight_limit(spec.weight_bits) if group_bits is None
+         else ((1 << (np.asarray(group_bits, np.int64) - 1)) - 1).astype(np.float64))
     m_w = np.zeros(plan.n_groups)
     m_b = np.zeros(plan.n_groups)
     for name, fold in plan.layers.items():

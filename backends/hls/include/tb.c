@@ -2,13 +2,19 @@
  * tb.c -- C-simulation testbench of a generated snncompile HLS project.
  *
  *   tb [--outputs-only] stimuli.bin golden.bin
+ *   tb --stream stimuli.bin golden.bin      (projects with the AXI4-Stream top, no readout)
+ *   tb --readout stimuli.bin readout.bin    (projects with a readout: snn_classify)
+ *   tb --stream stimuli.bin readout.bin     (projects with the AXI4-Stream top and a readout)
  *
  * Runs every sample of stimuli.bin through the network (snn_reset, then one
  * snn_step per timestep) and compares, after each step, every recorded value
  * (each node's output, each neuron's i and v) with golden.bin, written by
  * snncompile from bitsim. --outputs-only calls the top function snn_run and
  * compares only the Output nodes (for Vitis co-simulation, where the state
- * lives in the RTL). Formats: see the project's README.md.
+ * lives in the RTL). --stream packs the stimuli into 32-bit words and runs the
+ * AXI4-Stream top snn_stream, unpacking its outputs; --readout compares the
+ * scores and class of snn_classify (or of snn_stream) with readout.bin.
+ * Formats: see the project's README.md.
  *
  * Exit status: 0 all values equal; 1 a mismatch (the first one is printed:
  * sample, timestep, layer, neuron, expected, got); 2 a file or format error.
@@ -127,22 +133,120 @@ static int tb_compare(uint32_t b, uint32_t t, uint32_t k, uint32_t e, int64_t wa
     return 1;
 }
 
+#ifdef SNN_IN_PACKED
+/* The AXI4-Stream top over one sample: pack the spikes (bit k % 32 of word k / 32), run, unpack. */
+static void tb_stream_wide(uint32_t T, const uint8_t *in, int64_t *out)
+{
+    uint32_t *words = (uint32_t *)calloc((size_t)SNN_T_MAX * SNN_IN_PACKED + 1, sizeof(uint32_t));
+    snn_out_word_t *res = (snn_out_word_t *)calloc((size_t)SNN_T_MAX * SNN_OUT_PACKED + SNN_N_OUT_WORDS + 1,
+                                                   sizeof(snn_out_word_t));
+    uint32_t t, k;
+    if (words == NULL || res == NULL) {
+        abort();
+    }
+    for (t = 0; t < T; t++) {
+        for (k = 0; k < SNN_N_IN; k++) {
+            words[t * SNN_IN_PACKED + k / 32] |= (uint32_t)(in[(size_t)t * SNN_N_IN + k] & 1u) << (k % 32);
+        }
+    }
+    snn_stream(T, words, res);
+#ifndef SNN_READOUT_WORDS
+    for (t = 0; t < T; t++) {
+        for (k = 0; k < SNN_N_OUT_WORDS; k++) {
+#if SNN_OUT_BITS
+            out[(size_t)t * SNN_N_OUT_WORDS + k] = (int64_t)((res[t * SNN_OUT_PACKED + k / 32] >> (k % 32)) & 1u);
+#else
+            out[(size_t)t * SNN_N_OUT_WORDS + k] = (int64_t)res[t * SNN_OUT_PACKED + k];
+#endif
+        }
+    }
+#else
+    for (k = 0; k < SNN_READOUT_WORDS; k++) {
+        out[k] = (int64_t)res[k];
+    }
+#endif
+    free(words);
+    free(res);
+}
+#endif
+
+#ifdef SNN_READOUT_WORDS
+/* Readout mode: the scores and class of every sample against readout.bin ("SNNR", u32 version 1, u32 B,
+ * u32 T, u32 words, then B*words int64). */
+static int tb_readout(const uint8_t *stimuli, uint32_t B, uint32_t T, const char *rpath, int stream)
+{
+    static int64_t got[SNN_READOUT_WORDS + 1];
+    int32_t score[SNN_READOUT_N], cls = 0;
+    uint32_t RB, RT, b, k;
+    FILE *rf = tb_open(rpath, "SNNR", &RB, &RT);
+    if (RB != B || RT != T || tb_u32(rf, rpath) != SNN_READOUT_WORDS) {
+        tb_fail(rpath, "sample, timestep or word count differs from stimuli.bin / this network");
+    }
+    for (b = 0; b < B; b++) {
+        const uint8_t *in = stimuli + (size_t)b * T * SNN_N_IN;
+        if (stream) {
+#ifdef SNN_IN_PACKED
+            tb_stream_wide(T, in, got);
+#endif
+        } else {
+            snn_classify(T, (const uint8_t (*)[SNN_N_IN])in, score, &cls);
+            for (k = 0; k < SNN_READOUT_N; k++) {
+                got[k] = score[k];
+            }
+            got[SNN_READOUT_N] = cls;
+        }
+        for (k = 0; k < SNN_READOUT_WORDS; k++) {
+            int64_t want = (int64_t)tb_read_le(rf, rpath, 8);
+            if (want != got[k]) {
+                if (k < SNN_READOUT_N) {
+                    printf("MISMATCH sample %u readout score %u: expected %lld, got %lld\n", (unsigned)b,
+                           (unsigned)k, (long long)want, (long long)got[k]);
+                } else {
+                    printf("MISMATCH sample %u readout class: expected %lld, got %lld\n", (unsigned)b,
+                           (long long)want, (long long)got[k]);
+                }
+                return 1;
+            }
+        }
+    }
+    fclose(rf);
+    printf("PASS: %u samples x %u timesteps, readout (%u words per sample%s) equals readout.bin\n", (unsigned)B,
+           (unsigned)T, (unsigned)SNN_READOUT_WORDS, stream ? ", AXI4-Stream top" : "");
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     static uint32_t dims[SNN_N_TRACES][8], ndims[SNN_N_TRACES], offset[SNN_N_TRACES];
     static int64_t golden[SNN_TRACE_WORDS], outs[SNN_N_OUT_WORDS + 1];
     const char *spath, *gpath;
     uint32_t B, T, GB, GT, n_in, n_inputs, b, t, k, e, j, words = 0;
-    int outputs_only = argc == 4 && strcmp(argv[1], "--outputs-only") == 0;
+    const char *mode = argc == 4 ? argv[1] : "";
+    int stream = strcmp(mode, "--stream") == 0, readout = strcmp(mode, "--readout") == 0;
+    int outputs_only = strcmp(mode, "--outputs-only") == 0 || stream;
     uint8_t *stimuli;
     int64_t *run_out = NULL;
     FILE *sf, *gf;
     char name[TB_MAX_NAME];
 
-    if (argc != 3 && !outputs_only) {
-        fprintf(stderr, "usage: %s [--outputs-only] stimuli.bin golden.bin\n", argv[0]);
+    if (argc != 3 && !outputs_only && !readout) {
+        fprintf(stderr, "usage: %s [--outputs-only | --stream] stimuli.bin golden.bin | --readout stimuli.bin "
+                "readout.bin\n", argv[0]);
         return 2;
     }
+#ifndef SNN_IN_PACKED
+    if (stream) {
+        fprintf(stderr, "tb: --stream: this project has no AXI4-Stream top (export with the axis interface)\n");
+        return 2;
+    }
+#endif
+#ifndef SNN_READOUT_WORDS
+    if (readout) {
+        fprintf(stderr, "tb: --readout: this project has no readout (export with a readout)\n");
+        return 2;
+    }
+#endif
     spath = argv[argc - 2];
     gpath = argv[argc - 1];
     sf = tb_open(spath, "SNNS", &B, &T);
@@ -160,6 +264,17 @@ int main(int argc, char **argv)
         tb_fail(spath, "truncated stimuli");
     }
     fclose(sf);
+#ifdef SNN_READOUT_WORDS
+    if (readout || stream) {
+        int rc;
+        if (T > SNN_T_MAX) {
+            tb_fail(spath, "more timesteps than SNN_T_MAX (rebuild with -DSNN_T_MAX=...)");
+        }
+        rc = tb_readout(stimuli, B, T, gpath, stream);
+        free(stimuli);
+        return rc;
+    }
+#endif
 
     gf = tb_open(gpath, "SNNG", &GB, &GT);
     if (GB != B || GT != T) {
@@ -183,7 +298,15 @@ int main(int argc, char **argv)
     for (b = 0; b < B; b++) {
         const uint8_t *in = stimuli + (size_t)b * T * SNN_N_IN;
         if (outputs_only) {
+#ifdef SNN_IN_PACKED
+            if (stream) {
+                tb_stream_wide(T, in, run_out);
+            } else {
+                snn_run_wide(T, in, run_out);
+            }
+#else
             snn_run_wide(T, in, run_out);
+#endif
         } else {
             snn_reset();
         }
@@ -216,7 +339,7 @@ int main(int argc, char **argv)
     }
     fclose(gf);
     printf("PASS: %u samples x %u timesteps, %s (%u values per step) equal golden.bin\n", (unsigned)B,
-           (unsigned)T, outputs_only ? "outputs" : "all traces", (unsigned)(outputs_only ? SNN_N_OUT_WORDS : words));
+           (unsigned)T, stream ? "outputs of the AXI4-Stream top" : (outputs_only ? "outputs" : "all traces"), (unsigned)(outputs_only ? SNN_N_OUT_WORDS : words));
     free(stimuli);
     free(run_out);
     return 0;

@@ -97,7 +97,8 @@ def test_emit_replaces_the_folder_atomically_and_describes_itself(tmp_path: Path
     assert sorted(p.name for p in target.iterdir()) == EXPECTED_FILES
     assert [p.name for p in target.parent.iterdir()] == ["hls"]
     info = json.loads((target / "project.json").read_text())
-    assert info["options"] == {"sparse": False, "unroll": 4, "clock_mhz": 250.0, "part": "xc7z020clg400-1"}
+    assert info["options"] == {"sparse": False, "unroll": 4, "clock_mhz": 250.0, "part": "xc7z020clg400-1",
+                               "t_max": 12, "readout": None, "interface": "m_axi", "top": "snn_run"}
     assert info["estimate"] == json.loads(json.dumps(result["estimate"]))
     assert "#pragma HLS UNROLL factor=4" in (target / "snn.c").read_text()
     assert "create_clock -period 4 -name default" in (target / "run_hls.tcl").read_text()

@@ -1,0 +1,26 @@
+"""The project's own C simulation, run at emit time: gcc builds ``tb`` from the files about to be written and
+runs every ``make csim`` check (all traces through snn_step, the readout, the AXI4-Stream top); a failure is a
+BackendError carrying the testbench's first mismatch, and nothing is written."""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .project import CFLAGS
+from .runner import compiler, run_checked
+
+TB_SOURCES = ("snn.c", "tb.c")
+
+
+def run_testbench(files: Mapping[str, str | bytes], commands: Sequence[str]) -> list[str]:
+    """Build ``tb`` from ``files`` and run ``commands`` (``./tb ...`` lines of the Makefile); their PASS lines."""
+    with tempfile.TemporaryDirectory(prefix="snncompile-hls-csim-") as tmp:
+        root = Path(tmp)
+        for name, data in files.items():
+            if name.endswith((".c", ".h", ".bin")):
+                (root / name).write_bytes(data.encode() if isinstance(data, str) else data)
+        run_checked([compiler(), *CFLAGS.split(), "-o", "tb", *TB_SOURCES], root, "gcc build of the testbench")
+        return [run_checked(shlex.split(cmd), root, f"C simulation '{cmd}'").stdout.strip() for cmd in commands]
