@@ -20,12 +20,18 @@ Steps (docs/loihi.md has the argument):
                   32767 * 64 / 2^h / x          a_in = x*s/64 fits the 16-bit dendritic input
                   4095 * 2^7 / |bias| )         bias fits bias_mant << bias_exp
 
-3. Per weight layer, one ``weight_exp`` e (-7..7): the smallest with M * 2^(e+6) >= cap * max|W| for every
+3. Per weight layer, one ``weight_exp`` e (-8..7): the smallest with M * 2^(e+6) >= cap * max|W| for every
    channel (M = 254 mixed-sign, 255 single-sign); then s = min(cap, M * 2^(e+6) / max|W_channel|) per group.
 4. Encodings: w = round(s * W / 2^(e+6)) (mixed sign: to the nearest even value, Lava's rule), clipped to the
    sign mode's range; vth = round(theta*s/64); bias = round(b*s) as bias_mant << bias_exp (smallest exponent);
    du = 4095 - round(alpha*4096) (alpha < 1 rounds to at most 4095/4096); dv = 4096 - round(beta*4096) (beta > 0
    rounds to at least 1/4096). A value that cannot be represented raises QuantizationError naming node and value.
+
+``netx=True`` (what ``export --target loihi`` uses) keeps to what Lava's processes and lava-dl netx's HDF5 format
+(:mod:`.netx`) can hold, so mapping.json and network.net describe one network: one scale per neuron layer
+(granularity "tensor": Lava's LIF takes one vth, du, dv per layer), weight_exp 0 on every layer (netx derives the
+exponent from the weight matrix itself and stores weights as 9-bit integers), and biases on multiples of 64
+(netx's fixed bias_exp 6, so the bias cap uses 4095 * 2^6).
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from .registers import (
     DENDRITE_BITS,
     FRAC_BITS,
     INPUT_SHIFT,
+    NETX_BIAS_EXP,
     STATE_BITS,
     VTH_RANGE,
     WEIGHT_EXP_RANGE,
@@ -132,7 +139,8 @@ def loihi_float_graph(graph: Graph) -> Graph:
     return Graph(nodes, graph.edges, dt=graph.dt, metadata={**graph.metadata, "loihi_semantics_changed": changed})
 
 
-def _caps(name: str, node: CubaLIF, stats: Any, headroom: int) -> tuple[np.ndarray, np.ndarray]:
+def _caps(name: str, node: CubaLIF, stats: Any, headroom: int, bias_exp_max: int
+          ) -> tuple[np.ndarray, np.ndarray]:
     """The largest scale each neuron's registers allow, and which limit set it (index into _CAP_NAMES)."""
     theta = np.broadcast_to(np.asarray(node.threshold, np.float64), node.shape)
     if np.any(theta <= 0):
@@ -150,7 +158,7 @@ def _caps(name: str, node: CubaLIF, stats: Any, headroom: int) -> tuple[np.ndarr
         limit(VTH_RANGE[1] * 2.0 ** INPUT_SHIFT, theta),
         limit(((1 << (STATE_BITS - 1)) - 1) * room, np.maximum(stats.v_max, stats.i_max)),
         limit(((1 << (DENDRITE_BITS - 1)) - 1) * 2.0 ** INPUT_SHIFT * room, stats.x_max),
-        limit(BIAS_MANT_RANGE[1] * 2.0 ** BIAS_EXP_RANGE[1], np.asarray(node.bias)),
+        limit(BIAS_MANT_RANGE[1] * 2.0 ** bias_exp_max, np.asarray(node.bias)),
     ])
     return caps.min(axis=0), caps.argmin(axis=0)
 
@@ -160,7 +168,7 @@ _CAP_NAMES = ("threshold (17-bit vth)", "state (24-bit u, v)", "dendritic input 
 
 
 def _weight_exp(cap: np.ndarray, theta: np.ndarray, m: np.ndarray, top: int) -> int:
-    """The weight_exp in -7..7 with the smallest mean predicted error over the layer's channels (module docstring).
+    """The weight_exp in -8..7 with the smallest mean predicted error over the layer's channels (module docstring).
 
     cap, theta, m: per output channel, the group's scale cap, its smallest threshold and max |W|.
     """
@@ -188,19 +196,21 @@ def _mantissas(w: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(q, 0, 255) if mode == "excitatory" else np.clip(q, -255, 0)
 
 
-def _split_scaled_bias(name: str, b: np.ndarray) -> np.ndarray:
-    """round(b) (float, already scaled) as bias_mant << bias_exp with the smallest exponent; int64."""
+def _split_scaled_bias(name: str, b: np.ndarray, netx: bool = False) -> np.ndarray:
+    """round(b) (float, already scaled) as bias_mant << bias_exp with the smallest exponent (netx: exponent 6)."""
     out = np.zeros(b.shape, np.int64)
     done = np.zeros(b.shape, bool)
-    for e in range(BIAS_EXP_RANGE[0], BIAS_EXP_RANGE[1] + 1):
+    exps = [NETX_BIAS_EXP] if netx else range(BIAS_EXP_RANGE[0], BIAS_EXP_RANGE[1] + 1)
+    for e in exps:
         m = round_half_away(b / 2.0 ** e)
         ok = ~done & (m >= BIAS_MANT_RANGE[0]) & (m <= BIAS_MANT_RANGE[1])
         out = np.where(ok, m << e, out)
         done |= ok
     if not done.all():
         k = np.unravel_index(int(np.argmax(~done)), b.shape)
+        top = BIAS_MANT_RANGE[1] << (NETX_BIAS_EXP if netx else BIAS_EXP_RANGE[1])
         raise QuantizationError(f"node '{name}': bias {b[k]:.6g} (integer units) does not fit bias_mant << bias_exp "
-                                f"(at most {BIAS_MANT_RANGE[1] << BIAS_EXP_RANGE[1]})")
+                                f"(at most {top})")
     return out
 
 
@@ -214,8 +224,13 @@ def _decay(name: str, what: str, value: np.ndarray, lo: int, hi: int) -> np.ndar
 
 def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray] | None = None, *, seed: int = 0,
                        granularity: str = "channel", headroom_bits: int = 1, timesteps: int = 32,
-                       batch: int = 16) -> QGraph:
-    """Encode ``graph`` for Loihi (module docstring); calib / seed / timesteps / batch as in ``quantize``."""
+                       batch: int = 16, netx: bool = False) -> QGraph:
+    """Encode ``graph`` for Loihi (module docstring); calib / seed / timesteps / batch as in ``quantize``.
+
+    ``netx``: only encodings Lava's processes and netx's HDF5 hold (module docstring); granularity becomes "tensor".
+    """
+    if netx:
+        granularity = "tensor"
     fg = loihi_float_graph(graph)
     plan = plan_folding(fg, granularity)
     calibration = calibrate(fg, calib, seed=seed, timesteps=timesteps, batch=batch)
@@ -225,7 +240,8 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     for name, groups in plan.neurons.items():
         node = fg.nodes[name]
         assert isinstance(node, CubaLIF)
-        c, which = _caps(name, node, calibration.stats[name], headroom_bits)
+        c, which = _caps(name, node, calibration.stats[name], headroom_bits,
+                         NETX_BIAS_EXP if netx else BIAS_EXP_RANGE[1])
         np.minimum.at(cap, groups.reshape(-1), c.reshape(-1))
         np.minimum.at(theta, groups.reshape(-1), np.broadcast_to(np.asarray(node.threshold, np.float64),
                                                                  node.shape).reshape(-1))
@@ -236,7 +252,8 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
         modes[name] = sign_mode_of(w)
         tops[name] = 254 if modes[name] == "mixed" else 255
         m = np.abs(w).reshape(w.shape[0], -1).max(axis=1, initial=0.0)
-        weights[name], exps[name] = w, _weight_exp(cap[fold.groups], theta[fold.groups], m, tops[name])
+        weights[name] = w
+        exps[name] = 0 if netx else _weight_exp(cap[fold.groups], theta[fold.groups], m, tops[name])
     scale = cap.copy()
     for name, fold in plan.layers.items():
         m = np.abs(weights[name]).reshape(weights[name].shape[0], -1).max(axis=1, initial=0.0)
@@ -268,13 +285,14 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
         node = fg.nodes[name]
         assert isinstance(node, CubaLIF)
         s = scale[groups]
-        lowered[name], report["neurons"][name] = _lower_neuron(name, node, s, bound[name], calibration.stats[name])
+        lowered[name], report["neurons"][name] = _lower_neuron(name, node, s, bound[name], calibration.stats[name],
+                                                               netx)
         scales[name] = _compact(s)
     nodes = {n: lowered.get(n, _plain(n, nd)) for n, nd in fg.nodes.items()}
     metadata = {
         **graph.metadata,
         "quant_target": "loihi",
-        "quant_spec": {"target": "loihi", "granularity": granularity, "headroom_bits": headroom_bits},
+        "quant_spec": {"target": "loihi", "granularity": granularity, "headroom_bits": headroom_bits, "netx": netx},
         "calibration": {"data": calibration.description, "nodes": report["neurons"]},
         "scales": scales,
         "loihi": {"weights": report["weights"], "semantics_changed": fg.metadata["loihi_semantics_changed"]},
@@ -282,8 +300,8 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     return QGraph(nodes, fg.edges, dt=fg.dt, metadata=metadata)
 
 
-def _lower_neuron(name: str, node: CubaLIF, s: np.ndarray, bound: tuple[np.ndarray, np.ndarray], stats: Any
-                  ) -> tuple[QNeuron, dict[str, Any]]:
+def _lower_neuron(name: str, node: CubaLIF, s: np.ndarray, bound: tuple[np.ndarray, np.ndarray], stats: Any,
+                  netx: bool = False) -> tuple[QNeuron, dict[str, Any]]:
     """The QNeuron of one node at scales ``s``; bound = (own cap, which cap) per neuron, for the report."""
     theta = np.broadcast_to(np.asarray(node.threshold, np.float64), node.shape)
     vth = round_half_away(theta * s / 2.0 ** INPUT_SHIFT)
@@ -293,9 +311,10 @@ def _lower_neuron(name: str, node: CubaLIF, s: np.ndarray, bound: tuple[np.ndarr
         raise QuantizationError(
             f"node '{name}': threshold {theta[k]:.6g} x scale {s[k]:.6g} gives vth {int(vth[k])}, outside "
             f"{VTH_RANGE[0]}..{VTH_RANGE[1]}; the weights are too large relative to the threshold for 8-bit "
-            "mantissas with weight_exp >= -7"
+            "mantissas"
+            + (" with weight_exp 0 (netx)" if netx else f" with weight_exp >= {WEIGHT_EXP_RANGE[0]}")
         )
-    bias = _split_scaled_bias(name, np.broadcast_to(np.asarray(node.bias, np.float64), node.shape) * s)
+    bias = _split_scaled_bias(name, np.broadcast_to(np.asarray(node.bias, np.float64), node.shape) * s, netx)
     v_init = np.asarray(node.v_init, np.float64) if node.semantics.initial_v == "v_init" else np.zeros(node.shape)
     qnode = QNeuron(
         name=name, kind="CubaLIF", shape=node.shape, semantics=node.semantics,
