@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 from netx_cases import RANDOM_SEEDS, netx_weight_params, random_chain
-
-import snncompile as sc
 from snncompile.backends.bitsim import simulate
 from snncompile.backends.loihi import BACKEND
 from snncompile.backends.loihi.encode import quantize_for_loihi
 from snncompile.backends.loihi.netx import NETX_FILE, netx_layers
+
+import snncompile as sc
 from snncompile.quant.qnodes import QGraph
 
 RUNNER = Path(__file__).with_name("lava_netx_run.py")
