@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from snncompile.errors import QuantizationError, UnsupportedNodeError
 from snncompile.graph import Graph
 from snncompile.nodes import IF, LIF, Affine, Conv1d, Conv2d, CubaLIF, Flatten, Input, Linear, Node, Output, Scale
 from snncompile.quant.calibrate import calibrate
@@ -67,6 +66,7 @@ from .registers import (
     num_weight_bits,
     sign_mode_of,
 )
+from .rules import LoihiRuleError, LoihiUnsupportedError
 
 __all__ = ["lava_weights", "loihi_float_graph", "quantize_for_loihi"]
 
@@ -79,7 +79,8 @@ _CHANGED_FIELDS = ("compare", "reset", "timing", "synapse_delay", "spikes", "syn
 def _check_types(graph: Graph) -> None:
     for name, node in graph.nodes.items():
         if not isinstance(node, (*NEURON_TYPES, *WEIGHT_TYPES, *PLAIN_TYPES)):
-            raise UnsupportedNodeError(
+            raise LoihiUnsupportedError(
+                "loihi_layer_types",
                 f"node '{name}' ({node.type_name}): quantize_for_loihi takes LIF, CubaLIF and IF neurons, "
                 "Affine / Linear / Conv1d / Conv2d weights, Flatten and Scale"
             )
@@ -114,7 +115,7 @@ def loihi_float_graph(graph: Graph) -> Graph:
             sem = node.semantics
             if sem.reset == "zero" and np.any(np.asarray(node.v_reset) != 0):
                 k = np.unravel_index(int(np.argmax(np.asarray(node.v_reset) != 0)), node.shape)
-                raise QuantizationError(
+                raise LoihiRuleError("loihi_reset_to_zero", 
                     f"node '{name}': v_reset {float(np.asarray(node.v_reset)[k]):.6g} at {tuple(map(int, k))} "
                     "cannot be represented: Loihi resets v to 0"
                 )
@@ -145,7 +146,8 @@ def _caps(name: str, node: CubaLIF, stats: Any, headroom: int, bias_exp_max: int
     theta = np.broadcast_to(np.asarray(node.threshold, np.float64), node.shape)
     if np.any(theta <= 0):
         k = np.unravel_index(int(np.argmax(theta <= 0)), node.shape)
-        raise QuantizationError(f"node '{name}': threshold {theta[k]:.6g} at {tuple(map(int, k))} must be > 0 "
+        raise LoihiRuleError("loihi_threshold",
+                             f"node '{name}': threshold {theta[k]:.6g} at {tuple(map(int, k))} must be > 0 "
                                 "(Loihi's vth is unsigned)")
     room = 2.0 ** -headroom
 
@@ -188,12 +190,19 @@ def _weight_exp(cap: np.ndarray, theta: np.ndarray, m: np.ndarray, top: int) -> 
     return WEIGHT_EXP_RANGE[1] if best is None else best[1]
 
 
-def _mantissas(w: np.ndarray, mode: str) -> np.ndarray:
-    """Round scaled float weights to Loihi mantissas valid under ``mode`` (Lava's clip and even rule)."""
+def _step(mode: str, bits: int) -> int:
+    """The spacing of ``bits``-bit Lava mantissas under ``mode`` (Lava clears 8 - bits (+1 if mixed) low bits)."""
+    return 1 << (8 - bits + (1 if mode == "mixed" else 0))
+
+
+def _mantissas(w: np.ndarray, mode: str, bits: int = 8) -> np.ndarray:
+    """Round scaled float weights to ``bits``-bit Loihi mantissas valid under ``mode`` (Lava's clip and truncation:
+    8 bits mixed are even values in [-256, 254])."""
+    step = _step(mode, bits)
+    q = step * round_half_away(w / step)
     if mode == "mixed":
-        return np.clip(2 * round_half_away(w / 2.0), -256, 254)
-    q = round_half_away(w)
-    return np.clip(q, 0, 255) if mode == "excitatory" else np.clip(q, -255, 0)
+        return np.clip(q, -256, 256 - step)
+    return np.clip(q, 0, 256 - step) if mode == "excitatory" else np.clip(q, -(256 - step), 0)
 
 
 def _split_scaled_bias(name: str, b: np.ndarray, netx: bool = False) -> np.ndarray:
@@ -209,7 +218,8 @@ def _split_scaled_bias(name: str, b: np.ndarray, netx: bool = False) -> np.ndarr
     if not done.all():
         k = np.unravel_index(int(np.argmax(~done)), b.shape)
         top = BIAS_MANT_RANGE[1] << (NETX_BIAS_EXP if netx else BIAS_EXP_RANGE[1])
-        raise QuantizationError(f"node '{name}': bias {b[k]:.6g} (integer units) does not fit bias_mant << bias_exp "
+        raise LoihiRuleError("loihi_bias_range",
+                             f"node '{name}': bias {b[k]:.6g} (integer units) does not fit bias_mant << bias_exp "
                                 f"(at most {top})")
     return out
 
@@ -218,17 +228,21 @@ def _decay(name: str, what: str, value: np.ndarray, lo: int, hi: int) -> np.ndar
     v = np.asarray(value, np.float64)
     if np.any((v < 0) | (v > 1)):
         k = np.unravel_index(int(np.argmax((v < 0) | (v > 1))), v.shape)
-        raise QuantizationError(f"node '{name}': {what}={v[k]:.6g} is outside [0, 1]; Loihi's decays cannot hold it")
+        raise LoihiRuleError("loihi_decay_range",
+                             f"node '{name}': {what}={v[k]:.6g} is outside [0, 1]; Loihi's decays cannot hold it")
     return np.clip(round_half_away(v * (1 << FRAC_BITS)), lo, hi)
 
 
 def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray] | None = None, *, seed: int = 0,
                        granularity: str = "channel", headroom_bits: int = 1, timesteps: int = 32,
-                       batch: int = 16, netx: bool = False) -> QGraph:
+                       batch: int = 16, netx: bool = False, weight_bits: int = 8) -> QGraph:
     """Encode ``graph`` for Loihi (module docstring); calib / seed / timesteps / batch as in ``quantize``.
 
     ``netx``: only encodings Lava's processes and netx's HDF5 hold (module docstring); granularity becomes "tensor".
+    ``weight_bits``: Lava's num_weight_bits, 1..8 (mantissas on a coarser grid below 8).
     """
+    if not 1 <= weight_bits <= 8:
+        raise LoihiRuleError("loihi_weight_bits", f"weight bits {weight_bits}: Loihi's weight mantissas have 1..8 bits")
     if netx:
         granularity = "tensor"
     fg = loihi_float_graph(graph)
@@ -250,7 +264,7 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     for name, fold in plan.layers.items():
         w = fold.effective_weight(fg.nodes[name])  # type: ignore[arg-type]
         modes[name] = sign_mode_of(w)
-        tops[name] = 254 if modes[name] == "mixed" else 255
+        tops[name] = 256 - _step(modes[name], weight_bits)
         m = np.abs(w).reshape(w.shape[0], -1).max(axis=1, initial=0.0)
         weights[name] = w
         exps[name] = 0 if netx else _weight_exp(cap[fold.groups], theta[fold.groups], m, tops[name])
@@ -266,7 +280,7 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     scales: dict[str, Any] = {}
     for name, fold in plan.layers.items():
         s = scale[fold.groups].reshape(-1, *([1] * (weights[name].ndim - 1)))
-        mant = _mantissas(s * weights[name] / 2.0 ** (exps[name] + INPUT_SHIFT), modes[name])
+        mant = _mantissas(s * weights[name] / 2.0 ** (exps[name] + INPUT_SHIFT), modes[name], weight_bits)
         node = fg.nodes[name]
         common: dict[str, Any] = dict(name=name, weight=mant, w_bits=9, shift=exps[name])
         if isinstance(node, Linear):
@@ -292,7 +306,8 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     metadata = {
         **graph.metadata,
         "quant_target": "loihi",
-        "quant_spec": {"target": "loihi", "granularity": granularity, "headroom_bits": headroom_bits, "netx": netx},
+        "quant_spec": {"target": "loihi", "granularity": granularity, "headroom_bits": headroom_bits, "netx": netx,
+                       "weight_bits": weight_bits},
         "calibration": {"data": calibration.description, "nodes": report["neurons"]},
         "scales": scales,
         "loihi": {"weights": report["weights"], "semantics_changed": fg.metadata["loihi_semantics_changed"]},
@@ -308,7 +323,7 @@ def _lower_neuron(name: str, node: CubaLIF, s: np.ndarray, bound: tuple[np.ndarr
     if vth.min() < VTH_RANGE[0] or vth.max() > VTH_RANGE[1]:
         bad = (vth < VTH_RANGE[0]) | (vth > VTH_RANGE[1])
         k = np.unravel_index(int(np.argmax(bad)), node.shape)
-        raise QuantizationError(
+        raise LoihiRuleError("loihi_vth_range", 
             f"node '{name}': threshold {theta[k]:.6g} x scale {s[k]:.6g} gives vth {int(vth[k])}, outside "
             f"{VTH_RANGE[0]}..{VTH_RANGE[1]}; the weights are too large relative to the threshold for 8-bit "
             "mantissas"
