@@ -51,6 +51,7 @@ from snncompile.quant.scales import round_half_away
 from snncompile.reference import apply_stateless
 from snncompile.semantics import PRESETS
 
+from .pooling import fold_pools
 from .registers import (
     BIAS_EXP_RANGE,
     BIAS_MANT_RANGE,
@@ -113,6 +114,11 @@ def loihi_float_graph(graph: Graph) -> Graph:
     for name, node in graph.nodes.items():
         if isinstance(node, NEURON_TYPES):
             sem = node.semantics
+            if sem.spikes != "binary":
+                raise LoihiUnsupportedError(
+                    "loihi_binary_spikes",
+                    f"node '{name}' ({node.type_name}): spikes={sem.spikes!r} (up to {sem.spike_cap} per step); "
+                    "a Loihi LIF sends at most one spike per step (use a single-spike neuron)")
             if sem.reset == "zero" and np.any(np.asarray(node.v_reset) != 0):
                 k = np.unravel_index(int(np.argmax(np.asarray(node.v_reset) != 0)), node.shape)
                 raise LoihiRuleError("loihi_reset_to_zero", 
@@ -245,7 +251,7 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
         raise LoihiRuleError("loihi_weight_bits", f"weight bits {weight_bits}: Loihi's weight mantissas have 1..8 bits")
     if netx:
         granularity = "tensor"
-    fg = loihi_float_graph(graph)
+    fg = loihi_float_graph(fold_pools(graph))
     plan = plan_folding(fg, granularity)
     calibration = calibrate(fg, calib, seed=seed, timesteps=timesteps, batch=batch)
     cap = np.full(plan.n_groups, np.inf)
