@@ -30,11 +30,12 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from snncompile.atomic import write_file
-from snncompile.quant.qnodes import QGraph
+from snncompile.quant.qnodes import QConv2d, QGraph
 
 from .netlist import Netlist, Projection, lower
 from .registers import BIAS_MANT_RANGE, NETX_BIAS_EXP
@@ -52,11 +53,13 @@ class NetxLayer:
 
     name: str
     weights: str
-    weight: np.ndarray  # int64 [n_out, n_in], effective
-    bias: np.ndarray  # int64 [n_out], bias_mant at bias_exp 6
+    weight: np.ndarray  # int64 effective: dense [n_out, n_in]; conv [C_out, C_in / groups, KH, KW] (torch layout)
+    bias: np.ndarray  # int64 [n_out] (flat C order), bias_mant at bias_exp 6
     i_decay: int
     v_decay: int
     vth: int
+    shape: tuple[int, ...] = ()  # the population's (C, H, W) or (n,)
+    conv: dict[str, Any] | None = None  # stride, padding, dilation (h, w), groups; None for a dense block
 
 
 def _fail(rule: str, text: str) -> LoihiRuleError:
@@ -71,7 +74,40 @@ def _scalar(rule: str, name: str, what: str, values: np.ndarray) -> int:
     return int(values[0]) if values.size else 0
 
 
+#: the largest dense matrix written (entries); a convolution goes as a netx conv block instead
+MAX_DENSE_ENTRIES = 1 << 22
+
+
+def _check_range(name: str, w: np.ndarray, exp: int) -> None:
+    mode = "excitatory" if w.min() >= 0 else "inhibitory" if w.max() <= 0 else "mixed"
+    lo, hi = NETX_WEIGHT_RANGE[mode]
+    bad = (w < lo) | (w > hi)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise _fail("netx_weights", f"node '{name}': effective weight {int(w[at])} (mantissa x 2^{exp}) at {at} is "
+                                    f"outside netx's {mode} range {lo}..{hi}")
+    if not w.any():
+        raise _fail("netx_weights", f"node '{name}': every weight is 0 (netx's optimize_weight_bits divides by "
+                                    "the largest weight)")
+
+
+def _conv_kernel(name: str, node: QConv2d) -> np.ndarray:
+    w = np.asarray(node.weight, np.int64)
+    if node.shift >= 0:
+        eff = w << node.shift
+    else:
+        if np.any(w % (1 << -node.shift)):
+            raise _fail("netx_weights", f"node '{name}': weights with weight_exp {node.shift} are not integers at "
+                                        "exponent 0; netx stores integer weights")
+        eff = w >> -node.shift
+    _check_range(name, eff, node.shift)
+    return eff
+
+
 def _effective_weights(p: Projection, n_in: int, n_out: int) -> np.ndarray:
+    if n_in * n_out > MAX_DENSE_ENTRIES:
+        raise _fail("netx_size", f"node '{p.weights}': a dense matrix of {n_out} x {n_in} entries (at most "
+                                 f"{MAX_DENSE_ENTRIES} are written)")
     w = np.zeros((n_out, n_in), np.int64)
     eff = p.weight.astype(np.int64)
     if p.weight_exp >= 0:
@@ -85,16 +121,7 @@ def _effective_weights(p: Projection, n_in: int, n_out: int) -> np.ndarray:
                                         "of the exponent; netx stores integer weights at exponent 0")
         eff = eff >> k
     w[p.post, p.pre] = eff
-    mode = "excitatory" if w.min() >= 0 else "inhibitory" if w.max() <= 0 else "mixed"
-    lo, hi = NETX_WEIGHT_RANGE[mode]
-    bad = (w < lo) | (w > hi)
-    if bad.any():
-        post, pre = (int(i) for i in np.argwhere(bad)[0])
-        raise _fail("netx_weights", f"node '{p.weights}': effective weight {int(w[post, pre])} (mantissa x "
-                                    f"2^{p.weight_exp}) at ({post}, {pre}) is outside netx's {mode} range {lo}..{hi}")
-    if not w.any():
-        raise _fail("netx_weights", f"node '{p.weights}': every weight is 0 (netx's optimize_weight_bits divides by "
-                                    "the largest weight)")
+    _check_range(p.weights, w, p.weight_exp)
     return w
 
 
@@ -134,8 +161,17 @@ def netx_layers(qgraph: QGraph, netlist: Netlist | None = None) -> tuple[int, li
             i = int(np.argmax(bad))
             raise _fail("netx_bias", f"node '{name}': bias {int(bias[i])} at neuron {i} is not bias_mant << 6 with "
                                      f"bias_mant in {BIAS_MANT_RANGE[0]}..{BIAS_MANT_RANGE[1]} (netx's bias_exp is 6)")
+        node = qgraph.nodes[p.weights]
+        src_shape = net.populations[prev].shape
+        conv: dict[str, Any] | None = None
+        if isinstance(node, QConv2d) and len(src_shape) == 3:
+            weight = _conv_kernel(p.weights, node)
+            conv = {"stride": tuple(node.stride), "padding": tuple(node.padding), "dilation": tuple(node.dilation),
+                    "groups": int(node.groups), "input_shape": tuple(src_shape)}
+        else:
+            weight = _effective_weights(p, size, pop.size)
         layers.append(NetxLayer(
-            name=name, weights=p.weights, weight=_effective_weights(p, size, pop.size), bias=mant,
+            name=name, weights=p.weights, weight=weight, bias=mant, shape=tuple(pop.shape), conv=conv,
             i_decay=_scalar("netx_layer_registers", name, "du", regs.du) + 1,
             v_decay=_scalar("netx_layer_registers", name, "dv", regs.dv),
             vth=_scalar("netx_layer_registers", name, "vth", regs.vth),
@@ -160,19 +196,33 @@ def netx_bytes(qgraph: QGraph, netlist: Netlist | None = None) -> tuple[bytes, l
         f.attrs["format"] = FORMAT
         f.attrs["loader"] = "lava.lib.dl.netx.hdf5.Network(net_config=...)"
         root = f.create_group("layer")
-        g = root.create_group("0")
+        index = iter(range(1 << 30))
+        g = root.create_group(str(next(index)))
         text(g, "type", "input")
-        g.create_dataset("shape", data=np.array([n_in], np.int64))
-        for k, layer in enumerate(layers, start=1):
-            g = root.create_group(str(k))
+        first = layers[0].conv
+        g.create_dataset("shape", data=np.array(first["input_shape"] if first else [n_in], np.int64))  # (C, H, W)
+        spatial = first is not None  # the previous block's output is (x, y, c): a dense block needs a flatten
+        for layer in layers:
+            if layer.conv is None and spatial:
+                text(root.create_group(str(next(index))), "type", "flatten")
+            g = root.create_group(str(next(index)))
             g.attrs["node"] = layer.name
             g.attrs["weights_node"] = layer.weights
-            text(g, "type", "dense")
-            g.create_dataset("shape", data=np.array([layer.weight.shape[0]], np.int64))
-            g.create_dataset("inFeatures", data=layer.weight.shape[1])
-            g.create_dataset("outFeatures", data=layer.weight.shape[0])
+            if layer.conv is None:
+                text(g, "type", "dense")
+                g.create_dataset("shape", data=np.array([layer.weight.shape[0]], np.int64))
+                g.create_dataset("inFeatures", data=layer.weight.shape[1])
+                g.create_dataset("outFeatures", data=layer.weight.shape[0])
+                g.create_dataset("bias", data=layer.bias.astype(np.int32))
+            else:  # netx reverses shape/stride/padding/dilation to (x, y[, c]); the kernel stays in torch layout
+                text(g, "type", "conv")
+                g.create_dataset("shape", data=np.array(layer.shape, np.int64))
+                for key in ("stride", "padding", "dilation"):
+                    g.create_dataset(key, data=np.array(layer.conv[key], np.int64))
+                g.create_dataset("groups", data=layer.conv["groups"])
+                g.create_dataset("bias", data=layer.bias.reshape(layer.shape).transpose(2, 1, 0).astype(np.int32))
+            spatial = layer.conv is not None
             g.create_dataset("weight", data=layer.weight.astype(np.int32))
-            g.create_dataset("bias", data=layer.bias.astype(np.int32))
             text(g, "neuron/type", "CUBA")
             g.create_dataset("neuron/iDecay", data=layer.i_decay)
             g.create_dataset("neuron/vDecay", data=layer.v_decay)

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from snncompile.backends.loihi.registers import lava_weights
 
-from snncompile.nodes import Input, Output
+from snncompile.graph import Graph
+from snncompile.nodes import IF, Affine, AvgPool2d, Conv2d, Flatten, Input, Output, SumPool2d
 from snncompile.quant.qnodes import QDense, QGraph, QNeuron
 from snncompile.semantics import PRESETS
 
@@ -88,3 +89,30 @@ def netx_weight_params(w: np.ndarray) -> tuple[int, int, str]:
     while n > 0 and np.any(w % (1 << n)):
         n -= 1
     return -scale_bits, 8 - scale_bits - (n - signed), mode
+
+
+def pooled_cnn(seed: int = 0, pool_first: bool = True, avg: bool = True) -> Graph:
+    """Input(2,8,8) [-> AvgPool] -> Conv -> IF -> SumPool -> Conv -> IF -> AvgPool -> Flatten -> Affine -> IF."""
+    rng = np.random.default_rng(seed)
+    side = 8
+    nodes: dict = {"input": Input(shape=(2, 8, 8))}
+    chain = ["input"]
+    if pool_first:
+        nodes["p0"] = (AvgPool2d if avg else SumPool2d)(kernel_size=(2, 2), stride=(2, 2))
+        chain.append("p0")
+        side = 4
+    c1 = rng.normal(0, 0.6, (4, 2, 3, 3))
+    nodes |= {"c1": Conv2d(weight=c1, bias=rng.normal(0, 0.1, 4), padding=(1, 1)), "n1": IF(shape=(4, side, side),
+              threshold=np.ones(()))}
+    nodes |= {"p1": SumPool2d(kernel_size=(2, 2), stride=(2, 2)),
+              "c2": Conv2d(weight=rng.normal(0, 0.5, (4, 4, 3, 3)), bias=np.zeros(4), padding=(1, 1)),
+              "n2": IF(shape=(4, side // 2, side // 2), threshold=np.ones(())),
+              "p2": AvgPool2d(kernel_size=(2, 2), stride=(2, 2)), "f": Flatten(),
+              "fc": Affine(weight=rng.normal(0, 0.8, (5, 4 * (side // 4) ** 2)), bias=rng.normal(0, 0.1, 5)),
+              "n3": IF(shape=(5,), threshold=np.ones(())), "output": Output()}
+    chain += ["c1", "n1", "p1", "c2", "n2", "p2", "f", "fc", "n3", "output"]
+    return Graph(nodes, list(zip(chain, chain[1:], strict=False)))
+
+
+def spikes(seed: int, shape: tuple[int, ...], t: int = 20, b: int = 3) -> np.ndarray:
+    return (np.random.default_rng(seed).random((t, b, *shape)) < 0.4).astype(np.float64)

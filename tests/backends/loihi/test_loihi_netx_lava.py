@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from netx_cases import RANDOM_SEEDS, netx_weight_params, random_chain
+from netx_cases import RANDOM_SEEDS, netx_weight_params, pooled_cnn, random_chain, spikes
 from snncompile.backends.bitsim import simulate
 from snncompile.backends.loihi import BACKEND
 from snncompile.backends.loihi.encode import quantize_for_loihi
@@ -27,7 +27,7 @@ from snncompile.quant.qnodes import QGraph
 
 RUNNER = Path(__file__).with_name("lava_netx_run.py")
 DEFAULT_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "snncompile" / "lava-venv"
-CASES = ["digits-mlp", *(f"random{s}" for s in RANDOM_SEEDS)]
+CASES = ["digits-mlp", "digits-cnn", "pooled-cnn", *(f"random{s}" for s in RANDOM_SEEDS)]
 
 
 def lava_python() -> Path | None:
@@ -38,14 +38,24 @@ def lava_python() -> Path | None:
     return venv / "bin" / "python" if (venv / ".snncompile-lava-complete").is_file() else None
 
 
-def digits_case() -> tuple[QGraph, np.ndarray]:
+def digits_case(name: str) -> tuple[QGraph, np.ndarray]:
+    """digits-mlp, or digits-cnn (Conv2d -> AvgPool2d folded into one conv, written as its synapse matrix)."""
+    graph = sc.load(name)
     rng = np.random.default_rng(0)
-    x = (rng.random((25, 2, 64)) < 0.25).astype(np.int64)
-    return quantize_for_loihi(sc.load("digits-mlp"), x.astype(np.float64), netx=True), x
+    x = (rng.random((25, 2, *graph.shapes[graph.inputs[0]])) < 0.25).astype(np.int64)
+    return quantize_for_loihi(graph, x.astype(np.float64), netx=True), x
 
 
 def build(case: str) -> tuple[QGraph, np.ndarray]:
-    return digits_case() if case == "digits-mlp" else random_chain(int(case.removeprefix("random")))
+    if case == "pooled-cnn":  # [AvgPool ->] Conv -> IF -> SumPool -> Conv -> IF -> AvgPool -> Flatten -> Affine
+        x = spikes(4, (2, 8, 8), t=20, b=1)
+        return quantize_for_loihi(pooled_cnn(3), x, netx=True), x.astype(np.int64)
+    return digits_case(case) if case.startswith("digits") else random_chain(int(case.removeprefix("random")))
+
+
+def lava_layout(a: np.ndarray) -> np.ndarray:
+    """Lava's [T, x, y, c] (or [T, n]) as our flat C order [T, c*h*w]."""
+    return (a.transpose(0, 3, 2, 1) if a.ndim == 4 else a).reshape(a.shape[0], -1)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +75,7 @@ def lava_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         assert (root / case / NETX_FILE) in emitted["files"]
         outs = []
         for b in range(x.shape[1]):
-            np.save(root / f"{case}-{b}.npy", x[:, b, :])
+            np.save(root / f"{case}-{b}.npy", x[:, b].reshape(x.shape[0], -1))
             outs.append(root / f"{case}-{b}.npz")
             jobs.append({"net": str(root / case / NETX_FILE), "spikes": str(root / f"{case}-{b}.npy"),
                          "out": str(outs[-1])})
@@ -84,11 +94,13 @@ def test_lava_runs_network_net_bit_exact_with_bitsim(lava_runs: dict[str, Any], 
     ours = simulate(qgraph, x)
     for b, got in enumerate(lava):
         models = [str(m).split(":")[2] for m in got["models"]]
-        assert models == ["PyDenseModelBitAcc", "PyLifModelBitAcc"] * len(layers), models
+        want_models = [("PyConvModelFixed" if layer.conv else "PyDenseModelBitAcc", "PyLifModelBitAcc")
+                       for layer in layers]
+        assert models == [m for pair in want_models for m in pair], models
         for k, layer in enumerate(layers, start=1):
             for mine, theirs in (("out", "s"), ("i", "u"), ("v", "v")):
                 want = ours[layer.name][mine][:, b, :].reshape(x.shape[0], -1)
-                have = got[f"layer{k}_{theirs}"]
+                have = lava_layout(got[f"layer{k}_{theirs}"])
                 assert have.shape == want.shape
                 bad = np.argwhere(have != want)
                 assert not len(bad), (
@@ -104,6 +116,8 @@ def test_cases_exercise_lava(lava_runs: dict[str, Any]) -> None:
         qgraph, x, lava = lava_runs[case]
         for layer in netx_layers(qgraph)[1]:
             exps.add(qgraph.nodes[layer.weights].shift)  # type: ignore[attr-defined]
+            if layer.conv:
+                continue
             e, nb, mode = netx_weight_params(layer.weight)
             netx_exps.add(e)
             bits.add(nb)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from netx_cases import pooled_cnn, spikes
 from snncompile.backends.bitsim import simulate
 from snncompile.backends.loihi import BACKEND
 from snncompile.backends.loihi.encode import quantize_for_loihi
@@ -15,38 +16,11 @@ from snncompile.backends.loihi.rules import LoihiUnsupportedError
 
 import snncompile as sc
 from snncompile.graph import Graph
-from snncompile.nodes import IF, Affine, AvgPool2d, Conv2d, Flatten, Input, Output, SumPool2d
+from snncompile.nodes import IF, AvgPool2d, Conv2d, Input, Output, SumPool2d
 from snncompile.reference import run
 from snncompile.semantics import Semantics
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-
-
-def pooled_cnn(seed: int = 0, pool_first: bool = True, avg: bool = True) -> Graph:
-    """Input(2,8,8) [-> AvgPool] -> Conv -> IF -> SumPool -> Conv -> IF -> AvgPool -> Flatten -> Affine -> IF."""
-    rng = np.random.default_rng(seed)
-    side = 8
-    nodes: dict = {"input": Input(shape=(2, 8, 8))}
-    chain = ["input"]
-    if pool_first:
-        nodes["p0"] = (AvgPool2d if avg else SumPool2d)(kernel_size=(2, 2), stride=(2, 2))
-        chain.append("p0")
-        side = 4
-    c1 = rng.normal(0, 0.6, (4, 2, 3, 3))
-    nodes |= {"c1": Conv2d(weight=c1, bias=rng.normal(0, 0.1, 4), padding=(1, 1)), "n1": IF(shape=(4, side, side),
-              threshold=np.ones(()))}
-    nodes |= {"p1": SumPool2d(kernel_size=(2, 2), stride=(2, 2)),
-              "c2": Conv2d(weight=rng.normal(0, 0.5, (4, 4, 3, 3)), bias=np.zeros(4), padding=(1, 1)),
-              "n2": IF(shape=(4, side // 2, side // 2), threshold=np.ones(())),
-              "p2": AvgPool2d(kernel_size=(2, 2), stride=(2, 2)), "f": Flatten(),
-              "fc": Affine(weight=rng.normal(0, 0.8, (5, 4 * (side // 4) ** 2)), bias=rng.normal(0, 0.1, 5)),
-              "n3": IF(shape=(5,), threshold=np.ones(())), "output": Output()}
-    chain += ["c1", "n1", "p1", "c2", "n2", "p2", "f", "fc", "n3", "output"]
-    return Graph(nodes, list(zip(chain, chain[1:], strict=False)))
-
-
-def spikes(seed: int, shape: tuple[int, ...], t: int = 20, b: int = 3) -> np.ndarray:
-    return (np.random.default_rng(seed).random((t, b, *shape)) < 0.4).astype(np.float64)
 
 
 @pytest.mark.parametrize("pool_first", [True, False])
