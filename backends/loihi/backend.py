@@ -111,7 +111,8 @@ class LoihiBackend:
         try:
             files[NETX_FILE], layers = netx_bytes(qgraph, mapping.netlist)
             tables["summary"]["netx"] = {"file": NETX_FILE, "layers": len(layers)}
-            table += f"\n{NETX_FILE} (lava-dl netx HDF5): {len(layers)} dense layers\n"
+            convs = sum(layer.conv is not None for layer in layers)
+            table += f"\n{NETX_FILE} (lava-dl netx HDF5): {len(layers) - convs} dense, {convs} conv layers\n"
         except LoihiRuleError as exc:
             if netx == "required":
                 raise

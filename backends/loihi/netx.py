@@ -134,7 +134,7 @@ def netx_layers(qgraph: QGraph, netlist: Netlist | None = None) -> tuple[int, li
     into = {p.target: [q for q in net.projections if q.target == p.target] for p in net.projections}
     prev, size = hosts[0], net.populations[hosts[0]].size
     layers: list[NetxLayer] = []
-    for name in net.layers:
+    for name in [n for n in qgraph.order if n in net.layers]:  # graph (topological) order
         projs = into.get(name, [])
         if len(projs) != 1 or len(projs[0].taps) != 1:
             raise _fail("netx_chain", f"node '{name}' is fed by {sum(len(p.taps) for p in projs)} sources; netx "

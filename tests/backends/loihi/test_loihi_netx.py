@@ -15,7 +15,10 @@ from snncompile.backends.loihi import BACKEND
 from snncompile.backends.loihi.netx import NETX_FILE, netx_bytes, netx_layers
 from snncompile.backends.loihi.rules import LoihiRuleError
 
+import snncompile as sc
 from snncompile.cli import main
+from snncompile.graph import Graph
+from snncompile.nodes import LI, Input, Linear, Output
 from snncompile.quant.qnodes import QGraph, QNeuron
 
 
@@ -101,13 +104,24 @@ def test_export_hls_next_to_loihi_gets_the_bits_qgraph(tmp_path: Path, capsys: p
     assert (tmp_path / "both" / "loihi" / NETX_FILE).is_file()
 
 
-@pytest.mark.parametrize(("argv", "text"), [
-    (["digits-mlp", "--bits", "9"], "loihi rule loihi_weight_bits: weight bits 9"),
-    (["digits-cnn"], "loihi rule loihi_layer_types: node '1' (AvgPool2d)"),
+def _li_readout_model(path: Path) -> str:
+    """A tiny model whose readout is a leaky integrator (no spikes): Loihi has no such neuron."""
+    g = Graph({"input": Input(shape=(3,)), "fc": Linear(weight=np.ones((2, 3))),
+               "li": LI(shape=(2,), beta=np.full(2, 0.9)), "output": Output()},
+              [("input", "fc"), ("fc", "li"), ("li", "output")])
+    sc.save(g, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(("model", "argv", "text"), [
+    ("digits-mlp", ["--bits", "9"], "loihi rule loihi_weight_bits: weight bits 9"),
+    ("li", [], "loihi rule loihi_layer_types: node 'li' (LI)"),
 ])
 def test_export_loihi_refusals_exit_3_naming_the_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     argv: list[str], text: str) -> None:
-    rc = main(["export", *argv, "--target", "loihi", "-o", str(tmp_path / "o")])
+                                                     model: str, argv: list[str], text: str) -> None:
+    if model == "li":
+        model = _li_readout_model(tmp_path / "li.nir")
+    rc = main(["export", model, *argv, "--target", "loihi", "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("snncompile: error: ")]
     assert rc == 3 and len(errors) == 1 and text in errors[0] and "Traceback" not in err

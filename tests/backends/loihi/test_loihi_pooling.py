@@ -11,6 +11,7 @@ from netx_cases import pooled_cnn, spikes
 from snncompile.backends.bitsim import simulate
 from snncompile.backends.loihi import BACKEND
 from snncompile.backends.loihi.encode import quantize_for_loihi
+from snncompile.backends.loihi.netx import netx_bytes
 from snncompile.backends.loihi.pooling import fold_pools
 from snncompile.backends.loihi.rules import LoihiUnsupportedError
 
@@ -67,6 +68,8 @@ def test_digits_cnn_and_the_sinabs_cnn_map() -> None:
         q = quantize_for_loihi(graph, x, netx=True)
         mapping = BACKEND.map(q, core_spec="loihi2")
         assert len(mapping.cores) >= 1
+        _, layers = netx_bytes(q, mapping.netlist)  # network.net too: convolutions as netx conv blocks
+        assert layers[0].conv is not None and layers[-1].conv is None
 
 
 def test_pools_that_cannot_fold_are_refused_by_name() -> None:
