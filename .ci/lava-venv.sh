@@ -20,7 +20,15 @@
 #        bash .ci/lava-venv.sh --rebuild  (throw the venv away first)
 set -euo pipefail
 
-PY311="${SNNCOMPILE_LAVA_BASE_PYTHON:-python3.11}"
+PY311="${SNNCOMPILE_LAVA_BASE_PYTHON:-}"
+if [ -z "$PY311" ]; then  # Lava's pins were made for 3.11: python3.11, else a python3 that is 3.11
+    for cand in python3.11 python3; do
+        if command -v "$cand" >/dev/null && [ "$("$cand" -c 'import sys; print(sys.version_info[:2] == (3, 11))')" = True ]; then
+            PY311="$cand"; break
+        fi
+    done
+    [ -n "$PY311" ] || { echo "lava-venv: no Python 3.11 found (set SNNCOMPILE_LAVA_BASE_PYTHON)" >&2; exit 1; }
+fi
 VENV="${SNNCOMPILE_LAVA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/snncompile/lava-venv}"
 TORCH="torch==2.13.0"  # the CPU build on the machine's local wheel index, as in .ci/run
 PINS=(

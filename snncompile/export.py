@@ -97,10 +97,11 @@ def export(
     from snncompile.backends import get
     from snncompile.backends.bitsim import run_plain_with_clamps
 
-    from .quant.targets import LOIHI, families, loihi_warning, quantize_family, target_family
+    from .quant.targets import LOIHI, check_family_specs, families, loihi_warning, quantize_family, target_family
 
     out = Path(out)
     backends = {t: get(t) for t in dict.fromkeys(targets)}  # unknown targets fail before any work
+    check_family_specs(spec, backends)
     for note in outdir.clean_beside(out):
         progress(note)
     dest = outdir.plan(out, force=force, protect=[model.path, *protect])

@@ -39,8 +39,18 @@ def families(targets: Iterable[str]) -> dict[str, list[str]]:
 
 def loihi_warning(spec: QuantSpec) -> str:
     """The one warning line --target loihi prints: what it changes in the network."""
-    return (f"warning: --target loihi changes the network ({LOIHI_CHANGES.format(bits=spec.weight_bits)}); "
+    ignored = f", --state-bits {spec.state_bits} ignored" if spec.state_bits is not None else ""
+    return (f"warning: --target loihi changes the network ({LOIHI_CHANGES.format(bits=spec.weight_bits)}{ignored}); "
             "it gets its own QGraph, the other targets the --bits one")
+
+
+def check_family_specs(spec: QuantSpec, targets: Iterable[str]) -> None:
+    """Refuse, before any work, a QuantSpec a target family cannot take (Loihi: --bits above 8, exit code 3)."""
+    if LOIHI in families(targets) and not 1 <= spec.weight_bits <= 8:
+        from snncompile.backends.loihi.rules import LoihiRuleError
+
+        raise LoihiRuleError("loihi_weight_bits", f"weight bits {spec.weight_bits}: Loihi's weight mantissas have "
+                                                  "1..8 bits (--bits 8 or less with --target loihi)")
 
 
 def quantize_family(

@@ -115,6 +115,7 @@ def _li_readout_model(path: Path) -> str:
 
 @pytest.mark.parametrize(("model", "argv", "text"), [
     ("digits-mlp", ["--bits", "9"], "loihi rule loihi_weight_bits: weight bits 9"),
+    ("digits-mlp", ["--target", "hls", "--bits", "12"], "loihi rule loihi_weight_bits: weight bits 12"),
     ("li", [], "loihi rule loihi_layer_types: node 'li' (LI)"),
 ])
 def test_export_loihi_refusals_exit_3_naming_the_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str],
