@@ -12,7 +12,8 @@
 # optional (netx never uses object detection).
 #
 # The venv is reused when it exists and is complete (a marker file written as the last step and holding the pin
-# set below; changing a pin rebuilds). Location: $SNNCOMPILE_LAVA_VENV, else ~/.cache/snncompile/lava-venv.
+# set below; changing a pin rebuilds). Location: $SNNCOMPILE_LAVA_VENV, else ~/.cache/snncompile-lava/venv
+# (not under ~/.cache/snncompile: the fuzz tests snapshot that folder around every case).
 # The last line printed on stdout is the venv's python; the tests find it through $SNNCOMPILE_LAVA_PYTHON
 # (.ci/run exports it) or, unset, at the default location.
 #
@@ -29,7 +30,7 @@ if [ -z "$PY311" ]; then  # Lava's pins were made for 3.11: python3.11, else a p
     done
     [ -n "$PY311" ] || { echo "lava-venv: no Python 3.11 found (set SNNCOMPILE_LAVA_BASE_PYTHON)" >&2; exit 1; }
 fi
-VENV="${SNNCOMPILE_LAVA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/snncompile/lava-venv}"
+VENV="${SNNCOMPILE_LAVA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/snncompile-lava/venv}"
 TORCH="torch==2.13.0"  # the CPU build on the machine's local wheel index, as in .ci/run
 PINS=(
     "numpy==1.26.4" "scipy==1.14.1" "scikit-learn==1.5.2" "networkx==2.8.7" "asteval==0.9.33" "h5py==3.16.0"

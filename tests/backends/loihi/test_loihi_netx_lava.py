@@ -26,7 +26,7 @@ import snncompile as sc
 from snncompile.quant.qnodes import QGraph
 
 RUNNER = Path(__file__).with_name("lava_netx_run.py")
-DEFAULT_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "snncompile" / "lava-venv"
+DEFAULT_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "snncompile-lava" / "venv"
 CASES = ["digits-mlp", "digits-cnn", "pooled-cnn", *(f"random{s}" for s in RANDOM_SEEDS)]
 
 
