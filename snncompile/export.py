@@ -97,23 +97,32 @@ def export(
     from snncompile.backends import get
 
     from .exportcheck import golden_traces, target_traces
-    from .quant.targets import quantize_for
+    from .quant.targets import LOIHI, check_family_specs, families, loihi_warning, quantize_family, target_family
 
     out = Path(out)
     backends = {t: get(t) for t in dict.fromkeys(targets)}  # unknown targets fail before any work
+    check_family_specs(spec, backends)
     for note in outdir.clean_beside(out):
         progress(note)
     dest = outdir.plan(out, force=force, protect=[model.path, *protect])
-    what = "Loihi encodings (8-bit mantissa weights, 24-bit u/v, loihi semantics)" if "loihi" in backends \
-        else f"{spec.weight_bits}-bit weights"
-    progress(f"quantising ({what}), calibrating on {calib.batch} samples x {calib.timesteps} steps")
-    qgraph = quantize_for(graph, spec, calib.inputs, backends)
-    golden, clamps = golden_traces(qgraph, stimuli.inputs)  # the only bitsim run (snncompile.exportcheck)
-    warn_clamps(clamps)
+    qgraphs: dict[str, QGraph] = {}  # one QGraph per target family (quant.targets): loihi gets its own
+    goldens: dict[str, Any] = {}
+    clamps: list[Any] = []
+    for family in families(backends):
+        what = f"Loihi encodings ({spec.weight_bits}-bit mantissas)" if family == LOIHI \
+            else f"{spec.weight_bits}-bit weights"
+        if family == LOIHI:
+            progress(loihi_warning(spec))
+        progress(f"quantising ({what}), calibrating on {calib.batch} samples x {calib.timesteps} steps")
+        qgraphs[family] = quantize_family(graph, spec, calib.inputs, family)
+        goldens[family], family_clamps = golden_traces(qgraphs[family], stimuli.inputs)  # one bitsim run
+        warn_clamps(family_clamps)
+        clamps += family_clamps
     with outdir.staged(dest) as tmp:
         checks: list[Rung] = []
         reports: dict[str, Any] = {}
         for name, backend in backends.items():
+            qgraph, golden = qgraphs[target_family(name)], goldens[target_family(name)]
             progress(f"emitting {name} into {out / name}")
             emitted = backend.emit(qgraph, tmp / name, stimuli.inputs, golden=golden,  # emit checks the graph
                                    **dict((target_options or {}).get(name, {})))
@@ -127,13 +136,20 @@ def export(
             if rung.status == FAIL:
                 detail = rung.first_mismatch.text() if rung.first_mismatch else rung.message
                 raise VerificationError(f"export check failed, nothing written: {detail}")
-        manifest = build_manifest(qgraph, tmp, model=model, targets=list(backends), stimuli=stimuli, calib=calib,
+        first = next(iter(qgraphs.values()))
+        manifest = build_manifest(first, tmp, model=model, targets=list(backends), stimuli=stimuli, calib=calib,
                                   checks=checks)
+        manifest["qgraphs"] = {n: {"family": target_family(n), "quant_spec": _spec_of(qgraphs[target_family(n)])}
+                               for n in backends}
         manifest["reports"] = jsonable(reports)
         manifest["overflow"] = jsonable([e.to_dict() for e in clamps])
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
         outdir.commit(dest, tmp)
     return manifest
+
+
+def _spec_of(qgraph: QGraph) -> Any:
+    return jsonable(qgraph.spec.to_dict() if qgraph.spec is not None else qgraph.metadata.get("quant_spec"))
 
 
 def _backend_report(name: str, graph: Graph, folder: Path, emitted: Any) -> dict[str, Any]:

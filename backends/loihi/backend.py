@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 
 from snncompile.atomic import write_dir
-from snncompile.errors import InputError, UnsupportedNodeError
+from snncompile.errors import InputError, QuantizationError, UnsupportedNodeError
 from snncompile.quant.qnodes import QGraph, QNeuron
 
 from .coresim import Traces, simulate
 from .mapper import LoihiMapping, map_network
 from .netlist import Netlist, lower
+from .netx import NETX_FILE, netx_bytes
+from .rules import LoihiRuleError, as_rule_error
 from .spec import CoreSpec, load_core_spec
 from .tables import FORMAT, cores_csv, format_table, mapping_tables
 
@@ -78,7 +80,10 @@ class LoihiBackend:
         if not isinstance(qgraph, QGraph):
             raise UnsupportedNodeError(f"backend '{self.name}' takes a QGraph, got {type(qgraph).__name__}; "
                                        "quantise with quantize_for_loihi first")
-        return lower(qgraph)
+        try:
+            return lower(qgraph)
+        except (QuantizationError, UnsupportedNodeError) as exc:
+            raise as_rule_error("loihi_lowering", exc) from None
 
     def map(self, qgraph: QGraph, *, core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None,
             inputs: Inputs | None = None, golden: Any = None) -> LoihiMapping:
@@ -92,8 +97,12 @@ class LoihiBackend:
 
     def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Inputs | None = None, *,
              core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None,
-             golden: Any = None) -> dict[str, Any]:
-        """Write mapping.json, cores.csv, cores.txt, summary.json into ``out_dir`` (atomically).
+             netx: str = "auto", golden: Any = None) -> dict[str, Any]:
+        """Write mapping.json, cores.csv, cores.txt, summary.json and network.net into ``out_dir`` (atomically).
+
+        network.net (lava-dl netx HDF5, :mod:`.netx`) is written when netx holds the network exactly; otherwise
+        (``netx="auto"``) summary["netx"]["reason"] names the netx rule it breaks, or (``"required"``) that
+        LoihiRuleError is raised.
 
         ``golden``: bitsim's traces on ``inputs`` when already computed (the rates are read from them).
 
@@ -103,7 +112,18 @@ class LoihiBackend:
         mapping = self.map(qgraph, core_spec=core_spec, rates=rates, inputs=inputs, golden=golden)
         tables = mapping_tables(mapping)
         table = format_table(mapping)
-        files = {
+        files: dict[str, str | bytes] = {}
+        try:
+            files[NETX_FILE], layers = netx_bytes(qgraph, mapping.netlist)
+            tables["summary"]["netx"] = {"file": NETX_FILE, "layers": len(layers)}
+            convs = sum(layer.conv is not None for layer in layers)
+            table += f"\n{NETX_FILE} (lava-dl netx HDF5): {len(layers) - convs} dense, {convs} conv layers\n"
+        except LoihiRuleError as exc:
+            if netx == "required":
+                raise
+            tables["summary"]["netx"] = {"file": None, "reason": str(exc)}
+            table += f"\n{NETX_FILE} not written: {exc}\n"
+        files |= {
             MAPPING_FILE: json.dumps(tables, separators=(",", ":")) + "\n",
             CORES_FILE: cores_csv(mapping),
             TABLE_FILE: table,

@@ -20,12 +20,18 @@ Steps (docs/loihi.md has the argument):
                   32767 * 64 / 2^h / x          a_in = x*s/64 fits the 16-bit dendritic input
                   4095 * 2^7 / |bias| )         bias fits bias_mant << bias_exp
 
-3. Per weight layer, one ``weight_exp`` e (-7..7): the smallest with M * 2^(e+6) >= cap * max|W| for every
+3. Per weight layer, one ``weight_exp`` e (-8..7): the smallest with M * 2^(e+6) >= cap * max|W| for every
    channel (M = 254 mixed-sign, 255 single-sign); then s = min(cap, M * 2^(e+6) / max|W_channel|) per group.
 4. Encodings: w = round(s * W / 2^(e+6)) (mixed sign: to the nearest even value, Lava's rule), clipped to the
    sign mode's range; vth = round(theta*s/64); bias = round(b*s) as bias_mant << bias_exp (smallest exponent);
    du = 4095 - round(alpha*4096) (alpha < 1 rounds to at most 4095/4096); dv = 4096 - round(beta*4096) (beta > 0
    rounds to at least 1/4096). A value that cannot be represented raises QuantizationError naming node and value.
+
+``netx=True`` (what ``export --target loihi`` uses) keeps to what Lava's processes and lava-dl netx's HDF5 format
+(:mod:`.netx`) can hold, so mapping.json and network.net describe one network: one scale per neuron layer
+(granularity "tensor": Lava's LIF takes one vth, du, dv per layer), weight_exp 0 on every layer (netx derives the
+exponent from the weight matrix itself and stores weights as 9-bit integers), and biases on multiples of 64
+(netx's fixed bias_exp 6, so the bias cap uses 4095 * 2^6).
 """
 
 from __future__ import annotations
@@ -36,7 +42,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from snncompile.errors import QuantizationError, UnsupportedNodeError
 from snncompile.graph import Graph
 from snncompile.nodes import IF, LIF, Affine, Conv1d, Conv2d, CubaLIF, Flatten, Input, Linear, Node, Output, Scale
 from snncompile.quant.calibrate import calibrate
@@ -46,6 +51,7 @@ from snncompile.quant.scales import round_half_away
 from snncompile.reference import apply_stateless
 from snncompile.semantics import PRESETS
 
+from .pooling import fold_pools
 from .registers import (
     BIAS_EXP_RANGE,
     BIAS_MANT_RANGE,
@@ -53,6 +59,7 @@ from .registers import (
     DENDRITE_BITS,
     FRAC_BITS,
     INPUT_SHIFT,
+    NETX_BIAS_EXP,
     STATE_BITS,
     VTH_RANGE,
     WEIGHT_EXP_RANGE,
@@ -60,6 +67,7 @@ from .registers import (
     num_weight_bits,
     sign_mode_of,
 )
+from .rules import LoihiRuleError, LoihiUnsupportedError
 
 __all__ = ["lava_weights", "loihi_float_graph", "quantize_for_loihi"]
 
@@ -72,7 +80,8 @@ _CHANGED_FIELDS = ("compare", "reset", "timing", "synapse_delay", "spikes", "syn
 def _check_types(graph: Graph) -> None:
     for name, node in graph.nodes.items():
         if not isinstance(node, (*NEURON_TYPES, *WEIGHT_TYPES, *PLAIN_TYPES)):
-            raise UnsupportedNodeError(
+            raise LoihiUnsupportedError(
+                "loihi_layer_types",
                 f"node '{name}' ({node.type_name}): quantize_for_loihi takes LIF, CubaLIF and IF neurons, "
                 "Affine / Linear / Conv1d / Conv2d weights, Flatten and Scale"
             )
@@ -106,12 +115,17 @@ def loihi_float_graph(graph: Graph) -> Graph:
         if isinstance(node, NEURON_TYPES):
             sem = node.semantics
             if node.v_min is not None:
-                raise UnsupportedNodeError(f"node '{name}': v_min (a lower membrane clamp, min "
+                raise LoihiUnsupportedError("loihi_no_v_min", f"node '{name}': v_min (a lower membrane clamp, min "
                                            f"{float(np.min(node.v_min)):.6g}) cannot be represented: Loihi's CUBA "
                                            "neuron has no lower bound on v")
+            if sem.spikes != "binary":
+                raise LoihiUnsupportedError(
+                    "loihi_binary_spikes",
+                    f"node '{name}' ({node.type_name}): spikes={sem.spikes!r} (up to {sem.spike_cap} per step); "
+                    "a Loihi LIF sends at most one spike per step (use a single-spike neuron)")
             if sem.reset == "zero" and np.any(np.asarray(node.v_reset) != 0):
                 k = np.unravel_index(int(np.argmax(np.asarray(node.v_reset) != 0)), node.shape)
-                raise QuantizationError(
+                raise LoihiRuleError("loihi_reset_to_zero", 
                     f"node '{name}': v_reset {float(np.asarray(node.v_reset)[k]):.6g} at {tuple(map(int, k))} "
                     "cannot be represented: Loihi resets v to 0"
                 )
@@ -136,12 +150,14 @@ def loihi_float_graph(graph: Graph) -> Graph:
     return Graph(nodes, graph.edges, dt=graph.dt, metadata={**graph.metadata, "loihi_semantics_changed": changed})
 
 
-def _caps(name: str, node: CubaLIF, stats: Any, headroom: int) -> tuple[np.ndarray, np.ndarray]:
+def _caps(name: str, node: CubaLIF, stats: Any, headroom: int, bias_exp_max: int
+          ) -> tuple[np.ndarray, np.ndarray]:
     """The largest scale each neuron's registers allow, and which limit set it (index into _CAP_NAMES)."""
     theta = np.broadcast_to(np.asarray(node.threshold, np.float64), node.shape)
     if np.any(theta < 0):
         k = np.unravel_index(int(np.argmax(theta < 0)), node.shape)
-        raise QuantizationError(f"node '{name}': threshold {theta[k]:.6g} at {tuple(map(int, k))} must be >= 0 "
+        raise LoihiRuleError("loihi_threshold",
+                             f"node '{name}': threshold {theta[k]:.6g} at {tuple(map(int, k))} must be >= 0 "
                                 "(Loihi's vth is unsigned)")
     room = 2.0 ** -headroom
 
@@ -154,7 +170,7 @@ def _caps(name: str, node: CubaLIF, stats: Any, headroom: int) -> tuple[np.ndarr
         limit(VTH_RANGE[1] * 2.0 ** INPUT_SHIFT, theta),
         limit(((1 << (STATE_BITS - 1)) - 1) * room, np.maximum(stats.v_max, stats.i_max)),
         limit(((1 << (DENDRITE_BITS - 1)) - 1) * 2.0 ** INPUT_SHIFT * room, stats.x_max),
-        limit(BIAS_MANT_RANGE[1] * 2.0 ** BIAS_EXP_RANGE[1], np.asarray(node.bias)),
+        limit(BIAS_MANT_RANGE[1] * 2.0 ** bias_exp_max, np.asarray(node.bias)),
     ])
     return caps.min(axis=0), caps.argmin(axis=0)
 
@@ -164,7 +180,7 @@ _CAP_NAMES = ("threshold (17-bit vth)", "state (24-bit u, v)", "dendritic input 
 
 
 def _weight_exp(cap: np.ndarray, theta: np.ndarray, m: np.ndarray, top: int) -> int:
-    """The weight_exp in -7..7 with the smallest mean predicted error over the layer's channels (module docstring).
+    """The weight_exp in -8..7 with the smallest mean predicted error over the layer's channels (module docstring).
 
     cap, theta, m: per output channel, the group's scale cap, its smallest threshold and max |W|.
     """
@@ -184,27 +200,37 @@ def _weight_exp(cap: np.ndarray, theta: np.ndarray, m: np.ndarray, top: int) -> 
     return WEIGHT_EXP_RANGE[1] if best is None else best[1]
 
 
-def _mantissas(w: np.ndarray, mode: str) -> np.ndarray:
-    """Round scaled float weights to Loihi mantissas valid under ``mode`` (Lava's clip and even rule)."""
+def _step(mode: str, bits: int) -> int:
+    """The spacing of ``bits``-bit Lava mantissas under ``mode`` (Lava clears 8 - bits (+1 if mixed) low bits)."""
+    return 1 << (8 - bits + (1 if mode == "mixed" else 0))
+
+
+def _mantissas(w: np.ndarray, mode: str, bits: int = 8) -> np.ndarray:
+    """Round scaled float weights to ``bits``-bit Loihi mantissas valid under ``mode`` (Lava's clip and truncation:
+    8 bits mixed are even values in [-256, 254])."""
+    step = _step(mode, bits)
+    q = step * round_half_away(w / step)
     if mode == "mixed":
-        return np.clip(2 * round_half_away(w / 2.0), -256, 254)
-    q = round_half_away(w)
-    return np.clip(q, 0, 255) if mode == "excitatory" else np.clip(q, -255, 0)
+        return np.clip(q, -256, 256 - step)
+    return np.clip(q, 0, 256 - step) if mode == "excitatory" else np.clip(q, -(256 - step), 0)
 
 
-def _split_scaled_bias(name: str, b: np.ndarray) -> np.ndarray:
-    """round(b) (float, already scaled) as bias_mant << bias_exp with the smallest exponent; int64."""
+def _split_scaled_bias(name: str, b: np.ndarray, netx: bool = False) -> np.ndarray:
+    """round(b) (float, already scaled) as bias_mant << bias_exp with the smallest exponent (netx: exponent 6)."""
     out = np.zeros(b.shape, np.int64)
     done = np.zeros(b.shape, bool)
-    for e in range(BIAS_EXP_RANGE[0], BIAS_EXP_RANGE[1] + 1):
+    exps = [NETX_BIAS_EXP] if netx else range(BIAS_EXP_RANGE[0], BIAS_EXP_RANGE[1] + 1)
+    for e in exps:
         m = round_half_away(b / 2.0 ** e)
         ok = ~done & (m >= BIAS_MANT_RANGE[0]) & (m <= BIAS_MANT_RANGE[1])
         out = np.where(ok, m << e, out)
         done |= ok
     if not done.all():
         k = np.unravel_index(int(np.argmax(~done)), b.shape)
-        raise QuantizationError(f"node '{name}': bias {b[k]:.6g} (integer units) does not fit bias_mant << bias_exp "
-                                f"(at most {BIAS_MANT_RANGE[1] << BIAS_EXP_RANGE[1]})")
+        top = BIAS_MANT_RANGE[1] << (NETX_BIAS_EXP if netx else BIAS_EXP_RANGE[1])
+        raise LoihiRuleError("loihi_bias_range",
+                             f"node '{name}': bias {b[k]:.6g} (integer units) does not fit bias_mant << bias_exp "
+                                f"(at most {top})")
     return out
 
 
@@ -212,15 +238,24 @@ def _decay(name: str, what: str, value: np.ndarray, lo: int, hi: int) -> np.ndar
     v = np.asarray(value, np.float64)
     if np.any((v < 0) | (v > 1)):
         k = np.unravel_index(int(np.argmax((v < 0) | (v > 1))), v.shape)
-        raise QuantizationError(f"node '{name}': {what}={v[k]:.6g} is outside [0, 1]; Loihi's decays cannot hold it")
+        raise LoihiRuleError("loihi_decay_range",
+                             f"node '{name}': {what}={v[k]:.6g} is outside [0, 1]; Loihi's decays cannot hold it")
     return np.clip(round_half_away(v * (1 << FRAC_BITS)), lo, hi)
 
 
 def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray] | None = None, *, seed: int = 0,
                        granularity: str = "channel", headroom_bits: int = 1, timesteps: int = 32,
-                       batch: int = 16) -> QGraph:
-    """Encode ``graph`` for Loihi (module docstring); calib / seed / timesteps / batch as in ``quantize``."""
-    fg = loihi_float_graph(graph)
+                       batch: int = 16, netx: bool = False, weight_bits: int = 8) -> QGraph:
+    """Encode ``graph`` for Loihi (module docstring); calib / seed / timesteps / batch as in ``quantize``.
+
+    ``netx``: only encodings Lava's processes and netx's HDF5 hold (module docstring); granularity becomes "tensor".
+    ``weight_bits``: Lava's num_weight_bits, 1..8 (mantissas on a coarser grid below 8).
+    """
+    if not 1 <= weight_bits <= 8:
+        raise LoihiRuleError("loihi_weight_bits", f"weight bits {weight_bits}: Loihi's weight mantissas have 1..8 bits")
+    if netx:
+        granularity = "tensor"
+    fg = loihi_float_graph(fold_pools(graph))
     plan = plan_folding(fg, granularity)
     calibration = calibrate(fg, calib, seed=seed, timesteps=timesteps, batch=batch)
     cap = np.full(plan.n_groups, np.inf)
@@ -229,7 +264,8 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     for name, groups in plan.neurons.items():
         node = fg.nodes[name]
         assert isinstance(node, CubaLIF)
-        c, which = _caps(name, node, calibration.stats[name], headroom_bits)
+        c, which = _caps(name, node, calibration.stats[name], headroom_bits,
+                         NETX_BIAS_EXP if netx else BIAS_EXP_RANGE[1])
         np.minimum.at(cap, groups.reshape(-1), c.reshape(-1))
         np.minimum.at(theta, groups.reshape(-1), np.broadcast_to(np.asarray(node.threshold, np.float64),
                                                                  node.shape).reshape(-1))
@@ -238,9 +274,10 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     for name, fold in plan.layers.items():
         w = fold.effective_weight(fg.nodes[name])  # type: ignore[arg-type]
         modes[name] = sign_mode_of(w)
-        tops[name] = 254 if modes[name] == "mixed" else 255
+        tops[name] = 256 - _step(modes[name], weight_bits)
         m = np.abs(w).reshape(w.shape[0], -1).max(axis=1, initial=0.0)
-        weights[name], exps[name] = w, _weight_exp(cap[fold.groups], theta[fold.groups], m, tops[name])
+        weights[name] = w
+        exps[name] = 0 if netx else _weight_exp(cap[fold.groups], theta[fold.groups], m, tops[name])
     scale = cap.copy()
     for name, fold in plan.layers.items():
         m = np.abs(weights[name]).reshape(weights[name].shape[0], -1).max(axis=1, initial=0.0)
@@ -253,7 +290,7 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     scales: dict[str, Any] = {}
     for name, fold in plan.layers.items():
         s = scale[fold.groups].reshape(-1, *([1] * (weights[name].ndim - 1)))
-        mant = _mantissas(s * weights[name] / 2.0 ** (exps[name] + INPUT_SHIFT), modes[name])
+        mant = _mantissas(s * weights[name] / 2.0 ** (exps[name] + INPUT_SHIFT), modes[name], weight_bits)
         node = fg.nodes[name]
         common: dict[str, Any] = dict(name=name, weight=mant, w_bits=9, shift=exps[name])
         if isinstance(node, Linear):
@@ -272,13 +309,15 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
         node = fg.nodes[name]
         assert isinstance(node, CubaLIF)
         s = scale[groups]
-        lowered[name], report["neurons"][name] = _lower_neuron(name, node, s, bound[name], calibration.stats[name])
+        lowered[name], report["neurons"][name] = _lower_neuron(name, node, s, bound[name], calibration.stats[name],
+                                                               netx)
         scales[name] = _compact(s)
     nodes = {n: lowered.get(n, _plain(n, nd)) for n, nd in fg.nodes.items()}
     metadata = {
         **graph.metadata,
         "quant_target": "loihi",
-        "quant_spec": {"target": "loihi", "granularity": granularity, "headroom_bits": headroom_bits},
+        "quant_spec": {"target": "loihi", "granularity": granularity, "headroom_bits": headroom_bits, "netx": netx,
+                       "weight_bits": weight_bits},
         "calibration": {"data": calibration.description, "nodes": report["neurons"]},
         "scales": scales,
         "loihi": {"weights": report["weights"], "semantics_changed": fg.metadata["loihi_semantics_changed"]},
@@ -286,20 +325,21 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     return QGraph(nodes, fg.edges, dt=fg.dt, metadata=metadata)
 
 
-def _lower_neuron(name: str, node: CubaLIF, s: np.ndarray, bound: tuple[np.ndarray, np.ndarray], stats: Any
-                  ) -> tuple[QNeuron, dict[str, Any]]:
+def _lower_neuron(name: str, node: CubaLIF, s: np.ndarray, bound: tuple[np.ndarray, np.ndarray], stats: Any,
+                  netx: bool = False) -> tuple[QNeuron, dict[str, Any]]:
     """The QNeuron of one node at scales ``s``; bound = (own cap, which cap) per neuron, for the report."""
     theta = np.broadcast_to(np.asarray(node.threshold, np.float64), node.shape)
     vth = round_half_away(theta * s / 2.0 ** INPUT_SHIFT)
     bad = (vth < VTH_RANGE[0]) | (vth > VTH_RANGE[1]) | ((vth == 0) & (theta > 0))  # only a 0 stays 0
     if bad.any():
         k = np.unravel_index(int(np.argmax(bad)), node.shape)
-        raise QuantizationError(
+        raise LoihiRuleError("loihi_vth_range", 
             f"node '{name}': threshold {theta[k]:.6g} x scale {s[k]:.6g} gives vth {int(vth[k])}, outside "
             f"{VTH_RANGE[0] if theta[k] == 0 else 1}..{VTH_RANGE[1]}; the weights are too large relative to the "
-            "threshold for 8-bit mantissas with weight_exp >= -7"
+            "threshold for 8-bit mantissas"
+            + (" with weight_exp 0 (netx)" if netx else f" with weight_exp >= {WEIGHT_EXP_RANGE[0]}")
         )
-    bias = _split_scaled_bias(name, np.broadcast_to(np.asarray(node.bias, np.float64), node.shape) * s)
+    bias = _split_scaled_bias(name, np.broadcast_to(np.asarray(node.bias, np.float64), node.shape) * s, netx)
     v_init = np.asarray(node.v_init, np.float64) if node.semantics.initial_v == "v_init" else np.zeros(node.shape)
     qnode = QNeuron(
         name=name, kind="CubaLIF", shape=node.shape, semantics=node.semantics,

@@ -3,7 +3,7 @@
 A Loihi neuron (Lava ``LIF`` with ``PyLifModelBitAcc``) and its incoming ``Dense`` are, in QGraph terms,
 a QNeuron of kind CubaLIF under ``PRESETS["loihi"]`` fed by QDense / QConv layers::
 
-    QDense.weight = w          int, 8-bit mantissa (see lava_weights)      shift = weight_exp   -7..7
+    QDense.weight = w          int, 8-bit mantissa (see lava_weights)      shift = weight_exp   -8..7
     QNeuron.alpha = 4095 - du  du: 12-bit, 0..4095 (current decay factor 4096 - (du + 1): Lava's offset)
     QNeuron.beta  = 4096 - dv  dv: 12-bit, 0..4095
     QNeuron.threshold = vth << 6          vth: 17-bit, 1..131071 (0 is legal on Loihi; a QNeuron needs >= 1)
@@ -13,7 +13,7 @@ a QNeuron of kind CubaLIF under ``PRESETS["loihi"]`` fed by QDense / QConv layer
 Sources: lava-nc 0.10 ``PyLifModelBitAcc`` / ``PyDenseModelBitAcc`` and ``lava.utils.weightutils`` (the
 arithmetic, as ``tests/data/lava_loihi/README.md`` states it: 12-bit decays, vth up to 131071 so that
 vth << 6 stays below the v rail, bias_mant over the signed 13-bit range, bias_exp 0..7, Dense a_out of 16-bit
-precision); weight_exp range -7..7 from nengo-loihi's ``validate_synapse_cfg`` (NxSDK's weight exponent field).
+precision); weight_exp -8..7: the signed 4-bit weight exponent field.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from snncompile.errors import QuantizationError
 
 WEIGHT_BITS = 8
-WEIGHT_EXP_RANGE = (-7, 7)
+WEIGHT_EXP_RANGE = (-8, 7)  # a signed 4-bit field
 VTH_RANGE = (0, (1 << 17) - 1)  # vth = 0 is legal (Lava: fires iff v > 0)
 DECAY_MAX = 4095
 BIAS_MANT_RANGE = (-(1 << 12), (1 << 12) - 1)
@@ -33,6 +33,8 @@ BIAS_EXP_RANGE = (0, 7)
 STATE_BITS = 24
 INPUT_SHIFT = 6
 FRAC_BITS = 12
+#: lava-dl netx's bias exponent: it builds every LIF with bias_exp = 6 and the file's bias as bias_mant
+NETX_BIAS_EXP = 6
 #: Lava's a_out precision (PyDenseModelBitAcc: int32, precision=16): the hardware's dendritic input width
 DENDRITE_BITS = 16
 

@@ -2,6 +2,9 @@
 
 Field rules (a QGraph value Loihi's registers cannot hold) raise QuantizationError, or UnsupportedNodeError
 for a neuron model Loihi does not run; each names the node, the quantity, the value and the limit.
+:func:`check_fields` (and the backend, for the lowering) re-raises them as :class:`LoihiRuleError` /
+:class:`LoihiUnsupportedError` -- still QuantizationError / UnsupportedNodeError, but with exit code 3 (the
+target refuses the network) and the rule's name in front: ``loihi rule check_weight_exp_field: node 'fc': ...``.
 Resource rules (a core, chip or neuron over a CoreSpec capacity) raise ResourceError naming the core, the
 resource, the allocation and the capacity, e.g.
 ``core 3: synaptic memory 61440 bits > 12000 bits (layer 'fc2', neurons 0-511)``.
@@ -35,6 +38,42 @@ from .spec import CoreSpec
 #: Semantics fields Loihi fixes (initial_v is not one: v_init / i_init are the t=0 states, always)
 LOIHI_SEMANTICS = ("compare", "reset", "timing", "synapse_delay", "spikes", "synapse_order", "rounding",
                    "overflow_i", "overflow_v")
+
+
+class LoihiRuleError(QuantizationError):
+    """A value the Loihi target cannot hold; exit code 3; ``rule`` is the rule's name (in the message too)."""
+
+    exit_code = 3
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"loihi rule {rule}: {message}")
+        self.rule = rule
+        self.detail = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.rule, self.detail)
+
+
+class LoihiUnsupportedError(UnsupportedNodeError):
+    """A node or structure the Loihi target does not run; exit code 3; ``rule`` names the rule."""
+
+    exit_code = 3
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"loihi rule {rule}: {message}")
+        self.rule = rule
+        self.detail = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.rule, self.detail)
+
+
+def as_rule_error(rule: str, exc: QuantizationError | UnsupportedNodeError) -> Exception:
+    """``exc`` as the Loihi rule error of ``rule`` (unchanged when it already is one)."""
+    if isinstance(exc, (LoihiRuleError, LoihiUnsupportedError)):
+        return exc
+    cls = LoihiUnsupportedError if isinstance(exc, UnsupportedNodeError) else LoihiRuleError
+    return cls(rule, str(exc))
 
 
 def _first(bad: np.ndarray, values: np.ndarray) -> tuple[tuple[int, ...], int]:
@@ -156,12 +195,18 @@ WEIGHT_TYPES = (QDense, QConv1d, QConv2d)
 
 def check_fields(name: str, node: object) -> None:
     """Every field rule that applies to ``node`` (QNeuron or a weight layer); other nodes pass."""
-    if isinstance(node, QNeuron):
-        for rule in NEURON_RULES:
-            rule(name, node)
-    elif isinstance(node, WEIGHT_TYPES):
-        for wrule in WEIGHT_RULES:
-            wrule(name, node)
+    current = "check_fields"
+    try:
+        if isinstance(node, QNeuron):
+            for rule in NEURON_RULES:
+                current = rule.__name__
+                rule(name, node)
+        elif isinstance(node, WEIGHT_TYPES):
+            for wrule in WEIGHT_RULES:
+                current = wrule.__name__
+                wrule(name, node)
+    except (QuantizationError, UnsupportedNodeError) as exc:
+        raise as_rule_error(current, exc) from None
 
 
 # -- resource rules ---------------------------------------------------------------------------------------------------

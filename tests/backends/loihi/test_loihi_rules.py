@@ -182,7 +182,8 @@ def _weights_graph(w: np.ndarray, **changes: object) -> QGraph:
                     r"must be even values in \[-256, 254\]\)"),
     ([[256, 2]], {}, r"node 'fc': weight 256 at \(0, 0\) .*excitatory weights must lie in \[0, 255\]"),
     ([[-256, 0]], {}, r"node 'fc': weight -256 at \(0, 0\) .*inhibitory weights must lie in \[-255, 0\]"),
-    ([[2, 4]], dict(shift=8), r"node 'fc': shift \(weight_exp\) 8 is outside Loihi's -7..7"),
+    ([[2, 4]], dict(shift=8), r"node 'fc': shift \(weight_exp\) 8 is outside Loihi's -8..7"),
+    ([[2, 4]], dict(shift=-9), r"node 'fc': shift \(weight_exp\) -9 is outside Loihi's -8..7"),
     ([[2, 4]], dict(bias=np.array([1])), r"node 'fc': weight-layer bias 1; Loihi's Dense has none"),
 ])
 def test_weight_field_rules(w: list, changes: dict, text: str) -> None:
@@ -190,7 +191,7 @@ def test_weight_field_rules(w: list, changes: dict, text: str) -> None:
         BACKEND.check(_weights_graph(np.array(w), **changes))
 
 
-@pytest.mark.parametrize(("w", "shift"), [([[-256, 254]], 7), ([[255, 1]], -7), ([[-255, -1]], 0)])
+@pytest.mark.parametrize(("w", "shift"), [([[-256, 254]], 7), ([[255, 1]], -8), ([[-255, -1]], 0)])
 def test_weight_fields_at_their_limits(w: list, shift: int) -> None:
     BACKEND.check(_weights_graph(np.array(w), shift=shift))
 
