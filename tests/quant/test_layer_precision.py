@@ -109,8 +109,8 @@ def test_loihi_accepts_its_own_widths_and_refuses_others(tmp_path: Path, small_d
     assert main([*base, "-o", str(tmp_path / "a"), "--layer-bits", "3=4"]) == 3
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == ("snncompile: error: loihi: layer '3': weight_bits=4 is not what Loihi has (weight_bits=8: 8-bit "
-                   "weight mantissas, 24-bit u/v registers, 12-bit decays on every core); drop the per-layer "
-                   "override for the loihi target")
+                   "weight mantissas (--bits), 24-bit u/v registers and 12-bit decays on every core); drop the "
+                   "per-layer override for the loihi target")
     assert not (tmp_path / "a").exists()
     assert main([*base, "-o", str(tmp_path / "b"), "--layer-bits", "@1=w8,s24,d12"]) == 0
 
