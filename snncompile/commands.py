@@ -18,7 +18,6 @@ import numpy as np
 from .atomic import describe_os_error, write_file
 from .data import DEFAULT_BATCH, Data, load_data, read_data
 from .errors import InputError, OutputError
-from .export import ModelInfo, export
 from .frontend.nir_read import Loaded, load, resolve
 from .outdir import check_output_file, clean_beside, plan
 from .quant.spec import QuantSpec
@@ -135,6 +134,8 @@ def _npy_bytes(arrays: dict[str, np.ndarray], suffix: str) -> bytes:
 # -- export -----------------------------------------------------------------------------------------------------------
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from .export import ModelInfo, export
+
     spec = quant_spec(args)
     out = Path(args.output)
     protect = [p for p in (args.inputs, args.calib, args.core_spec) if p and Path(p).is_file()]
