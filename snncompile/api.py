@@ -168,7 +168,6 @@ def export(
     import tempfile
 
     from .data import DEFAULT_BATCH, Data
-    from .export import ModelInfo
     from .export import export as _export
 
     spec = spec if spec is not None else QuantSpec(weight_bits=bits, state_bits=state_bits)

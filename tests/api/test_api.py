@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from snncompile.backends.bitsim import simulate as bitsim
 
 import snncompile as sc
 from snncompile import models
-from snncompile.backends.bitsim import simulate as bitsim
 
 
 @pytest.fixture(scope="module")
