@@ -55,6 +55,14 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
+    if not name.startswith("__"):  # a submodule not imported yet (sc.models, sc.backends ...), as before
+        import importlib
+
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
     raise AttributeError(f"module 'snncompile' has no attribute {name!r}")
 
 
