@@ -19,6 +19,12 @@ PLOT_NAMES = ("agreement.png", "rasters.png", "membrane.png")
 
 def check_destinations(reports: Sequence[str], plots: str | None) -> None:
     """Refuse a bad ``--report`` / ``--plots`` before any work."""
+    import importlib.util
+
+    pictures = [r for r in reports if Path(r).suffix.lower() != ".json"] + ([plots] if plots is not None else [])
+    if pictures and importlib.util.find_spec("matplotlib") is None:
+        raise InputError(f"'{pictures[0]}': the figures need matplotlib, which is not installed "
+                         "(pip install 'snncompile[cli]', or ask for a .json report)")
     for report in reports:
         if Path(report).suffix.lower() not in REPORT_SUFFIXES:
             raise InputError(f"--report '{report}': the file name must end in .json (the JSON report) or .html "
