@@ -57,9 +57,10 @@ except ImportError:  # pragma: no cover - exercised only without snntorch
     _NEURON_BASE, _SUPPORTED_NEURONS = (), ()
 
 _PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)  # identity at inference
-_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten)
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d, nn.Flatten)
 _SUPPORTED = (
-    "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.Identity, nn.Dropout, "
+    "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d (on binary spikes), nn.Flatten, nn.Identity, "
+    "nn.Dropout, "
     "snntorch.Leaky, snntorch.Synaptic, snntorch.RLeaky, snntorch.RSynaptic"
 )
 _ADD = (operator.add, operator.iadd, torch.add)
@@ -170,7 +171,25 @@ def trace(
                 b.add(name, ir.Output(shape=_shape(o)), src)
         else:
             raise UnsupportedNodeError(f"torch operation '{n.format_node()}' is not supported by snncompile.trace")
-    return Graph(b.nodes, tuple(b.edges), dt=dt, metadata={"snncompile.source": "torch.trace"})
+    keep = _feeding_outputs(b.nodes, b.edges)  # e.g. the spiking node of a readout whose spikes go unused
+    nodes = {k: v for k, v in b.nodes.items() if k in keep}
+    edges = tuple(e for e in b.edges if e[0] in keep and e[1] in keep)
+    return Graph(nodes, edges, dt=dt, metadata={"snncompile.source": "torch.trace"})
+
+
+def _feeding_outputs(nodes: dict[str, ir.Node], edges: list[tuple[str, str]]) -> set[str]:
+    """The nodes with a path to an Output node (Input nodes always stay: they are the graph's signature)."""
+    into: dict[str, list[str]] = {}
+    for a, c in edges:
+        into.setdefault(c, []).append(a)
+    keep = {n for n, node in nodes.items() if isinstance(node, (ir.Output, ir.Input))}
+    todo = list(keep)
+    while todo:
+        for a in into.get(todo.pop(), []):
+            if a not in keep:
+                keep.add(a)
+                todo.append(a)
+    return keep
 
 
 class _Builder:
@@ -206,6 +225,9 @@ class _Builder:
         if isinstance(m, _PASS_THROUGH):
             self.values[n] = src
             return
+        if isinstance(m, nn.MaxPool2d):
+            self.values[n] = (self.max_pool(self.prefix + target, m, src, _shape(n)),)
+            return
         count = self.calls[target] = self.calls.get(target, 0) + 1
         if count > 1 and (isinstance(m, _NEURON_BASE) or _self_describing(m)):
             raise UnsupportedNodeError(f"neuron module '{target}' is called twice per step (shared state)")
@@ -235,9 +257,15 @@ class _Builder:
             return
         tup = self.values.get(n.args[0]) if n.args and isinstance(n.args[0], torch.fx.Node) else None
         if n.target is operator.getitem and isinstance(tup, _NeuronTuple):
-            if n.args[1] != 0:
-                states = ("spk", "syn", "mem") if len(_shape_meta(n.args[0])) == 3 else ("spk", "mem")
-                what = states[n.args[1]] if isinstance(n.args[1], int) and n.args[1] < len(states) else "a state"
+            states = ("spk", "syn", "mem") if len(_shape_meta(n.args[0])) == 3 else ("spk", "mem")
+            index = n.args[1] if isinstance(n.args[1], int) else None
+            if index is not None and -len(states) <= index < 0:
+                index += len(states)
+            if index == len(states) - 1:  # the membrane: a readout
+                self.values[n] = (self.membrane_readout(tup),)
+                return
+            if index != 0:
+                what = states[index] if index is not None and 0 <= index < len(states) else "a state"
                 raise tup.refuse(f"'{what}' (index {n.args[1]})")
             self.values[n] = tup.sources
             return
@@ -245,6 +273,65 @@ class _Builder:
             f"torch operation '{n.format_node()}' is not supported by snncompile.trace; supported: module calls, "
             "a + b of traced values, and [0] of a neuron's output=True tuple"
         )
+
+    def max_pool(self, name: str, m: Any, src: Sources, out_shape: tuple[int, ...]) -> str:
+        """nn.MaxPool2d on binary spikes = a logical OR over each window = (window count > 0.5): a depthwise
+        all-ones Conv2d ``<name>.sum`` then a Threshold ``<name>`` (0.5, binary). Exact in integers (the quantised
+        weight is round(s), the threshold round(s/2): count*round(s) > round(s/2) <=> count >= 1) on every
+        backend that runs grouped convolutions and Threshold nodes; no new IR node, so NIR files carry it too."""
+        cls = type(m).__name__
+        if m.ceil_mode or m.return_indices or _two(m.dilation) != (1, 1):
+            raise UnsupportedNodeError(f"torch module '{name}' ({cls}): ceil_mode=True, return_indices=True and "
+                                       "dilation > 1 are not supported")
+        feeding = [self.nodes[s] for s in src]
+        if len(feeding) != 1 or not isinstance(feeding[0], ir.NeuronNode) or not feeding[0].SPIKING \
+                or feeding[0].semantics.spikes != "binary":
+            what = ", ".join(f"'{s}' ({self.nodes[s].type_name})" for s in src)
+            raise UnsupportedNodeError(
+                f"torch module '{name}' ({cls}) takes {what}; snncompile.trace maps nn.MaxPool2d only on the binary "
+                "spikes of one neuron layer (a logical OR, exact in integers); max over other values has no exact "
+                "integer IR: pool after the neuron, or use nn.AvgPool2d"
+            )
+        stride = m.stride if m.stride is not None else m.kernel_size
+        channels, (kh, kw) = int(out_shape[0]), _two(m.kernel_size)
+        in_shape = tuple(feeding[0].shape)  # type: ignore[attr-defined]
+        window = f"{name}.sum"  # a depthwise all-ones conv: the window's spike count (a weight layer to quantise)
+        self.add(window, ir.Conv2d(weight=np.ones((channels, 1, kh, kw), np.float32),
+                                   bias=np.zeros(channels, np.float32), stride=_two(stride),
+                                   padding=_two(m.padding), dilation=(1, 1), groups=channels,
+                                   input_shape=_two(in_shape[1:])), src)
+        theta = np.full(out_shape, 0.5, np.float32)  # count > 0.5 <=> count >= 1 <=> some spike in the window
+        self.add(name, ir.Threshold(shape=out_shape, threshold=theta, semantics=Semantics()), (window,))
+        return name
+
+    def membrane_readout(self, tup: _NeuronTuple) -> str:
+        """``mem`` of an ``output=True`` neuron used as a readout: an LI (CubaLI for Synaptic) with the same beta
+        (alpha), fed by the same inputs; exact when the neuron never resets (reset_mechanism="none")."""
+        m, name = tup.module, self.prefix + tup.name
+        readout = f"{name}.mem"
+        if readout in self.nodes:
+            return readout
+        kind = type(m).__name__
+        if kind not in ("Leaky", "Synaptic"):
+            raise tup.refuse("'mem' (the membrane)")
+        if int(m.reset_mechanism_val) != 2:
+            raise UnsupportedNodeError(
+                f"the membrane of neuron module '{tup.name}' ({kind}, output=True, reset_mechanism="
+                f"{_RESETS[int(m.reset_mechanism_val)]!r}) is used as a readout, but it is reset by the neuron's own "
+                "spikes; build the readout layer with reset_mechanism=\"none\" (a leaky integrator: the same numbers, "
+                "traced as an LI readout) or read its spikes (index 0)"
+            )
+        neuron = self.nodes[tup.sources[0]]
+        shape = tuple(neuron.shape)  # type: ignore[attr-defined]
+        params: dict[str, Any] = {"shape": shape, "semantics": Semantics(reset="none", timing="delayed"),
+                                  "beta": np.array(neuron.beta), "bias": np.zeros(shape, neuron.beta.dtype)}  # type: ignore
+        sources = tuple(a for a, b in self.edges if b == tup.sources[0])
+        if kind == "Synaptic":
+            params["alpha"] = np.array(neuron.alpha)  # type: ignore[attr-defined]
+            self.add(readout, ir.CubaLI(**params), sources)
+        else:
+            self.add(readout, ir.LI(**params), sources)
+        return readout
 
     def neuron(self, name: str, m: Any, shape: tuple[int, ...], src: Sources) -> str:
         """Add the IR node(s) of a neuron module; returns the node whose output is the spikes."""
