@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors, semantics
 from .errors import (
@@ -32,17 +32,26 @@ from .errors import (
     UnsupportedNodeError,
     VerificationError,
 )
-from .graph import Graph, format
 from .semantics import PRESETS, Semantics
 
 __version__ = "0.1.0"
 
-from .api import export, load, predict, run, save, simulate, trace  # noqa: E402 - after __version__
-from .quant.qnodes import QGraph  # noqa: E402 - after __version__, which submodules read
-from .quant.spec import QuantSpec  # noqa: E402
+#: loaded on first use, so that ``import snncompile`` (and ``snncompile --help``) stays light: name -> (module,
+#: attribute). quantize and verify import torch; the rest numpy.
+_LAZY = {
+    "Graph": ("snncompile.graph", "Graph"), "format": ("snncompile.graph", "format"),
+    "QGraph": ("snncompile.quant.qnodes", "QGraph"), "QuantSpec": ("snncompile.quant.spec", "QuantSpec"),
+    "quantize": ("snncompile.quant.quantize", "quantize"), "verify": ("snncompile.verify", "verify"),
+    **{name: ("snncompile.api", name) for name in ("export", "load", "predict", "run", "save", "simulate", "trace")},
+}
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from .api import export, load, predict, run, save, simulate, trace
+    from .graph import Graph, format
+    from .quant.qnodes import QGraph
+    from .quant.quantize import quantize
+    from .quant.spec import QuantSpec
+    from .verify import verify
 
-#: functions loaded on first use (their modules import torch): name -> (module, attribute)
-_LAZY = {"quantize": ("snncompile.quant.quantize", "quantize"), "verify": ("snncompile.verify", "verify")}
 #: submodules whose name is also a public function: importing the submodule must not rebind the function
 _SHADOWED = {"verify", "export"}
 
@@ -68,12 +77,11 @@ def __getattr__(name: str) -> Any:
 
 class _Package(types.ModuleType):
     """The package module, but the import system's ``setattr(snncompile, "verify", <module>)`` when the
-    ``snncompile.verify`` submodule is first imported keeps the function bound (the module is in sys.modules)."""
+    ``snncompile.verify`` submodule is first imported is dropped: ``snncompile.verify`` stays the function
+    (from :func:`__getattr__`); the module is in ``sys.modules``."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _SHADOWED and isinstance(value, types.ModuleType):
-            if name in _LAZY and name not in self.__dict__:
-                super().__setattr__(name, getattr(value, _LAZY[name][1]))
             return
         super().__setattr__(name, value)
 

@@ -18,15 +18,14 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import numpy as np
-
-from . import __version__, stats
+from . import __version__
 from .atomic import os_reason
 from .errors import OutputError, SnnCompileError, SnnCompileWarning
-from .graph import Graph
-from .nodes import NeuronNode
+
+if TYPE_CHECKING:
+    from .graph import Graph
 
 PROG = "snncompile"
 
@@ -342,13 +341,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _number(value: Any) -> float | int | bool | None:
+    import numpy as np
+
     value = value.item() if isinstance(value, np.generic) else value
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no inf/nan
     return value  # type: ignore[no-any-return]
 
 
-def _array_summary(a: np.ndarray) -> dict[str, Any]:
+def _array_summary(a: Any) -> dict[str, Any]:
     empty = a.size == 0
     return {
         "shape": list(a.shape),
@@ -366,6 +367,9 @@ def _plain(value: Any) -> Any:
 
 def inspect_report(graph: Graph, *, model: str, source: str, path: str) -> dict[str, Any]:
     """The ``inspect --json`` object (schema in docs/cli.md)."""
+    from . import stats
+    from .nodes import NeuronNode
+
     nodes = []
     for name in graph.order:
         node = graph.nodes[name]
@@ -418,6 +422,9 @@ def _bytes_text(n: int) -> str:
 
 def format_inspect(graph: Graph, *, model: str, source: str, path: str) -> str:
     """The human ``inspect`` output: plain aligned text, stable for tests and diffs."""
+    from . import stats
+    from .nodes import NeuronNode
+
     where = model if path in (model, str(Path(model).resolve())) else f"{model} ({path})"
     lines = [f"model: {where}", f"source: {source}", f"dt: {graph.dt:.6g} s", ""]
     rows = [["name", "type", "output", "params", "semantics"]]

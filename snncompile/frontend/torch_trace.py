@@ -307,7 +307,8 @@ class _Builder:
     def membrane_readout(self, tup: _NeuronTuple) -> str:
         """``mem`` of an ``output=True`` neuron used as a readout: an LI (CubaLI for Synaptic) with the same beta
         (alpha), fed by the same inputs; exact when the neuron never resets (reset_mechanism="none")."""
-        m, name = tup.module, self.prefix + tup.name
+        m: Any = tup.module
+        name = self.prefix + tup.name
         readout = f"{name}.mem"
         if readout in self.nodes:
             return readout
