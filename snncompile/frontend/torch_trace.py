@@ -47,6 +47,7 @@ from .. import nodes as ir
 from ..errors import GraphError, ParameterError, UnsupportedNodeError
 from ..graph import Graph
 from ..semantics import Semantics
+from .torch_loop import explicit_state_neurons, trace_loop
 
 try:  # snnTorch is an optional dependency (extra "interop")
     import snntorch as _snn
@@ -129,6 +130,9 @@ def trace(
     the model's hidden states are left untouched. Raises UnsupportedNodeError for any module,
     argument or operation without an exact IR equivalent, GraphError if the sample does not fit.
     """
+    explicit = explicit_state_neurons(module, _NEURON_BASE) if _NEURON_BASE else []
+    if explicit:
+        return _trace_explicit_state(module, sample, explicit, dt=dt, name_prefix=name_prefix)
     try:
         fx_graph = _Tracer().trace(module)
     except Exception as exc:  # fx raises many types for untraceable Python
@@ -171,10 +175,31 @@ def trace(
                 b.add(name, ir.Output(shape=_shape(o)), src)
         else:
             raise UnsupportedNodeError(f"torch operation '{n.format_node()}' is not supported by snncompile.trace")
+    return _graph(b, dt)
+
+
+def _graph(b: _Builder, dt: float) -> Graph:
     keep = _feeding_outputs(b.nodes, b.edges)  # e.g. the spiking node of a readout whose spikes go unused
     nodes = {k: v for k, v in b.nodes.items() if k in keep}
     edges = tuple(e for e in b.edges if e[0] in keep and e[1] in keep)
     return Graph(nodes, edges, dt=dt, metadata={"snncompile.source": "torch.trace"})
+
+
+def _trace_explicit_state(module: nn.Module, sample: Any, explicit: list[str], *, dt: float,
+                          name_prefix: str) -> Graph:
+    """The snnTorch tutorial style (init_hidden=False neurons, a time loop in forward): :mod:`.torch_loop`."""
+    hidden = [n for n, m in module.named_modules() if isinstance(m, _NEURON_BASE) and m.init_hidden]
+    if hidden:
+        raise UnsupportedNodeError(
+            f"neuron modules {', '.join(repr(n) for n in explicit)} have init_hidden=False but "
+            f"{', '.join(repr(n) for n in hidden)} init_hidden=True; use one style for the whole model")
+    b = _Builder(name_prefix)
+    outs = trace_loop(module, sample, b, leaf_types=(*_NEURON_BASE, *_LAYERS, *_PASS_THROUGH),
+                      neuron_base=_NEURON_BASE, check=_check_module, layer=_layer, neuron_tuple=_NeuronTuple)
+    for k, src in enumerate(outs):
+        name = "output" if len(outs) == 1 else f"output_{k}"
+        b.add(name, ir.Output(shape=tuple(b.nodes[src[0]].shape)), src)  # type: ignore[attr-defined]
+    return _graph(b, dt)
 
 
 def _feeding_outputs(nodes: dict[str, ir.Node], edges: list[tuple[str, str]]) -> set[str]:
@@ -317,7 +342,8 @@ class _Builder:
             raise tup.refuse("'mem' (the membrane)")
         if int(m.reset_mechanism_val) != 2:
             raise UnsupportedNodeError(
-                f"the membrane of neuron module '{tup.name}' ({kind}, output=True, reset_mechanism="
+                f"the membrane of neuron module '{tup.name}' ({kind}{', output=True' if m.output else ''}, "
+                f"reset_mechanism="
                 f"{_RESETS[int(m.reset_mechanism_val)]!r}) is used as a readout, but it is reset by the neuron's own "
                 "spikes; build the readout layer with reset_mechanism=\"none\" (a leaky integrator: the same numbers, "
                 "traced as an LI readout) or read its spikes (index 0)"
@@ -404,8 +430,9 @@ def _param(name: str, what: str, value: torch.Tensor, shape: tuple[int, ...]) ->
         ) from None
 
 
-def _check_module(name: str, m: Any) -> None:
-    """Refuse modules and arguments without an exact IR equivalent (before any shape work)."""
+def _check_module(name: str, m: Any, *, explicit_state: bool = False) -> None:
+    """Refuse modules and arguments without an exact IR equivalent (before any shape work). ``explicit_state``:
+    the model is traced by :mod:`.torch_loop`, so init_hidden=False is expected."""
     cls = type(m).__name__
     if isinstance(m, _LAYERS + _PASS_THROUGH) or _self_describing(m):
         return
@@ -413,7 +440,7 @@ def _check_module(name: str, m: Any) -> None:
         raise UnsupportedNodeError(
             f"torch module '{name}' ({cls}) is not supported by snncompile.trace; supported: {_SUPPORTED}"
         )
-    if not m.init_hidden:
+    if not m.init_hidden and not explicit_state:
         raise UnsupportedNodeError(
             f"neuron module '{name}' ({cls}) has init_hidden=False, so its forward takes and returns explicit "
             f"states that cannot be traced over time; construct the layer with init_hidden=True"
