@@ -1,4 +1,4 @@
-"""The ``snncompile`` command line (ARCHITECTURE §6).
+"""The ``snncompile`` command line (docs/cli.md).
 
 Every :class:`~snncompile.errors.SnnCompileError` becomes one line on stderr,
 ``snncompile: error: <message>``, and the exit code of its class (2 for bad

@@ -1,6 +1,6 @@
 """Input data for the command line: DATA files, bundled test sets and seeded spikes.
 
-DATA (ARCHITECTURE §6) is one of:
+DATA (docs/cli.md) is one of:
 
 * ``.npy``: the inputs, time-major ``[T, B, *shape]``;
 * ``.npz``: ``inputs`` (or ``input``) ``[T, B, *shape]``, optional ``labels`` ``[B]`` (integer classes)

@@ -1,4 +1,4 @@
-"""The verification ladder (ARCHITECTURE §1): named rungs with PASS / FAIL / INFO / WARN.
+"""The verification ladder (docs/verify.md): named rungs with PASS / FAIL / INFO / WARN.
 
 The same inputs go through every representation of the model:
 

@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import snntorch
-import snntorch.utils
 import torch
 from snncompile.models import zoo
 
@@ -56,6 +54,8 @@ def encode(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def build() -> torch.nn.Sequential:
+    import snntorch
+
     return torch.nn.Sequential(
         torch.nn.Linear(64, 64),
         snntorch.Leaky(beta=0.9, init_hidden=True),
@@ -65,11 +65,14 @@ def build() -> torch.nn.Sequential:
 
 
 def run_counts(net: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    import snntorch.utils
+
     snntorch.utils.reset(net)
     return torch.stack([net(x[t]) for t in range(x.shape[0])]).sum(0)
 
 
 def main(argv: list[str] | None = None) -> None:
+    zoo.require("snntorch", "snntorch==1.0.0", "the network is built from snnTorch layers")
     zoo.cli("digits-mlp", train_float, qat_main, QAT_EPOCHS, argv)
 
 
