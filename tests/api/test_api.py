@@ -89,3 +89,19 @@ def test_help_shows_the_real_docstrings() -> None:
         text = pydoc.render_doc(fn)
         assert words in text, fn.__name__
         assert "see :func" not in text
+
+
+def test_export_traces_a_torch_module_on_one_step_of_the_inputs(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5), snn.Leaky(beta=0.9, init_hidden=True))
+    with torch.no_grad():
+        net[0].weight.mul_(3)
+    x = (np.random.default_rng(0).random((10, 4, 6)) < 0.5).astype(np.uint8)
+    manifest = sc.export(net, tmp_path / "o", inputs=x)
+    assert manifest["checks"][0]["status"] == "PASS"
+    graph = sc.trace(net, torch.zeros(1, 6))
+    assert np.array_equal(sc.predict(tmp_path / "o", x), sc.predict(sc.quantize(graph, sc.QuantSpec(), x), x))
+    with pytest.raises(sc.InputError, match="a torch module is traced on one step of `inputs`"):
+        sc.export(net, tmp_path / "p")

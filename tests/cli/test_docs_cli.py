@@ -60,3 +60,17 @@ def test_the_repo_docs_stand_alone() -> None:
     for page in [*(REPO / "docs").glob("*.md"), REPO / "README.md"]:
         text = page.read_text()
         assert "ARCHITECTURE" not in text and "shared/data" not in text, page.name
+
+
+def test_export_help_lists_the_targets_and_every_default(capsys: object) -> None:
+    from snncompile.backends import available
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    export = sub.choices["export"]
+    text = export.format_help()
+    assert f"a backend, repeatable: {', '.join(available())}" in " ".join(text.split())
+    for action in export._actions:
+        if isinstance(action, argparse._HelpAction) or action.dest in ("quiet", "verbose", "output", "model"):
+            continue
+        assert action.help and "default" in action.help, f"export {action.option_strings}: no default in its help"
