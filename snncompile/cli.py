@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "inspect", help="show a model's nodes, shapes, semantics and sizes",
-        description="Read MODEL and print its nodes, shapes, neuron semantics and totals.",
+        description="Read MODEL and print its nodes, shapes, neuron semantics and totals. MODEL may also be a "
+                    "QGraph file written by export (OUT/bitsim/qgraph.nir): then its integer nodes and widths.",
     )
     _model_args(p, quant=False)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

@@ -100,3 +100,25 @@ def test_bad_report_destinations_are_refused_before_work(tmp_path: Path, capsys:
     assert (busy / "mine.txt").read_text() == "keep"
     code, _, err = run(["verify", "digits-mlp", "--sample", "400"], capsys)
     assert code == 2 and "--sample 400: the inputs have 360 samples (0..359)" in err
+
+
+def test_a_failing_target_is_red_with_its_first_mismatch(tmp_path: Path, digits32: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from snncompile.backends.bitsim.backend import BitsimBackend
+
+    real = BitsimBackend.run
+
+    def broken(self: BitsimBackend, artifact_dir: object, inputs: object) -> dict[str, dict[str, np.ndarray]]:
+        traces = real(self, artifact_dir, inputs)
+        traces["3"]["out"] = traces["3"]["out"].copy()
+        traces["3"]["out"][4, 1, 6] ^= 1
+        return traces
+
+    monkeypatch.setattr(BitsimBackend, "run", broken)
+    page = tmp_path / "r.html"
+    code, _, err = run(["verify", "digits-mlp", "--inputs", str(digits32), "--report", str(page)], capsys)
+    assert code == 1, err
+    text = page.read_text()
+    assert '<h1>snncompile verify: digits-mlp' in text and 'background:#cf222e">FAIL</span></h1>' in text
+    assert "rung fixed&lt;-&gt;bitsim: layer &#x27;3&#x27; (out), neuron 6, timestep 4, batch 1" in text

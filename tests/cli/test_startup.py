@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,12 @@ def test_the_public_functions_stay_functions_after_their_modules_load() -> None:
             "print(callable(sc.export), callable(sc.verify), callable(sc.quantize), Report.__name__)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["True", "True", "True", "Report"], proc.stderr
+
+
+def test_inspect_of_a_qgraph_file_does_not_import_torch(tmp_path: Path) -> None:
+    import snncompile as sc
+    from snncompile.quant.qnir import write_qgraph
+
+    path = write_qgraph(sc.quantize(sc.load("digits-mlp"), sc.QuantSpec(), timesteps=4, batch=2), tmp_path / "q.nir")
+    result = modules_after("inspect", str(path))
+    assert result["code"] == 0 and result["heavy"] == []
