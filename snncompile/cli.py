@@ -321,10 +321,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .commands import load_model
     from .frontend.nir_read import resolve
-    from .quant.qnir import is_qgraph_file
+    from .listing import is_qgraph
 
     path = resolve(args.model)
-    if is_qgraph_file(path):  # written by export: its integers, widths and semantics
+    if is_qgraph(path):  # written by export: its integers, widths and semantics
         from .listing import format_qgraph, qgraph_report
         from .quant.qnir import read_qgraph
 

@@ -34,10 +34,10 @@ def progress(message: str) -> None:
 
 def load_model(args: argparse.Namespace) -> Loaded:
     """The float model named by MODEL; a QGraph file written by ``export`` is refused with a clear message."""
-    from .quant.qnir import is_qgraph_file
+    from .listing import is_qgraph
 
     path = resolve(args.model)
-    if is_qgraph_file(path):
+    if is_qgraph(path):
         raise InputError(f"'{args.model}' is a QGraph file (written by snncompile export); this command takes "
                          "the float model (.nir or a bundled model name)")
     loaded = load(args.model, convention=args.convention, dt=args.dt, discretization=args.discretization,

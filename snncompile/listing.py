@@ -45,6 +45,25 @@ def format_models(cards: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def is_qgraph(path: Path) -> bool:
+    """Whether ``path`` holds a QGraph (snncompile metadata with ``"qgraph": true``), read without importing the
+    ``nir`` package (``quant.qnir`` does; ``inspect`` of a float model then stays light)."""
+    from .errors import InputError
+    from .frontend.nir_read import META_KEY, read_raw
+
+    try:
+        root, _ = read_raw(path)
+    except InputError:
+        return False  # the float reader gives the precise message
+    meta = root.get("metadata", {})
+    raw = meta.get(META_KEY) if isinstance(meta, dict) else None
+    try:
+        header = json.loads(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return False
+    return isinstance(header, dict) and header.get("qgraph") is True
+
+
 def _bits(node: Any) -> str:
     if isinstance(node, QNeuron):
         return f"v{node.v_bits}" + (f" i{node.i_bits}" if node.kind in ("CubaLIF", "CubaLI") else "")
