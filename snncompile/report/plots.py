@@ -11,7 +11,7 @@ What is drawn comes from :func:`divergences`, which the HTML page also lists in 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,10 +39,12 @@ class Divergence:
     sample: int
     timestep: int  # first step with different spikes (-1: none; chosen by membrane error instead)
     max_v_error: float
+    index: tuple[int, ...] = ()  # the neuron's (channel, row, column) in a layer of more than one dim
 
     def text(self) -> str:
         when = f"first differs at timestep {self.timestep}" if self.timestep >= 0 else "spikes never differ"
-        return (f"layer '{self.layer}' neuron {self.neuron}, sample {self.sample}: {when}; max |v float - v fixed| "
+        which = str(self.index) if len(self.index) > 1 else str(self.neuron)
+        return (f"layer '{self.layer}' neuron {which}, sample {self.sample}: {when}; max |v float - v fixed| "
                 f"{self.max_v_error:.4g}")
 
 
@@ -82,9 +84,12 @@ def divergences(graph: Graph, qgraph: QGraph, traces: dict[str, Traces], sample:
     position = {n: i for i, n in enumerate(graph.order)}
     if found:
         found.sort(key=lambda d: (d.timestep, position[d.layer], d.neuron))
-        return found[:limit]
-    ranked_by_error.sort(key=lambda d: -d.max_v_error)
-    return ranked_by_error[:limit]
+        chosen = found[:limit]
+    else:
+        ranked_by_error.sort(key=lambda d: -d.max_v_error)
+        chosen = ranked_by_error[:limit]
+    return [replace(d, index=tuple(int(i) for i in np.unravel_index(d.neuron, graph.shapes[d.layer])))
+            for d in chosen]
 
 
 def _v_error(graph: Graph, qgraph: QGraph, traces: dict[str, Traces], layer: str, sample: int) -> np.ndarray:
@@ -154,7 +159,7 @@ def rasters_png(graph: Graph, traces: dict[str, Traces], sample: int, max_neuron
             ax.set_xlim(-0.5, s.shape[0] - 0.5)
             ax.set_ylim(-0.5, s.shape[1] - 0.5)
             ax.set_title(f"{layer}: {what} ({int(s.sum())} spikes{shown})", fontsize=9)
-            ax.set_ylabel("neuron", fontsize=8)
+            ax.set_ylabel("neuron" if len(graph.shapes[layer]) <= 1 else "neuron (flat C,H,W index)", fontsize=8)
             ax.tick_params(labelsize=7)
     for c in range(2):
         axes[-1][c].set_xlabel("timestep", fontsize=8)
