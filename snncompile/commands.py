@@ -164,7 +164,7 @@ def _npy_bytes(arrays: dict[str, np.ndarray], suffix: str) -> bytes:
 
 # -- export -----------------------------------------------------------------------------------------------------------
 
-class _export_steps:  # noqa: N801 - used like a function
+class _ExportSteps:
     """export's progress lines as steps (quantising, then emit + check per target) of a bar; other lines as notes."""
 
     STEP_WORDS = ("quantising", "emitting", "checking")
@@ -180,7 +180,7 @@ class _export_steps:  # noqa: N801 - used like a function
         else:
             progress(message)
 
-    def __enter__(self) -> _export_steps:
+    def __enter__(self) -> _ExportSteps:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -216,7 +216,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                                    "synthesise": args.synth or args.pnr, "pnr": args.pnr}
     if args.part:
         hls_options["part"] = args.part
-    with _export_steps(len(dict.fromkeys(args.target))) as steps:
+    with _ExportSteps(len(dict.fromkeys(args.target))) as steps:
         manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source),
                           targets=args.target, spec=spec, stimuli=stimuli, calib=calib, force=args.force,
                           progress=steps, protect=protect,
