@@ -34,11 +34,14 @@ def figures(report: Any, graph: Graph, sample: int = 0) -> dict[str, bytes]:
     _check_sample(report, sample)
     traces, qgraph = report.traces, report.qgraph
     chosen = plots.divergences(graph, qgraph, traces, sample)
-    return {
+    pngs = {
         "agreement.png": plots.agreement_png(graph, traces),
         "rasters.png": plots.rasters_png(graph, traces, sample),
         "membrane.png": plots.membrane_png(graph, qgraph, traces, chosen),
     }
+    if plots.readout_layers(graph, traces):
+        pngs["readout.png"] = plots.readout_png(graph, qgraph, traces, sample)
+    return pngs
 
 
 def _check_sample(report: Any, sample: int) -> None:
@@ -104,6 +107,9 @@ def render(report: Any, graph: Graph, sample: int = 0, pngs: dict[str, bytes] | 
     parts.append("<h2>Membrane traces of the neurons diverging first</h2>")
     parts.append("<ul>" + "".join(f"<li>{_e(d.text())}</li>" for d in chosen) + "</ul>" if chosen else "")
     parts.append(_img(pngs["membrane.png"], "float vs fixed membrane traces"))
+    if "readout.png" in pngs:
+        parts.append(f"<h2>Readouts, sample {sample}</h2>")
+        parts.append(_img(pngs["readout.png"], "float vs fixed readout values"))
     parts += _layers(report)
     parts += _quantisation(report)
     parts += _semantics(graph)

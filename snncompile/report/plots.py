@@ -3,6 +3,7 @@
     agreement_png   per spiking layer, the fraction of equal spike entries at each timestep
     rasters_png     per spiking layer, float and fixed spikes of one sample side by side, disagreements marked
     membrane_png    float vs fixed (dequantised) membrane of the neurons that diverge first, threshold line
+    readout_png     float vs fixed (dequantised) value of every non-spiking readout neuron of one sample
 
 matplotlib's object API with the Agg canvas: no pyplot, no global backend switch (safe inside a notebook).
 What is drawn comes from :func:`divergences`, which the HTML page also lists in text.
@@ -201,4 +202,34 @@ def membrane_png(graph: Graph, qgraph: QGraph, traces: dict[str, Traces], chosen
         axes[0][0].text(0.5, 0.5, "no spiking neuron with a membrane trace", ha="center", va="center",
                         transform=axes[0][0].transAxes)
     fig.suptitle("Membrane traces, float vs fixed, of the neurons that diverge first", fontsize=10)
+    return _png(fig)
+
+
+def readout_layers(graph: Graph, traces: dict[str, Traces]) -> list[str]:
+    """Non-spiking neuron nodes (LI, CubaLI, I readouts) that both runs recorded."""
+    return [n for n in graph.order if isinstance(node := graph.nodes[n], NeuronNode) and not node.SPIKING
+            and n in traces["float"] and n in traces["fixed"]]
+
+
+def readout_png(graph: Graph, qgraph: QGraph, traces: dict[str, Traces], sample: int, max_neurons: int = 10) -> bytes:
+    layers = readout_layers(graph, traces)
+    fig = _figure(8.5, 0.9 + 2.3 * max(1, len(layers)))
+    axes = fig.subplots(max(1, len(layers)), 1, squeeze=False)
+    colours = [f"C{k}" for k in range(10)]
+    for r, layer in enumerate(layers):
+        ax = axes[r][0]
+        f = _flat(traces["float"][layer]["out"])[:, sample, :max_neurons]
+        q = fixed_v(qgraph, layer, traces["fixed"][layer]["out"])[:, sample, :max_neurons]
+        steps = np.arange(f.shape[0])
+        for n in range(f.shape[1]):
+            ax.plot(steps, f[:, n], color=colours[n % 10], linewidth=1.3)
+            ax.plot(steps, q[:, n], color=colours[n % 10], linewidth=1.0, linestyle="--")
+        err = float(np.abs(f - q).max(initial=0.0))
+        ax.set_title(f"{layer} ({graph.nodes[layer].type_name}), sample {sample}: solid float, dashed fixed "
+                     f"(int / scale); max |error| {err:.4g}", fontsize=8.5)
+        ax.set_ylabel("value", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[-1][0].set_xlabel("timestep (one colour per neuron)", fontsize=8)
+    fig.suptitle("Non-spiking readouts, float vs fixed", fontsize=10)
     return _png(fig)

@@ -14,7 +14,7 @@ from ..graph import Graph
 from ..outdir import check_output_file
 
 REPORT_SUFFIXES = (".json", ".html", ".htm")
-PLOT_NAMES = ("agreement.png", "rasters.png", "membrane.png")
+PLOT_NAMES = ("agreement.png", "rasters.png", "membrane.png", "readout.png")
 
 
 def check_destinations(reports: Sequence[str], plots: str | None) -> None:

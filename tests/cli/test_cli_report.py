@@ -122,3 +122,30 @@ def test_a_failing_target_is_red_with_its_first_mismatch(tmp_path: Path, digits3
     text = page.read_text()
     assert '<h1>snncompile verify: digits-mlp' in text and 'background:#cf222e">FAIL</span></h1>' in text
     assert "rung fixed&lt;-&gt;bitsim: layer &#x27;3&#x27; (out), neuron 6, timestep 4, batch 1" in text
+
+
+def test_a_membrane_readout_gets_its_own_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch = pytest.importorskip("torch")
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(12, 16), snn.Leaky(beta=0.85, init_hidden=True),
+                              torch.nn.Linear(16, 4),
+                              snn.Leaky(beta=0.9, init_hidden=True, output=True, reset_mechanism="none"))
+
+    class Readout(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: object) -> object:
+            return self.net(x)[1]
+
+    with torch.no_grad():
+        net[0].weight.mul_(2)
+    model, data, plots = tmp_path / "m.nir", tmp_path / "x.npy", tmp_path / "plots"
+    sc.save(sc.trace(Readout(), torch.zeros(1, 12)), str(model))
+    np.save(data, (np.random.default_rng(0).random((20, 6, 12)) < 0.5).astype(np.uint8))
+    code, _, err = run(["verify", str(model), "--inputs", str(data), "--bits", "6", "--plots", str(plots)], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in plots.iterdir()) == ["agreement.png", "membrane.png", "rasters.png", "readout.png"]
+    assert_real_picture((plots / "readout.png").read_bytes(), "readout.png")
