@@ -56,7 +56,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
 _SHADOWED = {"verify", "export"}
 
 
-def __getattr__(name: str) -> Any:
+def _lazy_attribute(name: str) -> Any:
+    """The module ``__getattr__`` (PEP 562): a lazy public name, or a submodule not imported yet."""
     if name in _LAZY:
         import importlib
 
@@ -75,10 +76,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'snncompile' has no attribute {name!r}")
 
 
+if not TYPE_CHECKING:  # for type checkers the names above are real imports; a __getattr__ would blur them
+    __getattr__ = _lazy_attribute
+
+
 class _Package(types.ModuleType):
     """The package module, but the import system's ``setattr(snncompile, "verify", <module>)`` when the
     ``snncompile.verify`` submodule is first imported is dropped: ``snncompile.verify`` stays the function
-    (from :func:`__getattr__`); the module is in ``sys.modules``."""
+    (from the module ``__getattr__``); the module is in ``sys.modules``."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _SHADOWED and isinstance(value, types.ModuleType):
