@@ -17,15 +17,26 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import snncompile as sc
 from snncompile import nn as snn
 
 
+def require(module: str, package: str, why: str) -> None:
+    """Exit with one line saying what to install when ``module`` is missing (not a ModuleNotFoundError)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise SystemExit(f"this training script needs {package} ({why}): pip install {package}, or install "
+                         "snncompile with its extras: pip install -e '.[dev,interop]'")
+
+
 def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 digits, stratified 80/20: x_train, x_test, y_train, y_test."""
+    require("sklearn", "scikit-learn", "the digits data set and its split")
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     return tuple(train_test_split(  # type: ignore[return-value]
         digits.images, digits.target, test_size=0.2, random_state=seed, stratify=digits.target
@@ -35,6 +46,7 @@ def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 def cli(name: str, train_float: Callable[[Path], None], qat: Callable[[Path, int, int], None], qat_epochs: int,
         argv: list[str] | None = None) -> None:
     """``train.py [--out DIR] [--qat BITS [--qat-epochs N]]``: the float run by default, else the QAT fine-tune."""
+    require("sklearn", "scikit-learn", "the digits data set and its split")
     here = Path(__file__).resolve().parent / name
     ap = argparse.ArgumentParser(description=f"Train {name} (default) or fine-tune it with QAT (--qat BITS).")
     ap.add_argument("--qat", type=int, metavar="BITS", help="QAT fine-tune at QuantSpec(weight_bits=BITS)")

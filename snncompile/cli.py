@@ -1,4 +1,4 @@
-"""The ``snncompile`` command line (ARCHITECTURE §6).
+"""The ``snncompile`` command line (docs/cli.md).
 
 Every :class:`~snncompile.errors.SnnCompileError` becomes one line on stderr,
 ``snncompile: error: <message>``, and the exit code of its class (2 for bad
@@ -18,15 +18,14 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import numpy as np
-
-from . import __version__, stats
+from . import __version__
 from .atomic import os_reason
 from .errors import OutputError, SnnCompileError, SnnCompileWarning
-from .graph import Graph
-from .nodes import NeuronNode
+
+if TYPE_CHECKING:
+    from .graph import Graph
 
 PROG = "snncompile"
 
@@ -46,6 +45,12 @@ def _positive_number(unit: str, must: str) -> Any:
 
 _positive_seconds = _positive_number("seconds", "a positive number of seconds")
 _clock_mhz = _positive_number("MHz", "a finite number of MHz > 0")
+
+
+def _targets() -> list[str]:
+    from .backends import available  # the registry only: no backend is imported
+
+    return available()
 
 
 def _part(text: str) -> str:
@@ -73,15 +78,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "inspect", help="show a model's nodes, shapes, semantics and sizes",
-        description="Read MODEL and print its nodes, shapes, neuron semantics and totals.",
+        description="Read MODEL and print its nodes, shapes, neuron semantics and totals. MODEL may also be a "
+                    "QGraph file written by export (OUT/bitsim/qgraph.nir): then its integer nodes and widths.",
     )
     _model_args(p, quant=False)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _verbosity(p)
     p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("models", help="list the bundled models (names usable as MODEL)",
+                       description="List the bundled models: name, test set, float accuracy, architecture.")
+    p.add_argument("--json", action="store_true", help="print a JSON list (with each model's card) instead")
+    p.set_defaults(func=cmd_models)
     _add_verify(sub)
     _add_simulate(sub)
     _add_export(sub)
     return parser
+
+
+def _verbosity(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("output").add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="only results, warnings and errors on the terminal")
+    group.add_argument("-v", "--verbose", action="store_true", help="also every step with its duration (stderr)")
 
 
 def _int_range(lo: int, hi: int | None = None) -> Any:
@@ -107,7 +124,8 @@ def _fraction(text: str) -> float:
 
 
 def _model_args(p: argparse.ArgumentParser, *, quant: bool = True) -> None:
-    p.add_argument("model", metavar="MODEL", help="a .nir file or the name of a bundled model")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .nir file, a folder holding model.nir, or a bundled model name (snncompile models)")
     src = p.add_argument_group("source convention (files without snncompile metadata; docs/interop.md)")
     src.add_argument("--from", dest="convention", metavar="CONVENTION",
                      help="nir (default), snntorch, norse, norse-seconds, sinabs, rockpool, lava-dl, spyx")
@@ -115,14 +133,15 @@ def _model_args(p: argparse.ArgumentParser, *, quant: bool = True) -> None:
     src.add_argument("--discretization", choices=("euler", "exact"), default=None,
                      help="continuous -> per-step decays (default: the convention's rule)")
     src.add_argument("--reset", choices=("zero", "subtract", "none"), default=None,
-                     help="state the reset mechanism the exporter did not record")
+                     help="state the reset mechanism the exporter did not record (default: the convention's)")
     src.add_argument("--reset-delay", action=argparse.BooleanOptionalAction, default=None,
-                     help="state snnTorch's reset_delay (not recorded by its exporter)")
+                     help="state snnTorch's reset_delay, not recorded by its exporter (default: the convention's)")
     src.add_argument("--spikes", choices=("binary", "multi"), default=None,
-                     help="state single or multi-spike output (e.g. Sinabs SingleSpike)")
+                     help="state single or multi-spike output, e.g. Sinabs SingleSpike (default: the convention's)")
     if quant:
         # plain int here: QuantSpec checks the range and its message is the one users see (exit 2)
-        p.add_argument("--bits", type=int, default=8, metavar="N", help="weight bits, 2..16 (default: 8)")
+        p.add_argument("--bits", type=int, default=8, metavar="N",
+                       help="weight bits, 2..16 (default: 8; the loihi target fixes its own widths)")
         p.add_argument("--state-bits", type=int, default=None, metavar="N",
                        help="v/i register bits, 8..32 (default: sized from calibration)")
         p.add_argument("--layer-bits", action="append", default=[], metavar="LAYER=BITS",
@@ -138,15 +157,26 @@ def _add_verify(sub: Any) -> None:
                     "Exit 0 when no rung fails, 1 when one does.",
     )
     _model_args(p)
-    p.add_argument("--target", action="append", metavar="T", help="a backend to check (repeatable; default: bitsim)")
-    p.add_argument("--inputs", metavar="DATA", help=".npy [T, B, ...] or .npz with inputs, labels, spk_<node>")
+    p.add_argument("--target", action="append", metavar="T",
+                   help=f"a backend to check, repeatable: {', '.join(_targets())} (default: bitsim)")
+    p.add_argument("--inputs", metavar="DATA",
+                   help=".npy [T, B, ...] or .npz with inputs, labels, spk_<node> (default: the model's test.npz "
+                        "when it has one, else seeded random spikes)")
     p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
                    help="steps of the seeded random spikes used without --inputs (default: 32)")
     p.add_argument("--min-agreement", type=_fraction, metavar="F",
                    help="make float<->fixed PASS/FAIL: lowest per-layer spike agreement must be >= F")
-    p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
     p.add_argument("--strict", action="store_true",
                    help="make 'overflow' PASS/FAIL: FAIL when a register saturates or wraps on the inputs")
+    out = p.add_argument_group("report")
+    out.add_argument("--report", action="append", default=[], metavar="FILE",
+                     help="also write the report: FILE.json (the JSON report) or FILE.html (one self-contained "
+                          "page with figures); repeatable")
+    out.add_argument("--plots", metavar="DIR", help="also write the figures as PNGs into DIR (new or empty)")
+    out.add_argument("--sample", type=_int_range(0), default=0, metavar="N",
+                     help="the sample whose rasters and membrane traces are drawn (default: 0)")
+    out.add_argument("--json", action="store_true", help="print the JSON report on stdout instead of the table")
+    _verbosity(p)
     p.set_defaults(func=_run("cmd_verify"))
 
 
@@ -157,9 +187,18 @@ def _add_simulate(sub: Any) -> None:
                     "output node's trace [T, B, ...] (an .npz keyed by output name for several outputs).",
     )
     _model_args(p)
-    p.add_argument("--inputs", metavar="DATA", required=True, help=".npy [T, B, ...] or .npz with 'inputs'")
-    p.add_argument("-o", "--output", metavar="OUT.npy", required=True, help="where to write the trace")
-    p.add_argument("--fixed", action="store_true", help="quantise and run bitsim (int64 output)")
+    p.add_argument("--inputs", metavar="DATA",
+                   help=".npy [T, B, ...] or .npz with 'inputs' (default: the model's test.npz when it has one, "
+                        "else seeded random spikes of --timesteps steps)")
+    p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
+                   help="steps of the seeded random spikes used without --inputs (default: 32)")
+    p.add_argument("-o", "--output", metavar="OUT.npy", required=True,
+                   help="where to write the trace (.npy, or .npz: needed for several outputs and --nodes)")
+    p.add_argument("--fixed", action="store_true", help="quantise and run bitsim (int64 traces; default: float)")
+    p.add_argument("--nodes", nargs="+", metavar="NAME",
+                   help="write every trace (out, v, i) of these nodes, or of 'all', into the .npz as "
+                        "'<node>.<trace>' (default: only the output nodes' out)")
+    _verbosity(p)
     p.set_defaults(func=_run("cmd_simulate"))
 
 
@@ -170,20 +209,26 @@ def _add_export(sub: Any) -> None:
                     "each target against bitsim on the stimuli. Atomic: a failure leaves no OUT.",
     )
     _model_args(p)
-    p.add_argument("--target", action="append", metavar="T", required=True, help="a backend (repeatable)")
+    p.add_argument("--target", action="append", metavar="T", required=True,
+                   help=f"a backend, repeatable: {', '.join(_targets())} (no default: name at least one)")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
                    help="output folder (must not exist, or be an earlier export with --force)")
-    p.add_argument("--calib", metavar="DATA", help="calibration data (default: the inputs)")
-    p.add_argument("--inputs", metavar="DATA", help="stimuli for the golden traces and the check")
+    p.add_argument("--calib", metavar="DATA",
+                   help="calibration data (default: --inputs, else the model's whole test set, else the random "
+                        "spikes)")
+    p.add_argument("--inputs", metavar="DATA",
+                   help="stimuli for the golden traces and the check (default: the first 8 samples of the "
+                        "model's test.npz when it has one, else 8 seeded random spike trains of --timesteps steps)")
     p.add_argument("--timesteps", type=_int_range(1), default=32, metavar="T",
                    help="steps of the seeded random spikes used without --inputs (default: 32)")
-    p.add_argument("--force", action="store_true", help="replace OUT if it is a folder an earlier export wrote")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT if it is a folder an earlier export wrote (default: refuse an existing OUT)")
     p.add_argument("--stimuli-samples", type=_int_range(0), default=8, metavar="N",
                    help="samples of the data written as stimuli/golden files and used by the export checks "
                         "(default: 8; 0: all)")
     p.add_argument("--readout", choices=("counts", "argmax", "max-v"), default=None,
                    help="on-chip classifier head in the hls and rtl targets: spike counts, argmax of counts, or "
-                        "max membrane of an LI readout (docs/hls.md, docs/rtl.md)")
+                        "max membrane of an LI readout (docs/hls.md, docs/rtl.md; default: none)")
     hls = p.add_argument_group("hls target")
     hls.add_argument("--hls-interface", choices=("m_axi", "axis"), default="m_axi",
                      help="HLS top: m_axi arrays (snn_run/snn_classify, default) or AXI4-Stream with packed spikes "
@@ -195,7 +240,8 @@ def _add_export(sub: Any) -> None:
                      help="parallel accumulators per layer (cycle estimate, pragmas; default: 1)")
     hls.add_argument("--clock-mhz", type=_clock_mhz, default=None, metavar="F",
                      help="clock in MHz: hls latency estimate (default 200), rtl place-and-route constraint (100)")
-    hls.add_argument("--dense-loops", action="store_true", help="dense inner loops instead of spike-sparse ones")
+    hls.add_argument("--dense-loops", action="store_true",
+                     help="dense inner loops instead of spike-sparse ones (default: sparse)")
     hls.add_argument("--part", type=_part, metavar="PART",
                      help="FPGA part for run_hls.tcl (default: xc7z020clg400-1; letters, digits, '_', '.', '-')")
     rtl = p.add_argument_group("rtl target (docs/rtl.md)")
@@ -203,13 +249,16 @@ def _add_export(sub: Any) -> None:
                      help="parallel neuron lanes per layer engine (default: 8)")
     rtl.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                      help="simulator that proves the Verilog against bitsim (default: verilator)")
-    rtl.add_argument("--synth", action="store_true", help="also synthesise with yosys (ECP5, Xilinx 7-series)")
-    rtl.add_argument("--pnr", action="store_true", help="also place and route with nextpnr-ecp5 (implies --synth)")
+    rtl.add_argument("--synth", action="store_true",
+                     help="also synthesise with yosys (ECP5, Xilinx 7-series; default: off)")
+    rtl.add_argument("--pnr", action="store_true",
+                     help="also place and route with nextpnr-ecp5 (implies --synth; default: off)")
     rtl.add_argument("--device", choices=("12k", "25k", "45k", "85k"), default="25k",
                      help="ECP5 device for the fit check and nextpnr (default: 25k)")
     loihi = p.add_argument_group("loihi target")
     loihi.add_argument("--core-spec", default="loihi1", metavar="SPEC",
                        help="loihi1 (default), loihi2, or a CoreSpec JSON file (docs/loihi.md)")
+    _verbosity(p)
     p.set_defaults(func=_run("cmd_export"))
 
 
@@ -229,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage error (2), --help / --version (0)
         return exc.code if isinstance(exc.code, int) else 0
+    from . import console
+
+    console.set_level(console.QUIET if getattr(args, "quiet", False) else
+                      console.VERBOSE if getattr(args, "verbose", False) else console.NORMAL)
     try:
         with _warnings_as_lines():
             return int(args.func(args))
@@ -273,9 +326,27 @@ def _warnings_as_lines() -> Iterator[None]:
 
 # -- inspect ---------------------------------------------------------------------------------------------------------
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .listing import format_models, model_cards
+
+    cards = model_cards()
+    print(json.dumps(cards, indent=2) if args.json else format_models(cards), end="\n" if args.json else "")
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .commands import load_model
+    from .frontend.nir_read import resolve
+    from .listing import is_qgraph
 
+    path = resolve(args.model)
+    if is_qgraph(path):  # written by export: its integers, widths and semantics
+        from .listing import format_qgraph, qgraph_report
+        from .quant.qnir import read_qgraph
+
+        report = qgraph_report(read_qgraph(path), model=args.model, path=str(path))
+        print(json.dumps(report, indent=2) if args.json else format_qgraph(report), end="\n" if args.json else "")
+        return 0
     loaded = load_model(args)
     if args.json:
         report = inspect_report(loaded.graph, model=args.model, source=loaded.source, path=str(loaded.path))
@@ -287,13 +358,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _number(value: Any) -> float | int | bool | None:
+    import numpy as np
+
     value = value.item() if isinstance(value, np.generic) else value
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no inf/nan
     return value  # type: ignore[no-any-return]
 
 
-def _array_summary(a: np.ndarray) -> dict[str, Any]:
+def _array_summary(a: Any) -> dict[str, Any]:
     empty = a.size == 0
     return {
         "shape": list(a.shape),
@@ -311,6 +384,9 @@ def _plain(value: Any) -> Any:
 
 def inspect_report(graph: Graph, *, model: str, source: str, path: str) -> dict[str, Any]:
     """The ``inspect --json`` object (schema in docs/cli.md)."""
+    from . import stats
+    from .nodes import NeuronNode
+
     nodes = []
     for name in graph.order:
         node = graph.nodes[name]
@@ -363,6 +439,9 @@ def _bytes_text(n: int) -> str:
 
 def format_inspect(graph: Graph, *, model: str, source: str, path: str) -> str:
     """The human ``inspect`` output: plain aligned text, stable for tests and diffs."""
+    from . import stats
+    from .nodes import NeuronNode
+
     where = model if path in (model, str(Path(model).resolve())) else f"{model} ({path})"
     lines = [f"model: {where}", f"source: {source}", f"dt: {graph.dt:.6g} s", ""]
     rows = [["name", "type", "output", "params", "semantics"]]

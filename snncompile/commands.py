@@ -18,7 +18,6 @@ import numpy as np
 from .atomic import describe_os_error, write_file
 from .data import DEFAULT_BATCH, Data, load_data, read_data
 from .errors import InputError, OutputError
-from .export import ModelInfo, export
 from .frontend.nir_read import Loaded, load, resolve
 from .outdir import check_output_file, clean_beside, plan
 from .quant.spec import QuantSpec
@@ -27,15 +26,18 @@ PROG = "snncompile"
 
 
 def progress(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    """A note on stderr (``snncompile: <message>``); silenced by ``-q``."""
+    from .console import note
+
+    note(message)
 
 
 def load_model(args: argparse.Namespace) -> Loaded:
     """The float model named by MODEL; a QGraph file written by ``export`` is refused with a clear message."""
-    from .quant.qnir import is_qgraph_file
+    from .listing import is_qgraph
 
     path = resolve(args.model)
-    if is_qgraph_file(path):
+    if is_qgraph(path):
         raise InputError(f"'{args.model}' is a QGraph file (written by snncompile export); this command takes "
                          "the float model (.nir or a bundled model name)")
     loaded = load(args.model, convention=args.convention, dt=args.dt, discretization=args.discretization,
@@ -64,24 +66,27 @@ def _spec_text(spec: QuantSpec) -> str:
 def cmd_verify(args: argparse.Namespace) -> int:
     from snncompile.backends import get
 
+    from .console import Steps
+    from .report.write import check_destinations, write_outputs
     from .verify import verify
 
     spec = quant_spec(args)
     targets = list(dict.fromkeys(args.target or ["bitsim"]))
     for target in targets:
         get(target)
-    if args.report:
-        check_output_file(args.report, "--report")
+    check_destinations(args.report, args.plots)
     loaded = load_model(args)
     data = load_data(args.inputs, loaded.graph, loaded.path, timesteps=args.timesteps)
-    report = verify(loaded.graph, inputs=data.inputs, labels=data.labels, source=data.source, spec=spec,
-                    targets=targets, min_agreement=args.min_agreement, strict=args.strict)
+    if not 0 <= args.sample < data.batch:
+        raise InputError(f"--sample {args.sample}: the inputs have {data.batch} samples (0..{data.batch - 1})")
+    with Steps(3 + len(targets), "verify") as steps:
+        report = verify(loaded.graph, inputs=data.inputs, labels=data.labels, source=data.source, spec=spec,
+                        targets=targets, min_agreement=args.min_agreement, strict=args.strict,
+                        progress=steps.start)
     report.info = {"model": f"{args.model} ({loaded.source})", "inputs": data.note,
                    "quantisation": _spec_text(spec), **report.info}
-    print(report.format_table(), end="")
-    if args.report:
-        _write_output(Path(args.report), (report.to_json() + "\n").encode(), "--report")
-        progress(f"wrote {args.report}")
+    print(report.to_json() if args.json else report.format_table(), end="\n" if args.json else "")
+    write_outputs(report, loaded.graph, reports=args.report, plots=args.plots, sample=args.sample, progress=progress)
     return 0 if report.passed else 1
 
 
@@ -94,10 +99,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix not in (".npy", ".npz"):
         raise InputError(f"-o '{out}': the output must be a .npy or .npz file")
+    if args.nodes and out.suffix != ".npz":
+        raise InputError(f"-o '{out}': --nodes writes several traces; -o must name an .npz file")
     check_output_file(out, "-o")
     loaded = load_model(args)
     graph = loaded.graph
-    data = read_data(args.inputs, graph, spikes=args.fixed)
+    nodes = _requested_nodes(graph, args.nodes)
+    data = load_data(args.inputs, graph, loaded.path, timesteps=args.timesteps, spikes=args.fixed)
+    if args.inputs is None:
+        progress(f"inputs: {data.note}")
     if spec is not None:
         from snncompile.backends.bitsim import simulate_with_clamps
 
@@ -111,13 +121,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         traces = run_float(graph, data.inputs)
         what = "float reference"
-    outputs = {name: traces[name]["out"] for name in graph.outputs}
+    if nodes is None:
+        outputs = {name: traces[name]["out"] for name in graph.outputs}
+    else:
+        outputs = {f"{name}.{key}": arr for name in nodes for key, arr in traces.get(name, {}).items()}
     if out.suffix == ".npy" and len(outputs) != 1:
         raise InputError(f"the graph has {len(outputs)} outputs ({', '.join(outputs)}); -o must name an .npz file")
     _write_output(out, _npy_bytes(outputs, out.suffix), "-o")
-    for name, arr in outputs.items():
-        print(f"wrote {out}: output '{name}' {list(arr.shape)} {arr.dtype} ({what})")
+    if nodes is None:
+        for name, arr in outputs.items():
+            print(f"wrote {out}: output '{name}' {list(arr.shape)} {arr.dtype} ({what})")
+    else:
+        print(f"wrote {out}: {len(outputs)} traces of {len(nodes)} node(s) ({what})")
+        for key, arr in outputs.items():
+            print(f"  {key}  {list(arr.shape)} {arr.dtype}")
     return 0
+
+
+def _requested_nodes(graph: Any, names: list[str] | None) -> list[str] | None:
+    """``--nodes``: None (only the outputs), every node for 'all', else the named ones (each must exist)."""
+    if not names:
+        return None
+    if names == ["all"]:
+        return list(graph.order)
+    unknown = [n for n in names if n not in graph.nodes]
+    if unknown:
+        raise InputError(f"--nodes: the graph has no node '{unknown[0]}' (nodes: {', '.join(graph.order)}; or 'all')")
+    return list(dict.fromkeys(names))
 
 
 def _write_output(path: Path, data: bytes, option: str) -> None:
@@ -139,7 +169,32 @@ def _npy_bytes(arrays: dict[str, np.ndarray], suffix: str) -> bytes:
 
 # -- export -----------------------------------------------------------------------------------------------------------
 
+class _ExportSteps:
+    """export's progress lines as steps (quantising, then emit + check per target) of a bar; other lines as notes."""
+
+    STEP_WORDS = ("quantising", "emitting", "checking")
+
+    def __init__(self, targets: int) -> None:
+        from .console import Steps
+
+        self.steps = Steps(1 + 2 * targets, "export", echo=True)
+
+    def __call__(self, message: str) -> None:
+        if message.startswith(self.STEP_WORDS):
+            self.steps.start(message)
+        else:
+            progress(message)
+
+    def __enter__(self) -> _ExportSteps:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.steps.__exit__(*exc)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    from .export import ModelInfo, export
+
     spec = quant_spec(args)
     out = Path(args.output)
     protect = [p for p in (args.inputs, args.calib, args.core_spec) if p and Path(p).is_file()]
@@ -176,10 +231,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         rtl_options["t_max"] = args.t_max
     if getattr(args, "hls_interface", "m_axi") != "m_axi":
         hls_options["interface"] = args.hls_interface
-    manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source), targets=args.target,
-                      spec=spec, stimuli=stimuli, calib=calib, force=args.force, progress=progress, protect=protect,
-                      target_options={"hls": hls_options, "loihi": {"core_spec": args.core_spec},
-                                      "rtl": rtl_options})
+    with _ExportSteps(len(dict.fromkeys(args.target))) as steps:
+        manifest = export(graph, out, model=ModelInfo(args.model, loaded.path, loaded.source),
+                          targets=args.target, spec=spec, stimuli=stimuli, calib=calib, force=args.force,
+                          progress=steps, protect=protect,
+                          target_options={"hls": hls_options, "loihi": {"core_spec": args.core_spec},
+                                          "rtl": rtl_options})
     print(f"wrote {out}/")
     for f in manifest["files"]:
         print(f"  {f['path']}  ({f['bytes']} bytes)")

@@ -1,6 +1,6 @@
 """Input data for the command line: DATA files, bundled test sets and seeded spikes.
 
-DATA (ARCHITECTURE §6) is one of:
+DATA (docs/cli.md) is one of:
 
 * ``.npy``: the inputs, time-major ``[T, B, *shape]``;
 * ``.npz``: ``inputs`` (or ``input``) ``[T, B, *shape]``, optional ``labels`` ``[B]`` (integer classes)
@@ -8,7 +8,8 @@ DATA (ARCHITECTURE §6) is one of:
   ``<node>`` (as in ``tests/data/frameworks/*/data.npz``), used by the ``source<->float`` rung.
   A graph with several Input nodes takes one array per input, ``inputs_<node>``.
 
-Without DATA, a bundled model uses its ``test.npz``; any other model gets seeded
+Without DATA, a bundled model (or any ``model.nir`` with a ``test.npz`` beside it) uses that ``test.npz``;
+any other model gets seeded
 Bernoulli(0.2) spikes. :attr:`Data.note` says which, in one sentence.
 """
 
@@ -150,11 +151,11 @@ def read_data(path: str | Path, graph: Graph, *, spikes: bool = True) -> Data:
 
 
 def bundled_test_set(model_path: Path) -> Path | None:
-    """``models/<name>/test.npz`` when ``model_path`` is a bundled model's ``model.nir``."""
-    root = Path(models.ROOT).resolve()
+    """The ``test.npz`` beside a ``model.nir``: a bundled model's (``models/<name>/``), or of any folder laid out
+    like one (a copy of a bundled model's folder, a model folder of your own)."""
     model_path = Path(model_path).resolve()
     test = model_path.parent / "test.npz"
-    if model_path.parent.parent == root and test.is_file():
+    if model_path.name == "model.nir" and test.is_file():
         return test
     return None
 
@@ -177,7 +178,9 @@ def load_data(path: str | Path | None, graph: Graph, model_path: Path, *, timest
     test = bundled_test_set(model_path)
     if test is not None:
         data = read_data(test, graph, spikes=spikes)
-        note = f"bundled test set {test.parent.name}/{test.name} {data.describe()}; no --inputs given"
+        bundled = test.parent.parent == Path(models.ROOT).resolve()
+        where = f"bundled test set {test.parent.name}/{test.name}" if bundled else f"test set beside the model {test}"
+        note = f"{where} {data.describe()}; no --inputs given"
         return Data(data.inputs, data.labels, data.source, note)
     inputs = random_spikes(graph, timesteps=timesteps, batch=batch, seed=seed)
     return Data(inputs, None, None, f"seeded random spikes (Bernoulli({SPIKE_RATE}), T={timesteps}, B={batch}, "

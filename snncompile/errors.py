@@ -1,7 +1,7 @@
 """The error hierarchy.
 
 Every error snncompile raises on bad input is a ``SnnCompileError``; the CLI maps
-each class to an exit code (ARCHITECTURE §6) and prints the message as one line.
+each class to an exit code (docs/cli.md) and prints the message as one line.
 Messages say what was wrong, where (node, quantity) and what was expected.
 """
 

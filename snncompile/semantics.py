@@ -1,4 +1,4 @@
-"""Discrete-time neuron conventions as data (ARCHITECTURE §3).
+"""Discrete-time neuron conventions as data (docs/semantics.md).
 
 NIR stores continuous ODEs and says nothing about how a framework steps them.
 Every neuron node in a snncompile graph carries a :class:`Semantics` value, and

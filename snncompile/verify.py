@@ -1,4 +1,4 @@
-"""The verification ladder (ARCHITECTURE §1): named rungs with PASS / FAIL / INFO / WARN.
+"""The verification ladder (docs/verify.md): named rungs with PASS / FAIL / INFO / WARN.
 
 The same inputs go through every representation of the model:
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,8 @@ class Report:
     rungs: list[Rung]
     info: dict[str, Any] = field(default_factory=dict)
     qgraph: QGraph | None = field(default=None, repr=False, compare=False)
+    #: the float reference's and bitsim's traces on the inputs (for the HTML report's plots; not in the JSON)
+    traces: dict[str, Traces] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -148,9 +150,11 @@ def verify(
     min_agreement: float | None = None,
     calib: Inputs | None = None,
     strict: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Run the ladder on ``inputs`` ``[T, B, *shape]`` (see the module docstring); quantise with ``spec``
-    calibrated on ``calib`` (default: the inputs). ``strict``: a register that saturates or wraps FAILs."""
+    calibrated on ``calib`` (default: the inputs). ``strict``: a register that saturates or wraps FAILs.
+    ``progress`` is called with the name of each step as it starts (``3 + len(targets)`` steps)."""
     from snncompile.backends.bitsim import run_plain_with_clamps
 
     from .quant.targets import quantize_for
@@ -160,6 +164,8 @@ def verify(
         raise InputError(f"min_agreement must be in 0..1, got {min_agreement}")
     from .reference import run as run_float  # torch: imported only when a float rung runs
 
+    step = progress or (lambda name: None)
+    step("float reference")
     floats = run_float(graph, inputs)
     T, B = floats[graph.inputs[0]]["out"].shape[:2]
     if labels is not None and np.shape(labels) != (B,):
@@ -167,16 +173,19 @@ def verify(
     rungs: list[Rung] = []
     if source is not None:
         rungs.append(source_rung(graph, floats, source))
+    step("quantising (calibration)")
     qgraph = quantize_for(graph, spec, calib if calib is not None else inputs, targets)
+    step("bitsim (fixed point)")
     fixed, clamps = run_plain_with_clamps(qgraph, inputs)
     rungs.append(fixed_rung(graph, qgraph, floats, fixed, labels=labels, min_agreement=min_agreement))
     warn_clamps(clamps)
     rungs.append(overflow_rung(clamps, strict=strict))
     for target in targets:
+        step(f"fixed<->{target}")
         rungs.append(check_backend(qgraph, target, inputs, expected=fixed))
     info = {"timesteps": int(T), "batch": int(B), "quant_spec": spec.to_dict(), "targets": list(targets),
             "min_agreement": min_agreement, "labels": labels is not None, "strict": strict}
-    return Report(rungs, info, qgraph)
+    return Report(rungs, info, qgraph, {"float": floats, "fixed": fixed})
 
 
 def source_rung(graph: Graph, floats: Traces, source: Mapping[str, np.ndarray]) -> Rung:
@@ -375,8 +384,9 @@ def _out_scale(qgraph: QGraph, name: str) -> float | None:
 def _layer_error(graph: Graph, qgraph: QGraph, name: str, f: np.ndarray, q: np.ndarray) -> dict[str, Any]:
     row: dict[str, Any] = {"layer": name, "type": graph.nodes[name].type_name}
     if _is_spiking(graph, name):
+        same = (f == q).reshape(f.shape[0], -1)
         row.update(trace="spikes", agreement=float(np.mean(f == q)), float_spikes=int(np.rint(f.sum())),
-                   fixed_spikes=int(q.sum()))
+                   fixed_spikes=int(q.sum()), agreement_per_step=[float(a) for a in same.mean(axis=1)])
         return row
     scale = _out_scale(qgraph, name)
     if scale is None:

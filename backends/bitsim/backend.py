@@ -1,4 +1,4 @@
-"""bitsim as a backend (ARCHITECTURE §5): ``check``, ``emit``, ``run``.
+"""bitsim as a backend: ``check``, ``emit``, ``run``.
 
 The artifact folder holds
 

@@ -1,4 +1,4 @@
-"""hls: a self-contained C99 / Vitis HLS project per QGraph, bit-exact with bitsim (ARCHITECTURE §5).
+"""hls: a self-contained C99 / Vitis HLS project per QGraph, bit-exact with bitsim (docs/hls.md).
 
 ``BACKEND.check(qgraph)`` raises UnsupportedNodeError for what the C cannot reproduce,
 ``BACKEND.emit(qgraph, out_dir, inputs)`` writes the project (see docs/hls.md),

@@ -123,7 +123,7 @@ def pack_stimuli(names: list[str], shapes: list[tuple[int, ...]], inputs: Any) -
 
 @dataclass(frozen=True)
 class HlsBackend:
-    """C99 + Vitis HLS backend (ARCHITECTURE §5); bit-exact with bitsim, proven by gcc C-simulation."""
+    """C99 + Vitis HLS backend (docs/hls.md); bit-exact with bitsim, proven by gcc C-simulation."""
 
     name: str = "hls"
 

@@ -1,4 +1,4 @@
-"""loihi: Loihi-style neuromorphic cores (ARCHITECTURE §5; docs/loihi.md).
+"""loihi: Loihi-style neuromorphic cores (docs/loihi.md).
 
 ``quantize_for_loihi(graph, calib)`` encodes a float Graph in Loihi's registers (a QGraph under the ``loihi``
 preset); ``BACKEND.check`` applies the field rules, ``BACKEND.map`` / ``emit`` place the network on cores of a

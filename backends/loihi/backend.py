@@ -1,4 +1,4 @@
-"""The loihi backend object (ARCHITECTURE §5): ``check``, ``map``, ``emit`` and ``run``.
+"""The loihi backend object (docs/loihi.md): ``check``, ``map``, ``emit`` and ``run``.
 
 The artifact folder holds ``mapping.json`` (:mod:`.tables`; everything the core simulator needs),
 ``cores.csv`` (one row per core), ``cores.txt`` (the printed table) and ``summary.json``. It is written

@@ -1,4 +1,4 @@
-"""onnx: the fixed-point network as ONNX models that onnxruntime runs bit-exactly (ARCHITECTURE §5).
+"""onnx: the fixed-point network as ONNX models that onnxruntime runs bit-exactly (docs/onnx.md).
 
 ``BACKEND.emit(qgraph, out_dir)`` writes ``step.onnx`` (one timestep, explicit
 state) and ``scan.onnx`` (all timesteps, Scan); ``BACKEND.run`` executes them with

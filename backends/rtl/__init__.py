@@ -1,4 +1,4 @@
-"""rtl: synthesizable Verilog-2005 per QGraph, bit-exact with bitsim in Verilator and Icarus (ARCHITECTURE §5).
+"""rtl: synthesizable Verilog-2005 per QGraph, bit-exact with bitsim in Verilator and Icarus (docs/rtl.md).
 
 ``BACKEND.check(qgraph)`` raises UnsupportedNodeError for what the layer engine cannot build,
 ``BACKEND.emit(qgraph, out_dir, inputs)`` writes and simulates the project (docs/rtl.md),

@@ -116,7 +116,7 @@ def simulate_plan(plan: Plan, folder: Path, simulator: str, data: Mapping[str, n
 
 @dataclass(frozen=True)
 class RtlBackend:
-    """Verilog-2005 backend (ARCHITECTURE §5): bit-exact with bitsim in Verilator and Icarus, measured by
+    """Verilog-2005 backend (docs/rtl.md): bit-exact with bitsim in Verilator and Icarus, measured by
     yosys and nextpnr."""
 
     name: str = "rtl"

@@ -16,7 +16,8 @@ Writes, next to this script: ``model.nir`` (traced with snncompile.trace, saved
 with snncompile.save), ``test.npz`` (``inputs`` uint8 [T, N, 8] spikes of the
 held-out split, ``labels`` int64 [N]) and ``card.json``.
 
-Run: ``python models/digits-seq/train.py`` (CPU, a minute or two; needs scikit-learn).
+Run: ``python models/digits-seq/train.py`` (CPU; measured 45 s of CPU time for the whole script with
+one torch thread; needs scikit-learn, and says so when it is missing).
 
 QAT: ``python models/digits-seq/train.py --qat 4`` does not retrain or rewrite
 ``model.nir``: it loads the weights of ``model.nir`` into the same network,

@@ -52,10 +52,12 @@ class Loaded:
 
 
 def resolve(model: str | Path) -> Path:
-    """A path to an existing file, or the ``model.nir`` of a bundled model of that name."""
+    """A path to an existing file, the ``model.nir`` of a folder holding one, or of a bundled model of that name."""
     path = Path(model)
     if path.is_file():
         return path
+    if path.is_dir() and (path / "model.nir").is_file():
+        return path / "model.nir"
     bundled = models.path(str(model))
     if bundled is not None:
         return bundled

@@ -47,6 +47,8 @@ from .. import nodes as ir
 from ..errors import GraphError, ParameterError, UnsupportedNodeError
 from ..graph import Graph
 from ..semantics import Semantics
+from . import torch_idioms
+from .torch_loop import explicit_state_neurons, trace_loop
 
 try:  # snnTorch is an optional dependency (extra "interop")
     import snntorch as _snn
@@ -57,9 +59,10 @@ except ImportError:  # pragma: no cover - exercised only without snntorch
     _NEURON_BASE, _SUPPORTED_NEURONS = (), ()
 
 _PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)  # identity at inference
-_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten)
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d, nn.Flatten)
 _SUPPORTED = (
-    "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.Identity, nn.Dropout, "
+    "nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d (on binary spikes), nn.Flatten, nn.Identity, "
+    "nn.Dropout, "
     "snntorch.Leaky, snntorch.Synaptic, snntorch.RLeaky, snntorch.RSynaptic"
 )
 _ADD = (operator.add, operator.iadd, torch.add)
@@ -134,6 +137,9 @@ def trace(
     other = framework_tracer(module)
     if other is not None:
         return other(module, sample, name_prefix=name_prefix)  # dt: the framework module's own
+    explicit = explicit_state_neurons(module, _NEURON_BASE) if _NEURON_BASE else []
+    if explicit:
+        return _trace_explicit_state(module, sample, explicit, dt=dt, name_prefix=name_prefix)
     try:
         fx_graph = _Tracer().trace(module)
     except Exception as exc:  # fx raises many types for untraceable Python
@@ -176,7 +182,46 @@ def trace(
                 b.add(name, ir.Output(shape=_shape(o)), src)
         else:
             raise UnsupportedNodeError(f"torch operation '{n.format_node()}' is not supported by snncompile.trace")
-    return Graph(b.nodes, tuple(b.edges), dt=dt, metadata={"snncompile.source": "torch.trace"})
+    return _graph(b, dt)
+
+
+def _graph(b: _Builder, dt: float) -> Graph:
+    keep = _feeding_outputs(b.nodes, b.edges)  # e.g. the spiking node of a readout whose spikes go unused
+    nodes = {k: v for k, v in b.nodes.items() if k in keep}
+    edges = tuple(e for e in b.edges if e[0] in keep and e[1] in keep)
+    return Graph(nodes, edges, dt=dt, metadata={"snncompile.source": "torch.trace"})
+
+
+def _trace_explicit_state(module: nn.Module, sample: Any, explicit: list[str], *, dt: float,
+                          name_prefix: str) -> Graph:
+    """The snnTorch tutorial style (init_hidden=False neurons, a time loop in forward): :mod:`.torch_loop`."""
+    hidden = [n for n, m in module.named_modules() if isinstance(m, _NEURON_BASE) and m.init_hidden]
+    if hidden:
+        raise UnsupportedNodeError(
+            f"neuron modules {', '.join(repr(n) for n in explicit)} have init_hidden=False but "
+            f"{', '.join(repr(n) for n in hidden)} init_hidden=True; use one style for the whole model")
+    b = _Builder(name_prefix)
+    outs = trace_loop(module, sample, b, leaf_types=(*_NEURON_BASE, *_LAYERS, *_PASS_THROUGH),
+                      neuron_base=_NEURON_BASE, check=_check_module, layer=_layer, neuron_tuple=_NeuronTuple)
+    for k, src in enumerate(outs):
+        name = "output" if len(outs) == 1 else f"output_{k}"
+        b.add(name, ir.Output(shape=tuple(b.nodes[src[0]].shape)), src)  # type: ignore[attr-defined]
+    return _graph(b, dt)
+
+
+def _feeding_outputs(nodes: dict[str, ir.Node], edges: list[tuple[str, str]]) -> set[str]:
+    """The nodes with a path to an Output node (Input nodes always stay: they are the graph's signature)."""
+    into: dict[str, list[str]] = {}
+    for a, c in edges:
+        into.setdefault(c, []).append(a)
+    keep = {n for n, node in nodes.items() if isinstance(node, (ir.Output, ir.Input))}
+    todo = list(keep)
+    while todo:
+        for a in into.get(todo.pop(), []):
+            if a not in keep:
+                keep.add(a)
+                todo.append(a)
+    return keep
 
 
 class _Builder:
@@ -212,6 +257,9 @@ class _Builder:
         if isinstance(m, _PASS_THROUGH):
             self.values[n] = src
             return
+        if isinstance(m, nn.MaxPool2d):
+            self.values[n] = (self.max_pool(self.prefix + target, m, src, _shape(n)),)
+            return
         count = self.calls[target] = self.calls.get(target, 0) + 1
         if count > 1 and (isinstance(m, _NEURON_BASE) or _self_describing(m)):
             raise UnsupportedNodeError(f"neuron module '{target}' is called twice per step (shared state)")
@@ -241,9 +289,15 @@ class _Builder:
             return
         tup = self.values.get(n.args[0]) if n.args and isinstance(n.args[0], torch.fx.Node) else None
         if n.target is operator.getitem and isinstance(tup, _NeuronTuple):
-            if n.args[1] != 0:
-                states = ("spk", "syn", "mem") if len(_shape_meta(n.args[0])) == 3 else ("spk", "mem")
-                what = states[n.args[1]] if isinstance(n.args[1], int) and n.args[1] < len(states) else "a state"
+            states = ("spk", "syn", "mem") if len(_shape_meta(n.args[0])) == 3 else ("spk", "mem")
+            index = n.args[1] if isinstance(n.args[1], int) else None
+            if index is not None and -len(states) <= index < 0:
+                index += len(states)
+            if index == len(states) - 1:  # the membrane: a readout
+                self.values[n] = (self.membrane_readout(tup),)
+                return
+            if index != 0:
+                what = states[index] if index is not None and 0 <= index < len(states) else "a state"
                 raise tup.refuse(f"'{what}' (index {n.args[1]})")
             self.values[n] = tup.sources
             return
@@ -251,6 +305,12 @@ class _Builder:
             f"torch operation '{n.format_node()}' is not supported by snncompile.trace; supported: module calls, "
             "a + b of traced values, and [0] of a neuron's output=True tuple"
         )
+
+    def max_pool(self, name: str, m: Any, src: Sources, out_shape: tuple[int, ...]) -> str:
+        return torch_idioms.max_pool(self, name, m, src, out_shape)
+
+    def membrane_readout(self, tup: _NeuronTuple) -> str:
+        return torch_idioms.membrane_readout(self, tup, _RESETS)
 
     def neuron(self, name: str, m: Any, shape: tuple[int, ...], src: Sources) -> str:
         """Add the IR node(s) of a neuron module; returns the node whose output is the spikes."""
@@ -322,8 +382,9 @@ def _param(name: str, what: str, value: torch.Tensor, shape: tuple[int, ...]) ->
         ) from None
 
 
-def _check_module(name: str, m: Any) -> None:
-    """Refuse modules and arguments without an exact IR equivalent (before any shape work)."""
+def _check_module(name: str, m: Any, *, explicit_state: bool = False) -> None:
+    """Refuse modules and arguments without an exact IR equivalent (before any shape work). ``explicit_state``:
+    the model is traced by :mod:`.torch_loop`, so init_hidden=False is expected."""
     cls = type(m).__name__
     if isinstance(m, _LAYERS + _PASS_THROUGH) or _self_describing(m):
         return
@@ -331,7 +392,7 @@ def _check_module(name: str, m: Any) -> None:
         raise UnsupportedNodeError(
             f"torch module '{name}' ({cls}) is not supported by snncompile.trace; supported: {_SUPPORTED}"
         )
-    if not m.init_hidden:
+    if not m.init_hidden and not explicit_state:
         raise UnsupportedNodeError(
             f"neuron module '{name}' ({cls}) has init_hidden=False, so its forward takes and returns explicit "
             f"states that cannot be traced over time; construct the layer with init_hidden=True"

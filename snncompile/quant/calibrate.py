@@ -1,4 +1,4 @@
-"""Calibration: run the float model, measure how large each neuron's registers get (ARCHITECTURE §4).
+"""Calibration: run the float model, measure how large each neuron's registers get (docs/quantisation.md).
 
 The float reference executor (:func:`snncompile.reference.run`, float64) runs on the user's calibration data
 ``[T, B, *shape]`` (one array, or ``{input_name: array}``), or, when there is none, on seeded Bernoulli(0.2)

@@ -1,4 +1,4 @@
-"""Scale folding: which weight-layer channels and neurons must share one scale (ARCHITECTURE §4).
+"""Scale folding: which weight-layer channels and neurons must share one scale (docs/quantisation.md).
 
 Below threshold a neuron is linear. Multiplying its summed input ``x``, its threshold, v_reset, bias, v_init
 and its states ``i``, ``v`` by one positive number ``s`` multiplies every later state by ``s`` and leaves every

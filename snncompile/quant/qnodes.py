@@ -1,4 +1,4 @@
-"""Fixed-point nodes and the QGraph (ARCHITECTURE §3, fixed-point neuron).
+"""Fixed-point nodes and the QGraph (docs/quantisation.md, the fixed-point neuron).
 
 Every parameter is an int64 numpy array whose values must fit the width named
 next to it; construction raises QuantizationError (node, quantity, value,

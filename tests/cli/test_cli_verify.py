@@ -125,12 +125,16 @@ def test_unknown_target_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("snncompile: error: unknown target 'nope'; available targets: ")
 
 
-def test_qgraph_file_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_qgraph_file_is_refused_by_verify_and_shown_by_inspect(capsys: pytest.CaptureFixture[str],
+                                                                 tmp_path: Path) -> None:
     from snncompile.quant.qnir import write_qgraph
 
     graph = sc.load("digits-mlp")
     path = write_qgraph(sc.quantize(graph, sc.QuantSpec(), timesteps=4, batch=2), tmp_path / "q.nir")
-    for command in (["verify", str(path)], ["inspect", str(path)]):
-        code, out, err = run(command, capsys)
-        assert (code, out) == (2, "")
-        assert err.startswith(f"snncompile: error: '{path}' is a QGraph file (written by snncompile export)")
+    code, out, err = run(["verify", str(path)], capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"snncompile: error: '{path}' is a QGraph file (written by snncompile export)")
+    code, out, err = run(["inspect", str(path)], capsys)
+    assert (code, err) == (0, "")
+    assert "source: QGraph (fixed point, written by snncompile export)" in out
+    assert any(line.split()[:3] == ["1", "QNeuron(LIF)", "64"] for line in out.splitlines())

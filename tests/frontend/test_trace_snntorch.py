@@ -332,7 +332,8 @@ class SharedNeuron(nn.Module):
 @pytest.mark.parametrize(
     ("make", "shape", "msg"),
     [
-        (UsesSyn, (4,), r"'mem' \(index 2\) of neuron module 'lif' \(Synaptic, output=True\) is used"),
+        (UsesSyn, (4,), r"the membrane of neuron module 'lif' \(Synaptic, output=True, reset_mechanism='subtract'\) "
+                        r"is used as a readout, but it is reset"),
         (SharedNeuron, (4,), r"neuron module 'lif' is called twice per step"),
         (lambda: nn.Sequential(nn.Flatten(0)), (4,), r"'0' \(Flatten\): start_dim=0, end_dim=-1 flatten the batch"),
         (lambda: nn.Sequential(nn.AvgPool2d(2, ceil_mode=True)), (1, 4, 4), r"'0' \(AvgPool2d\): ceil_mode=True"),

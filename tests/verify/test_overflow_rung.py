@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
 import json
-import sys
 import warnings
 
 from integrator_case import integrator_graph, integrator_inputs
@@ -12,7 +12,7 @@ from snncompile.errors import OverflowRiskWarning, SaturationWarning
 from snncompile.quant.clamps import ClampEvent
 from snncompile.quant.spec import QuantSpec
 
-ladder = sys.modules["snncompile.verify"]  # the module; ``snncompile.verify`` is the function
+ladder = importlib.import_module("snncompile.verify")  # the module; ``snncompile.verify`` is the function
 
 SATURATED = ("node 'readout': register v saturated 295 times (first at step 5, sample 1, neuron 0) on the data run; "
              "int8 range [-127, 127] (saturate): use more state bits, or calibrate on data like this")
