@@ -147,7 +147,7 @@ def _model_args(p: argparse.ArgumentParser, *, quant: bool = True) -> None:
         p.add_argument("--layer-bits", action="append", default=[], metavar="LAYER=BITS",
                        help="per-layer precision (repeatable): LAYER a node name or @N (N-th neuron layer); BITS "
                             "N (weight bits) or wN,sN,dN (weight, state, decay fractional bits), e.g. 3=4, "
-                            "@0=w6,s16 (docs/quantisation.md)")
+                            "@0=w6,s16 (docs/quantisation.md; default: none, every layer takes --bits / --state-bits)")
 
 
 def _add_verify(sub: Any) -> None:
