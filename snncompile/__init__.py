@@ -5,7 +5,8 @@ Public API: :func:`load` (a ``.nir`` file or bundled model name to a Graph),
 Graph), :func:`simulate` (the float reference executor), :func:`format` (text
 dump), :func:`quantize` (Graph + :class:`QuantSpec` to a fixed-point
 :class:`QGraph`), :func:`verify` (the verification ladder, a
-:class:`~snncompile.verify.Report`) and the error classes.
+:class:`~snncompile.verify.Report`), :func:`sweep` (bit widths x targets on Ray, docs/sweep.md) and the
+error classes.
 
 ``snncompile.verify`` is the function; its module is reached with
 ``from snncompile.verify import Report`` (``import snncompile.verify as m``
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 from .quant.qnodes import QGraph  # noqa: E402 - after __version__, which submodules read
 from .quant.quantize import quantize  # noqa: E402
 from .quant.spec import QuantSpec  # noqa: E402
+from .sweep import sweep  # noqa: E402 - the function, as for verify (Ray is imported only when a sweep runs)
 from .verify import verify  # noqa: E402 - binds the function over the submodule attribute, on purpose
 
 
@@ -64,5 +66,5 @@ def trace(module: Any, sample: Any, **kwargs: Any) -> Graph:
 __all__ = [
     "BackendError", "Graph", "GraphError", "InputError", "OutputError", "PRESETS", "QGraph", "QuantSpec",
     "QuantizationError", "ResourceError", "Semantics", "SnnCompileError", "UnsupportedNodeError", "VerificationError",
-    "errors", "format", "load", "quantize", "save", "semantics", "simulate", "trace", "verify",
+    "errors", "format", "load", "quantize", "save", "semantics", "simulate", "sweep", "trace", "verify",
 ]
