@@ -72,6 +72,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ..data import load_data
     from ..frontend.nir_read import resolve
     from ..outdir import clean_beside
+    from .folder import check_folder
     from .runner import require_ray, run
     from .space import Space, describe, parse_ints
 
@@ -88,12 +89,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else Path(f"sweep-{Path(args.model).stem}")
     for note in clean_beside(out):
         _progress(note)
+    protect = [resolve(args.model), *(p for p in (args.inputs, args.core_spec) if p and Path(p).is_file())]
+    check_folder(out, protect=protect)  # refuse before any work
     loaded = load_model(args)
     data = load_data(args.inputs, loaded.graph, loaded.path, timesteps=args.timesteps)
     _progress(f"data: {data.note}")
     _progress(f"grid: bits {describe(space.bits)} x state bits {describe(space.state_bits)} x targets "
               f"{', '.join(space.targets)}: {len(space.jobs())} configuration(s)")
-    protect = [resolve(args.model), *(p for p in (args.inputs, args.core_spec) if p and Path(p).is_file())]
     try:
         result = run(loaded.graph, data.inputs, data.labels, space, out=out, model=args.model, data_note=data.note,
                      force=args.force, address=args.address, workers=args.workers,

@@ -60,36 +60,44 @@ class SweepFolder:
             raise OutputError(f"sweep: {describe_os_error(exc)}") from None
 
 
-def open_folder(out: str | Path, header: dict[str, Any], *, protect: Sequence[str | Path] = ()) -> SweepFolder:
-    """Check OUT (module docstring), create it when new; ``header`` goes into a new folder's ``sweep.json``."""
+def check_folder(out: str | Path, *, protect: Sequence[str | Path] = ()) -> bool:
+    """Check OUT (module docstring) without writing anything: True when it is a sweep folder to resume."""
     shown, path = str(out), absolute(out)
     label = f"-o '{shown}'"
     check_parents(path, label)
     if not os.path.lexists(path):
-        folder = SweepFolder(path, shown, resumed=False)
-        try:
-            path.mkdir(parents=True)
-        except FileExistsError:
-            raise InputError(f"{label}: '{shown}' appeared while the sweep started; run it again") from None
-        except OSError as exc:
-            raise OutputError(f"sweep: cannot create '{shown}': {describe_os_error(exc)}") from None
-        write_header(folder, {**header, "status": "running"})
-        return folder
+        return False
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
-        raise InputError(f"{label}: '{shown}' is a symbolic link; {NOT_A_SWEEP}")
+        raise InputError(f"{label} is a symbolic link; {NOT_A_SWEEP}")
     if not stat.S_ISDIR(mode):
-        raise InputError(f"{label}: '{shown}' is a {file_kind(mode)}, not a folder; {NOT_A_SWEEP}")
+        raise InputError(f"{label} is a {file_kind(mode)}, not a folder; {NOT_A_SWEEP}")
     reason = protected_reason(path)
     if reason is not None:
-        raise InputError(f"{label}: '{shown}' {reason}; {NOT_A_SWEEP}")
+        raise InputError(f"{label} {reason}; {NOT_A_SWEEP}")
     for p in protect:
         if Path(os.path.realpath(path)) in Path(os.path.realpath(p)).parents:
-            raise InputError(f"{label}: '{shown}' holds the input file '{p}'; {NOT_A_SWEEP}")
+            raise InputError(f"{label} holds the input file '{p}'; {NOT_A_SWEEP}")
     problem = _marker_problem(path / SWEEP_FILE)
     if problem is not None:
-        raise InputError(f"{label}: '{shown}' is not a sweep folder ({problem}); {NOT_A_SWEEP}")
-    return SweepFolder(path, shown, resumed=True)
+        raise InputError(f"{label} is not a sweep folder ({problem}); {NOT_A_SWEEP}")
+    return True
+
+
+def open_folder(out: str | Path, header: dict[str, Any], *, protect: Sequence[str | Path] = ()) -> SweepFolder:
+    """Check OUT (:func:`check_folder`) and create it when new; ``header`` goes into a new folder's ``sweep.json``."""
+    shown, path = str(out), absolute(out)
+    if check_folder(out, protect=protect):
+        return SweepFolder(path, shown, resumed=True)
+    folder = SweepFolder(path, shown, resumed=False)
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        raise InputError(f"-o '{shown}' appeared while the sweep started; run it again") from None
+    except OSError as exc:
+        raise OutputError(f"sweep: cannot create '{shown}': {describe_os_error(exc)}") from None
+    write_header(folder, {**header, "status": "running"})
+    return folder
 
 
 def _marker_problem(path: Path) -> str | None:

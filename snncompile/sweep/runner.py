@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,7 @@ def _compute(ray: Any, graph: Graph, inputs: Mapping[str, np.ndarray], labels: n
             if job.point not in points:
                 points[job.point] = quantise.remote(graph_ref, inputs_ref, labels, floats_ref, job.point, space.base)
             pending[measure.remote(points[job.point], stimuli_ref, job)] = (key, job)
-        with _Progress(total, total - len(todo), progress, notes) as bar:
+        with _Progress(total, total - len(todo), progress, notes) as bar, _cancel_on_interrupt(ray, pending):
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 key, job = pending.pop(ready[0])
@@ -213,6 +214,18 @@ def _compute(ray: Any, graph: Graph, inputs: Mapping[str, np.ndarray], labels: n
     finally:
         if started:
             ray.shutdown()
+
+
+@contextmanager
+def _cancel_on_interrupt(ray: Any, pending: Mapping[Any, Any]) -> Iterator[None]:
+    """On Ctrl-C, cancel the tasks still pending (a session we started is shut down anyway; a cluster is not)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for ref in list(pending):
+            with suppress(Exception):
+                ray.cancel(ref, recursive=True)
+        raise
 
 
 def identity(job: Job) -> dict[str, Any]:
