@@ -36,6 +36,8 @@ INSTALL = "pip install 'snncompile[sweep]'"
 #: object store of the embedded local Ray: the data and QGraphs of a sweep are megabytes, not gigabytes
 LOCAL_OBJECT_STORE_BYTES = 256 << 20
 CACHED = (tasks.OK, tasks.MISMATCH, tasks.REFUSED)
+#: targets whose configurations take long (simulator builds, synthesis): submitted after the quick ones
+SLOW = {"rtl": 1}
 
 
 def _quiet(message: str) -> None:
@@ -194,7 +196,7 @@ def _compute(ray: Any, graph: Graph, inputs: Mapping[str, np.ndarray], labels: n
         stimuli_ref = ray.put(stimuli)
         points: dict[Any, Any] = {}
         pending: dict[Any, tuple[str, Job]] = {}
-        for key, job in todo:
+        for key, job in sorted(todo, key=lambda kj: SLOW.get(kj[1].target, 0)):  # quick results first
             if job.point not in points:
                 points[job.point] = quantise.remote(graph_ref, inputs_ref, labels, floats_ref, job.point, space.base)
             pending[measure.remote(points[job.point], stimuli_ref, job)] = (key, job)
