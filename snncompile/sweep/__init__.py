@@ -98,4 +98,5 @@ def _ints(value: Any, what: str, *, auto: bool = False) -> tuple[Any, ...]:
         items = list(value)
     except TypeError:
         raise InputError(f"sweep: {what} must be an int, a string like '2..8' or an iterable, got {value!r}") from None
-    return tuple(dict.fromkeys(None if v is None and auto else int(v) for v in items))
+    values = set(None if v is None and auto else int(v) for v in items)
+    return ((None,) if None in values else ()) + tuple(sorted(v for v in values if v is not None))  # as parse_ints

@@ -125,12 +125,12 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], labels: np.ndarray | Non
                      check_samples=check_samples, progress=progress, total=len(jobs), notes=notes, info=info)
     except KeyboardInterrupt:
         if where is not None:
-            done = [rows[k] for k in keys if k in rows]
+            done = [table.ordered(rows[k]) for k in keys if k in rows]
             _finish(where, done, info | {"status": "interrupted"}, accuracy_name)
             notes(f"interrupted: {len(done)} of {len(jobs)} configurations are in {where.shown}; run the same "
                   "command again to resume")
         raise
-    ordered = [rows[k] for k in keys]
+    ordered = [table.ordered(rows[k]) for k in keys]  # every row has every column (None where it has no value)
     info["seconds"] = round(time.perf_counter() - t_start, 2)
     _finish(where, ordered, info | {"status": "complete"}, accuracy_name)
     return SweepResult(ordered, None if where is None else where.path, computed, len(jobs) - computed, info)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,23 @@ def test_command_refuses_before_any_work(tmp_path: Path, args: list[str], messag
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("snncompile: error: ") and message in err, err
     assert not (tmp_path / "out").exists() and list(plain.iterdir()) == [] and file.read_text() == "mine"
+
+
+def test_sweep_in_memory_on_a_graph_without_labels(local_ray: Any, tmp_path: Path) -> None:
+    """A Graph and an array in, nothing written: the table only; the accuracy column is the prediction agreement."""
+    import numpy as np
+
+    graph = sc.load("digits-mlp")
+    spikes = (np.random.default_rng(0).random((12, 6, 64)) < 0.2).astype(np.int64)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = sc.sweep(graph, bits=[4, 2], targets="bitsim", inputs=spikes, progress=False)
+    finally:
+        os.chdir(cwd)
+    assert result.out is None and list(tmp_path.iterdir()) == []
+    assert [r["label"] for r in result.rows] == ["2b bitsim", "4b bitsim"]
+    assert result.info["accuracy"] == "prediction agreement"
+    for r in result.rows:
+        assert r["status"] == "ok" and r["rung"] == "PASS" and r["accuracy_fixed"] is None
+        assert r["accuracy"] == r["prediction_agreement"] and r["resource"] is None and r["pareto_resource"] is None
