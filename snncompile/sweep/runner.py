@@ -127,8 +127,9 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], labels: np.ndarray | Non
         if where is not None:
             done = [table.ordered(rows[k]) for k in keys if k in rows]
             _finish(where, done, info | {"status": "interrupted"}, accuracy_name)
-            notes(f"interrupted: {len(done)} of {len(jobs)} configurations are in {where.shown}; run the same "
-                  "command again to resume")
+            kept = sum(1 for r in done if r["status"] in CACHED)
+            notes(f"interrupted: {len(done)} of {len(jobs)} configurations finished, {kept} cached in {where.shown}; "
+                  "run the same command again to resume")
         raise
     ordered = [table.ordered(rows[k]) for k in keys]  # every row has every column (None where it has no value)
     info["seconds"] = round(time.perf_counter() - t_start, 2)
