@@ -70,6 +70,7 @@ def _progress(message: str) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..commands import load_model
     from ..data import load_data
+    from ..errors import InputError
     from ..frontend.nir_read import resolve
     from ..outdir import clean_beside
     from .folder import check_folder
@@ -77,6 +78,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .space import Space, describe, parse_ints
 
     require_ray()  # before any work: without Ray the command is one line saying how to install it
+    if args.address and args.workers:
+        raise InputError("--workers sets the CPUs of the embedded local Ray; with --address the cluster's own "
+                         "CPUs run the tasks")
     space = Space(
         bits=parse_ints(args.bits, "--bits"), state_bits=parse_ints(args.state_bits, "--state-bits", auto=True),
         targets=tuple(dict.fromkeys(args.target or ["hls"])), unroll=parse_ints(args.unroll, "--unroll"),

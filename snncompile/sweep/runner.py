@@ -126,19 +126,19 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], labels: np.ndarray | Non
     except KeyboardInterrupt:
         if where is not None:
             done = [table.ordered(rows[k]) for k in keys if k in rows]
-            _finish(where, done, info | {"status": "interrupted"}, accuracy_name)
+            _finish(where, done, info | {"status": "interrupted"}, accuracy_name, notes)
             kept = sum(1 for r in done if r["status"] in CACHED)
             notes(f"interrupted: {len(done)} of {len(jobs)} configurations finished, {kept} cached in {where.shown}; "
                   "run the same command again to resume")
         raise
     ordered = [table.ordered(rows[k]) for k in keys]  # every row has every column (None where it has no value)
     info["seconds"] = round(time.perf_counter() - t_start, 2)
-    _finish(where, ordered, info | {"status": "complete"}, accuracy_name)
+    _finish(where, ordered, info | {"status": "complete"}, accuracy_name, notes)
     return SweepResult(ordered, None if where is None else where.path, computed, len(jobs) - computed, info)
 
 
 def _finish(where: folders.SweepFolder | None, rows: list[dict[str, Any]], info: dict[str, Any],
-            accuracy_name: str) -> None:
+            accuracy_name: str, notes: Callable[[str], None] = _quiet) -> None:
     for r in rows:
         r["accuracy"] = r.get("accuracy_fixed") if accuracy_name == "accuracy" else r.get("prediction_agreement")
     pareto.mark(rows)
@@ -148,6 +148,12 @@ def _finish(where: folders.SweepFolder | None, rows: list[dict[str, Any]], info:
     where.write("table.json", table.to_json(rows, info).encode())
     import tempfile
 
+    try:
+        import matplotlib  # noqa: F401 - in the 'sweep' extra; without it the table is still written
+    except ImportError:
+        notes(f"pareto.png not written: matplotlib is not installed ({INSTALL})")
+        folders.write_header(where, {**info, "counts": _counts(rows)})
+        return
     with tempfile.TemporaryDirectory(prefix="snncompile-sweep-plot-") as tmp:
         png = Path(tmp) / "pareto.png"
         title = f"{info['model']}: {accuracy_name} vs cost ({len(rows)} configurations)"
@@ -245,8 +251,10 @@ class _Progress:
         self.enabled, self.notes, self.total, self.count = enabled, notes, total, initial
         self.bar: Any = None
         if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
+            try:
+                from tqdm import tqdm
+            except ImportError:  # the 'sweep' extra brings it; without it, the lines below
+                return
             self.bar = tqdm(total=total, initial=initial, unit="config", desc="sweep", file=sys.stderr,
                             dynamic_ncols=True)
 

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -204,6 +205,9 @@ def job_hash(job: Job, *, model: str, data: str, check_samples: int, base: Quant
 
 
 def _plain(value: Any) -> Any:
+    """An option as hashed: a file (a CoreSpec JSON) by its content, so that editing it invalidates the cache."""
+    if isinstance(value, str) and value.endswith(".json") and Path(value).is_file():
+        return {"file": value, "sha256": hashlib.sha256(Path(value).read_bytes()).hexdigest()}
     return value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
 
 

@@ -145,6 +145,7 @@ def test_command_runs_on_a_ray_cluster_then_resumes(local_ray: Any, tmp_path: Pa
     (["--target", "fpga"], "unknown target 'fpga'"),
     (["-o", "{plain}"], "is not a sweep folder (it has no sweep.json)"),
     (["-o", "{file}"], "is a file, not a folder"),
+    (["--address", "127.0.0.1:1", "--workers", "2"], "--workers sets the CPUs of the embedded local Ray"),
 ])
 def test_command_refuses_before_any_work(tmp_path: Path, args: list[str], message: str,
                                          capsys: pytest.CaptureFixture[str]) -> None:

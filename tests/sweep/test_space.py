@@ -157,3 +157,30 @@ def test_folder_refuses_one_holding_an_input(tmp_path: Path) -> None:
     data.write_bytes(b"")
     with pytest.raises(InputError, match="holds the input file"):
         folders.open_folder(out, {}, protect=[data])
+
+
+def test_a_core_spec_file_is_hashed_by_its_content(tmp_path: Path) -> None:
+    spec = tmp_path / "chip.json"
+    spec.write_text('{"name": "a"}')
+    job = Job(QuantPoint("loihi", None, None), "loihi", (("core_spec", str(spec)),))
+    args = {"model": "m", "data": "d", "check_samples": 8, "base": sc.QuantSpec()}
+    before = job_hash(job, **args)
+    spec.write_text('{"name": "b"}')
+    assert job_hash(job, **args) != before
+
+
+def test_table_is_written_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plot is optional: without matplotlib the table and sweep.json are written and a note says why."""
+    import sys
+
+    from snncompile.sweep.runner import _finish
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    where = folders.open_folder(tmp_path / "s", {})
+    rows = [{"id": "a", "label": "4b hls", "target": "hls", "weight_bits": 4, "status": "ok", "accuracy_fixed": 0.9,
+             "resource": 10, "latency_us": 1.0}]
+    notes: list[str] = []
+    _finish(where, rows, {"model": "m"}, "accuracy", notes.append)
+    assert sorted(p.name for p in where.path.iterdir()) == ["sweep.json", "table.csv", "table.json"]
+    assert notes == ["pareto.png not written: matplotlib is not installed (pip install 'snncompile[sweep]')"]
+    assert rows[0]["accuracy"] == 0.9 and rows[0]["pareto_resource"] is True
