@@ -1,6 +1,8 @@
 """A small sweep on a real local Ray (digits-mlp, a few points): resume, refusals, table, plot, the command.
 
-Marked ``ray``: CI installs the 'sweep' extra, so these run there (``pytest -m ray`` runs just them).
+Marked ``ray``: CI installs the 'sweep' extra, so these run there (``pytest -m ray`` runs just them). The
+command-in-its-own-process test comes last: a second driver takes over the workers, which the others then
+would have to start again (each imports torch and snncompile).
 """
 
 from __future__ import annotations
@@ -120,25 +122,6 @@ def _test_set() -> tuple[Any, Any]:
     return data.inputs, data.labels
 
 
-def test_command_runs_on_a_ray_cluster_then_resumes(local_ray: Any, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    """``--address``: the command, in its own process, connects to a running cluster (the module's local one)."""
-    out = tmp_path / "out"
-    address = local_ray.get_runtime_context().gcs_address
-    args = ["sweep", "digits-mlp", "--bits", "3,4", "--target", "hls", "--check-samples", "2", "-o", str(out)]
-    proc = subprocess.run([sys.executable, "-m", "snncompile", *args, "--address", address], capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert f"Ray cluster at {address} started in" in proc.stderr
-    assert "[2/2] " in proc.stderr and "Traceback" not in proc.stderr
-    assert f"wrote {out}/: table.csv, table.json, pareto.png (2 computed, 0 reused)" in proc.stdout
-    assert "3b hls unroll=1  ok" in proc.stdout
-    assert main(args) == 0  # again: everything is cached, so no task runs
-    again = capsys.readouterr()
-    assert "(0 computed, 2 reused)" in again.out and "ok (cached)" in again.out
-    assert "Ray" not in again.err
-
-
 @pytest.mark.parametrize(("args", "message"), [
     (["--bits", "2..x"], "--bits '2..x': '2..x' is not an integer or a range LO..HI"),
     (["--bits", "1..3"], "QuantSpec: weight_bits=1 is outside 2..16"),
@@ -179,3 +162,22 @@ def test_sweep_in_memory_on_a_graph_without_labels(local_ray: Any, tmp_path: Pat
     for r in result.rows:
         assert r["status"] == "ok" and r["rung"] == "PASS" and r["accuracy_fixed"] is None
         assert r["accuracy"] == r["prediction_agreement"] and r["resource"] is None and r["pareto_resource"] is None
+
+
+def test_command_runs_on_a_ray_cluster_then_resumes(local_ray: Any, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``--address``: the command, in its own process, connects to a running cluster (the module's local one)."""
+    out = tmp_path / "out"
+    address = local_ray.get_runtime_context().gcs_address
+    args = ["sweep", "digits-mlp", "--bits", "3,4", "--target", "hls", "--check-samples", "2", "-o", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "snncompile", *args, "--address", address], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Ray cluster at {address} started in" in proc.stderr
+    assert "[2/2] " in proc.stderr and "Traceback" not in proc.stderr
+    assert f"wrote {out}/: table.csv, table.json, pareto.png (2 computed, 0 reused)" in proc.stdout
+    assert "3b hls unroll=1  ok" in proc.stdout
+    assert main(args) == 0  # again: everything is cached, so no task runs
+    again = capsys.readouterr()
+    assert "(0 computed, 2 reused)" in again.out and "ok (cached)" in again.out
+    assert "Ray" not in again.err
