@@ -184,3 +184,35 @@ def test_table_is_written_without_matplotlib(tmp_path: Path, monkeypatch: pytest
     assert sorted(p.name for p in where.path.iterdir()) == ["sweep.json", "table.csv", "table.json"]
     assert notes == ["pareto.png not written: matplotlib is not installed (pip install 'snncompile[sweep]')"]
     assert rows[0]["accuracy"] == 0.9 and rows[0]["pareto_resource"] is True
+
+
+class FakeRay:
+    """Records how the sweep calls ray.init (the real one is exercised in test_ray_sweep.py)."""
+
+    def __init__(self, initialized: bool = False) -> None:
+        self.initialized, self.calls = initialized, []  # type: list[dict[str, object]]
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def init(self, **kwargs: object) -> None:
+        self.calls.append(kwargs)
+
+
+def test_ray_address_is_honoured_and_the_embedded_ray_is_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    from snncompile.sweep.runner import LOCAL_OBJECT_STORE_BYTES, start
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    fake = FakeRay()
+    assert start(fake, None, None) == (True, "Ray cluster at 10.0.0.1:6379")
+    assert fake.calls[0]["address"] == "10.0.0.1:6379" and "num_cpus" not in fake.calls[0]
+    assert start(fake, "head:6379", None) == (True, "Ray cluster at head:6379")  # --address wins over the variable
+    monkeypatch.delenv("RAY_ADDRESS")
+    fake = FakeRay()
+    assert start(fake, None, 3) == (True, "embedded local Ray (3 CPUs)")
+    assert {k: fake.calls[0][k] for k in ("num_cpus", "include_dashboard", "object_store_memory", "log_to_driver")} \
+        == {"num_cpus": 3, "include_dashboard": False, "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
+            "log_to_driver": False}
+    assert "address" not in fake.calls[0]
+    owned = FakeRay(initialized=True)
+    assert start(owned, "head:6379", 2) == (False, "the caller's Ray session") and owned.calls == []
