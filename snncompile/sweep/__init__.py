@@ -6,6 +6,9 @@ command. Ray is an optional dependency (``pip install 'snncompile[sweep]'``), im
 Modules: :mod:`.space` (the grid, configuration hashes), :mod:`.tasks` (one point, one configuration),
 :mod:`.runner` (Ray orchestration, cache and resume), :mod:`.folder` (the output folder), :mod:`.table` (CSV,
 JSON, text), :mod:`.pareto` (fronts and the plot), :mod:`.cli` (the subcommand).
+
+As with ``snncompile.verify``, the top-level name ``snncompile.sweep`` is the function: reach the modules with
+``from snncompile.sweep.runner import run`` (``import snncompile.sweep.runner as m`` resolves through the function).
 """
 
 from __future__ import annotations
