@@ -5,8 +5,8 @@ Graph), :func:`save` (Graph to ``.nir``), :func:`trace` (a torch/snnTorch module
 :func:`simulate` (the float reference executor), :func:`format` (text dump), :func:`quantize` (Graph +
 :class:`QuantSpec` to a fixed-point :class:`QGraph`), :func:`verify` (the verification ladder, a
 :class:`~snncompile.verify.Report`), :func:`export` (quantise, emit every target, check, manifest),
-:func:`run` / :func:`predict` (a QGraph, qgraph.nir or export folder on bitsim or a target) and the error
-classes.
+:func:`run` / :func:`predict` (a QGraph, qgraph.nir or export folder on bitsim or a target), :func:`sweep`
+(bit widths x targets on Ray, docs/sweep.md) and the error classes.
 
 ``import snncompile`` does not import torch: :func:`quantize` and :func:`verify` load on first use.
 ``snncompile.verify`` and ``snncompile.export`` are the functions; their modules are reached with
@@ -43,6 +43,7 @@ _LAZY = {
     "QGraph": ("snncompile.quant.qnodes", "QGraph"), "QuantSpec": ("snncompile.quant.spec", "QuantSpec"),
     "LayerQuant": ("snncompile.quant.spec", "LayerQuant"),
     "quantize": ("snncompile.quant.quantize", "quantize"), "verify": ("snncompile.verify", "verify"),
+    "sweep": ("snncompile.sweep", "sweep"),  # Ray is imported only when a sweep runs
     **{name: ("snncompile.api", name) for name in ("export", "load", "predict", "run", "save", "simulate", "trace")},
 }
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
@@ -51,10 +52,11 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .quant.qnodes import QGraph
     from .quant.quantize import quantize
     from .quant.spec import LayerQuant, QuantSpec
+    from .sweep import sweep
     from .verify import verify
 
 #: submodules whose name is also a public function: importing the submodule must not rebind the function
-_SHADOWED = {"verify", "export"}
+_SHADOWED = {"verify", "export", "sweep"}
 
 
 def _lazy_attribute(name: str) -> Any:
@@ -102,6 +104,6 @@ def __dir__() -> list[str]:
 __all__ = [
     "BackendError", "Graph", "GraphError", "InputError", "LayerQuant", "OutputError", "PRESETS", "QGraph", "QuantSpec",
     "QuantizationError", "ResourceError", "Semantics", "SnnCompileError", "UnsupportedNodeError", "VerificationError",
-    "errors", "export", "format", "load", "predict", "quantize", "run", "save", "semantics", "simulate", "trace",
-    "verify",
+    "errors", "export", "format", "load", "predict", "quantize", "run", "save", "semantics", "simulate", "sweep",
+    "trace", "verify",
 ]

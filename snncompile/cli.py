@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(sub)
     _add_simulate(sub)
     _add_export(sub)
+    from .sweep.cli import add_parser as add_sweep  # docs/sweep.md; Ray is imported only when it runs
+
+    add_sweep(sub)
     return parser
 
 

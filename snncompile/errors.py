@@ -77,6 +77,10 @@ class VerificationError(SnnCompileError):
     exit_code = 1
 
 
+class DependencyError(SnnCompileError):
+    """An optional dependency a command needs is not installed; the message says how to install it."""
+
+
 class SnnCompileWarning(UserWarning):
     """Base of every warning snncompile issues; the CLI prints each as one line, ``snncompile: warning: <message>``."""
 
