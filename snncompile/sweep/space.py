@@ -16,6 +16,8 @@ target with its options. The sweep folder caches each job's row under that name,
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import re
@@ -60,7 +62,8 @@ class QuantPoint:
         """The QuantSpec of this point: ``base`` with its widths (Loihi keeps granularity and headroom only)."""
         if self.quantiser == LOIHI:
             return base
-        return QuantSpec(**{**base.to_dict(), "weight_bits": self.weight_bits, "state_bits": self.state_bits})
+        assert self.weight_bits is not None  # a generic point always has its weight width
+        return dataclasses.replace(base, weight_bits=self.weight_bits, state_bits=self.state_bits)
 
     def key(self, base: QuantSpec) -> dict[str, Any]:
         """What the quantisation depends on (part of the hash)."""

@@ -84,7 +84,7 @@ def test_target_refusal_is_a_row() -> None:
     q = tasks.Quantised(QuantPoint("generic", 4, None), qgraph, {"accuracy_fixed": 0.5}, None, 0.0)
     row = tasks.measure_target(q, inputs, Job(q.point, "loihi", ()))
     assert (row["status"], row["stage"]) == ("refused", "check"), row
-    assert row["error"].startswith("QuantizationError: node '0': weight-layer bias")
+    assert row["error"].startswith("LoihiRuleError: loihi rule check_weight_bias: node '0': weight-layer bias")
     assert row["accuracy_fixed"] == 0.5 and "rung" not in row
 
 
