@@ -29,12 +29,14 @@ integers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from snncompile.backends.xylo.spec import MAX_HIDDEN_SPIKES, MAX_INPUT_EVENTS, MAX_OUTPUT_SPIKES, XyloNet
 from snncompile.errors import InputError
+from snncompile.quant.qnodes import QGraph, QNeuron
 
 LO, HI = -(1 << 15), (1 << 15) - 1
 PATHS = ("auto", "fast", "plain")
@@ -215,3 +217,23 @@ def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto") -> XyloTra
                            ("vmem_out", out.v)):
             rec[key][t] = value
     return XyloTraces(**rec)
+
+
+def uses_xylo(qgraph: QGraph) -> bool:
+    """Whether any neuron of ``qgraph`` is under Xylo's arithmetic (``accumulate="per_event"``, the xylo preset)."""
+    return any(isinstance(nd, QNeuron) and nd.semantics.accumulate == "per_event" for nd in qgraph.nodes.values())
+
+
+def run_xylo_graph(qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto",
+                   allow_counts: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """bitsim's traces of a QGraph under the xylo preset: the graph mapped onto Xylo
+    (:func:`snncompile.backends.xylo.lower.lower`, which refuses what Xylo cannot compute) and stepped by
+    :func:`run_xylo`. The generic executors hand such graphs here: their exact accumulation would differ."""
+    from snncompile.backends.xylo.lower import lower, traces_by_node
+
+    from .plain import check_inputs
+
+    data = check_inputs(qgraph, inputs, allow_counts=allow_counts)
+    x = next(iter(data.values()))
+    mapping = lower(qgraph)
+    return traces_by_node(mapping, qgraph, x, dict(run_xylo(mapping.net, x, path=path).items()))
