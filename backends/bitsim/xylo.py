@@ -236,4 +236,4 @@ def run_xylo_graph(qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray]
     data = check_inputs(qgraph, inputs, allow_counts=allow_counts)
     x = next(iter(data.values()))
     mapping = lower(qgraph)
-    return traces_by_node(mapping, qgraph, x, dict(run_xylo(mapping.net, x, path=path).items()))
+    return traces_by_node(mapping, x, dict(run_xylo(mapping.net, x, path=path).items()))

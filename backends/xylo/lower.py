@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from snncompile.errors import ResourceError
+from snncompile.errors import InputError, ResourceError
 from snncompile.nodes import Input, Output
 from snncompile.quant.qnodes import QDense, QGraph, QNeuron
 
@@ -44,6 +45,16 @@ class XyloMapping:
     readout: dict[str, tuple[int, int]]
     layers: dict[str, tuple[str, str, str]]
     latency: int
+    input: str = "input"
+    outputs: dict[str, tuple[str, ...]] | None = None  # Output node -> the readout neurons it reads
+
+    def to_dict(self) -> dict[str, object]:
+        """What :func:`mapping_from_dict` needs next to the spec (mapping.json)."""
+        return {"format": "snncompile-xylo-mapping/1", "input": self.input, "latency_steps": self.latency,
+                "hidden": {k: list(v) for k, v in self.hidden.items()},
+                "readout": {k: list(v) for k, v in self.readout.items()},
+                "layers": {k: list(v) for k, v in self.layers.items()},
+                "outputs": {k: list(v) for k, v in (self.outputs or {}).items()}}
 
     def summary(self) -> dict[str, object]:
         return {"input_channels": self.net.n_in, "hidden_neurons": self.net.n_hidden,
@@ -165,7 +176,31 @@ def lower(qgraph: QGraph) -> XyloMapping:
     net = XyloNet(weights_in=w["in"], weights_rec=w["rec"], weights_out=w["out"], dash_syn_2=np.zeros(n, np.int64),
                   weight_shift_in=shifts.get("in", (0, ""))[0], weight_shift_rec=shifts.get("rec", (0, ""))[0],
                   weight_shift_out=shifts.get("out", (0, ""))[0], **params)
-    return XyloMapping(net=net, hidden=hid, readout=rd, layers=layers, latency=_latency(qgraph, inp, layers))
+    outputs = {o: tuple(qgraph.predecessors(o)) for o, nd in qgraph.nodes.items() if isinstance(nd, Output)}
+    return XyloMapping(net=net, hidden=hid, readout=rd, layers=layers, latency=_latency(qgraph, inp, layers),
+                       input=inp, outputs=outputs)
+
+
+def mapping_from_dict(net: XyloNet, data: Mapping[str, Any]) -> XyloMapping:
+    """The :class:`XyloMapping` of :meth:`XyloMapping.to_dict` and its spec."""
+    if data.get("format") != "snncompile-xylo-mapping/1":
+        raise InputError("xylo mapping: not a snncompile Xylo mapping (format key missing)")
+    pair = lambda d: {k: (int(v[0]), int(v[1])) for k, v in d.items()}  # noqa: E731
+    return XyloMapping(net=net, hidden=pair(data["hidden"]), readout=pair(data["readout"]),
+                       layers={k: (v[0], v[1], v[2]) for k, v in data["layers"].items()},
+                       latency=int(data["latency_steps"]), input=str(data["input"]),
+                       outputs={k: tuple(v) for k, v in data["outputs"].items()})
+
+
+def layer_weights(mapping: XyloMapping, name: str) -> tuple[np.ndarray, int]:
+    """Weight layer ``name``'s int8 block ``[out, in]`` and shift, read back from the mapped matrices."""
+    src, dst, matrix = mapping.layers[name]
+    net = mapping.net
+    if matrix == "in":
+        return net.weights_in[:, slice(*mapping.hidden[dst]), 0].T, net.weight_shift_in
+    if matrix == "rec":
+        return net.weights_rec[slice(*mapping.hidden[src]), slice(*mapping.hidden[dst]), 0].T, net.weight_shift_rec
+    return net.weights_out[slice(*mapping.hidden[src]), slice(*mapping.readout[dst])].T, net.weight_shift_out
 
 
 def _latency(qgraph: QGraph, inp: str, layers: Mapping[str, tuple[str, str, str]]) -> int:
@@ -178,31 +213,27 @@ def _latency(qgraph: QGraph, inp: str, layers: Mapping[str, tuple[str, str, str]
     return max((d for d in depth.values()), default=0)
 
 
-def traces_by_node(mapping: XyloMapping, qgraph: QGraph, inputs: np.ndarray, xt: Mapping[str, np.ndarray]) -> Traces:
-    """Per-node traces (``out``, ``v``, ``i``) of ``qgraph`` from Xylo records ``xt`` (``XyloTraces.items()``).
-    A weight layer's ``out`` is the exact sum of the events it delivered in the step: its source's counts (input
-    clamped to 15; hidden spikes of step t-1, clamped to 31) times ``wrap16(w << shift)``."""
+def traces_by_node(mapping: XyloMapping, inputs: np.ndarray, xt: Mapping[str, np.ndarray]) -> Traces:
+    """Per-node traces (``out``, ``v``, ``i``) of the mapped QGraph from Xylo records ``xt``
+    (``XyloTraces.items()``). A weight layer's ``out`` is the exact sum of the events it delivered in the step:
+    its source's counts (input clamped to 15; hidden spikes of step t-1, clamped to 31) times
+    ``wrap16(w << shift)``."""
     from snncompile.backends.bitsim.xylo import effective_weights
 
-    inp = next(n for n, nd in qgraph.nodes.items() if isinstance(nd, Input))
+    inp = mapping.input
     traces: Traces = {inp: {"out": np.asarray(inputs, np.int64)}}
     spikes = xt["spikes"]
     delayed = np.concatenate([np.zeros_like(spikes[:1]), np.minimum(spikes[:-1], MAX_HIDDEN_SPIKES)])
-    for name in qgraph.order:
-        node = qgraph.nodes[name]
-        if name in mapping.hidden:
-            sl = slice(*mapping.hidden[name])
-            traces[name] = {"out": spikes[:, :, sl], "i": xt["isyn"][:, :, sl], "v": xt["vmem"][:, :, sl]}
-        elif name in mapping.readout:
-            sl = slice(*mapping.readout[name])
-            traces[name] = {"out": xt["spikes_out"][:, :, sl], "i": xt["isyn_out"][:, :, sl],
-                            "v": xt["vmem_out"][:, :, sl]}
-        elif isinstance(node, QDense):
-            src = mapping.layers[name][0]
-            counts = np.minimum(traces[src]["out"], MAX_INPUT_EVENTS) if src == inp else \
-                delayed[:, :, slice(*mapping.hidden[src])]
-            weff = effective_weights(node.weight, int(node.shift))
-            traces[name] = {"out": np.einsum("tbi,oi->tbo", counts, weff)}
-        elif isinstance(node, Output):
-            traces[name] = {"out": sum(traces[p]["out"] for p in qgraph.predecessors(name))}  # type: ignore[dict-item]
+    for name, (a, b) in mapping.hidden.items():
+        traces[name] = {"out": spikes[:, :, a:b], "i": xt["isyn"][:, :, a:b], "v": xt["vmem"][:, :, a:b]}
+    for name, (a, b) in mapping.readout.items():
+        traces[name] = {"out": xt["spikes_out"][:, :, a:b], "i": xt["isyn_out"][:, :, a:b],
+                        "v": xt["vmem_out"][:, :, a:b]}
+    for name, (src, _, _) in mapping.layers.items():
+        counts = np.minimum(traces[inp]["out"], MAX_INPUT_EVENTS) if src == inp else \
+            delayed[:, :, slice(*mapping.hidden[src])]
+        weight, shift = layer_weights(mapping, name)
+        traces[name] = {"out": np.einsum("tbi,oi->tbo", counts, effective_weights(weight, shift))}
+    for name, preds in (mapping.outputs or {}).items():
+        traces[name] = {"out": sum((traces[p]["out"] for p in preds[1:]), traces[preds[0]]["out"].copy())}
     return traces

@@ -175,10 +175,13 @@ class XyloNet:
         spec["aliases"] = [list(a) for a in self.aliases]
         return spec
 
-    def save(self, path: str | Path) -> None:
-        """``<path>`` as JSON: every field as nested lists of ints (readable by anything, no pickle)."""
+    def to_json(self) -> str:
+        """Every field as nested lists of ints (readable by anything, no pickle), with a format key."""
         data = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.to_spec().items()}
-        Path(path).write_text(json.dumps({"format": "snncompile-xylo-spec/1", **data}) + "\n")
+        return json.dumps({"format": "snncompile-xylo-spec/1", **data}) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
 
 
 def load(path: str | Path) -> XyloNet:
