@@ -79,7 +79,7 @@ def _ints(name: str, value: Any, shape: tuple[int, ...], lo: int, hi: int) -> np
     return out
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class XyloNet:
     """One Xylo configuration (module docstring). Construct with :meth:`build` for defaults and 2-D weights."""
 

@@ -20,8 +20,21 @@ def quantize_for(
 ) -> QGraph:
     """``quantize`` -- or, when 'loihi' is among the targets, Loihi's encodings (8-bit mantissa x 2^exp weights,
     24-bit u/v, the loihi Semantics) for every target, so all of them run the same QGraph. The spec's
-    granularity and headroom carry over; its widths do not (Loihi fixes them)."""
-    if "loihi" in set(targets):
+    granularity and headroom carry over; its widths do not (Loihi fixes them). With 'xylo', Xylo's registers
+    (int8 weights, 16-bit states, bit-shift decays, the xylo Semantics) -- shared only with bitsim, which runs
+    them on its xylo path: the other targets have no printer of Xylo's per-event saturation."""
+    chosen = set(targets)
+    if "xylo" in chosen:
+        others = sorted(chosen - {"xylo", "bitsim"})
+        if others:
+            from ..errors import ResourceError
+
+            raise ResourceError(f"target 'xylo' cannot share its QGraph with {', '.join(others)}: Xylo's per-event "
+                                "saturation and hop delays have no printer there; export them separately")
+        from snncompile.backends.xylo.encode import quantize_for_xylo
+
+        return quantize_for_xylo(graph)
+    if "loihi" in chosen:
         from snncompile.backends.loihi.encode import quantize_for_loihi
 
         return quantize_for_loihi(graph, calib, granularity=spec.granularity, headroom_bits=spec.headroom_bits)
