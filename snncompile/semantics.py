@@ -124,7 +124,8 @@ class Semantics:
         if unknown:
             raise GraphError(f"semantics: unknown field(s) {', '.join(unknown)}")
         clean: dict[str, Any] = {
-            k: (_whole_or_as_is(v) if k in ("synapse_delay", "spike_cap", "hop_delay") else str(v)) for k, v in data.items()
+            k: (_whole_or_as_is(v) if k in ("synapse_delay", "spike_cap", "hop_delay") else str(v))
+            for k, v in data.items()
         }
         return cls(**clean)
 

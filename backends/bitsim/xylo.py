@@ -23,7 +23,8 @@ So an input reaches the hidden neurons in the same step; every hidden->hidden an
 step. ``path="plain"`` delivers event by event (the definition); ``"fast"`` sums the events of a step exactly
 (one matrix product per population) wherever no per-event saturation can occur -- the running sum of a
 synapse can only leave int16 if its start value plus all positive (or all negative) contributions does -- and
-falls back to event order for the batch rows where it could. ``"auto"`` is ``"fast"``. Both give identical
+for the batch rows where it could, adds source by source in event order (one saturating add of count x weight
+per source: repeated events of one weight saturate at one end only). ``"auto"`` is ``"fast"``. Both give identical
 integers.
 """
 
@@ -33,8 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-
 from snncompile.backends.xylo.spec import MAX_HIDDEN_SPIKES, MAX_INPUT_EVENTS, MAX_OUTPUT_SPIKES, XyloNet
+
 from snncompile.errors import InputError
 from snncompile.quant.qnodes import QGraph, QNeuron
 
@@ -104,11 +105,21 @@ def deliver_events(state: np.ndarray, counts: np.ndarray, weights: np.ndarray) -
             state[hit] = sat16(state[hit] + row)
 
 
+def deliver_by_source(state: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> None:
+    """:func:`deliver_events`' result with one saturating add per source: ``c`` events of the same weight ``w``
+    from a state inside int16 can only saturate at the end ``w`` points to, so they equal
+    ``sat16(state + c*w)``; sources still go one by one, in ascending order."""
+    for src in np.flatnonzero(counts.max(axis=0, initial=0)):
+        row = weights[src]
+        if row.any():
+            state[...] = sat16(state + counts[:, src].reshape((-1,) + (1,) * row.ndim) * row)
+
+
 def deliver_fast(state: np.ndarray, counts: np.ndarray, weights: np.ndarray, pos: np.ndarray,
                  neg: np.ndarray) -> None:
-    """:func:`deliver_events`' result by exact sums wherever no running sum can leave int16, event order elsewhere.
-    ``pos``/``neg``: the positive/negative parts of ``weights`` flattened to ``[S, targets]`` as float64 (sums of
-    at most 31 x 32767 x 1016 < 2^53 are exact)."""
+    """:func:`deliver_events`' result by exact sums wherever no running sum can leave int16, source by source
+    (:func:`deliver_by_source`) elsewhere. ``pos``/``neg``: the positive/negative parts of ``weights`` flattened
+    to ``[S, targets]`` as float64 (sums of at most 31 x 32767 x 1016 < 2^53 are exact)."""
     if not counts.any():
         return
     b = state.shape[0]
@@ -121,7 +132,7 @@ def deliver_fast(state: np.ndarray, counts: np.ndarray, weights: np.ndarray, pos
     if not safe.all():
         rows = np.flatnonzero(~safe)
         sub = state[rows]
-        deliver_events(sub, counts[rows], weights)
+        deliver_by_source(sub, counts[rows], weights)
         state[rows] = sub
 
 

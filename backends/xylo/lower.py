@@ -159,7 +159,7 @@ def lower(qgraph: QGraph) -> XyloMapping:
             _refuse(f"weight layer '{name}': a second layer from '{src}' to '{dst}' (Xylo holds one weight per pair)")
         target[...] = node.weight.T
         layers[name] = (src, dst, matrix)
-    params: dict[str, np.ndarray] = {}
+    params: dict[str, Any] = {}
     for names, ranges, suffix in ((hidden, hid, ""), (readout, rd, "_out")):
         size = n if not suffix else n_out
         dm, ds, th, bi = (np.zeros(size, np.int64) for _ in range(4))

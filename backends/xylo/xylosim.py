@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from snncompile.backends.bitsim.xylo import XyloTraces, check_counts
+
 from snncompile.errors import BackendError
 
 from .spec import XyloNet
@@ -125,7 +125,7 @@ def rockpool_syns61201() -> Any:
         except ImportError as err:
             raise BackendError(f"Rockpool is not installed: pip install --no-deps rockpool==3.1.0 ({err})") from None
         package = types.ModuleType(name)
-        package.__path__ = [str(Path(devices.__file__).parent / "xylo")]  # type: ignore[attr-defined]
+        package.__path__ = [str(Path(str(devices.__file__)).parent / "xylo")]
         sys.modules[name] = package
     try:
         return importlib.import_module(f"{name}.syns61201")

@@ -15,11 +15,12 @@ from snncompile.backends.xylo import rules
 from snncompile.backends.xylo.lower import lower
 from snncompile.backends.xylo.spec import XYLO_AUDIO2, XyloNet, load
 from snncompile.backends.xylo.xylosim import rockpool_xylosim
+from xylo_cases import random_qgraph
+
 from snncompile.errors import GraphError, ResourceError
 from snncompile.quant.qnodes import QGraph
 from snncompile.semantics import PRESETS, Semantics
 from snncompile.verify import PASS, check_backend
-from xylo_cases import random_qgraph
 
 REPO = Path(__file__).resolve().parents[3]
 

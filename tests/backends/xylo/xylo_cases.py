@@ -6,6 +6,7 @@ import numpy as np
 from snncompile.backends.bitsim.xylo import XyloTraces
 from snncompile.backends.xylo.encode import multiplier
 from snncompile.backends.xylo.spec import XyloNet
+
 from snncompile.nodes import Input, Output
 from snncompile.quant.qnodes import QDense, QGraph, QNeuron
 from snncompile.semantics import PRESETS
