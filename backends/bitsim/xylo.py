@@ -24,8 +24,9 @@ step. ``path="plain"`` delivers event by event (the definition); ``"fast"`` sums
 (one matrix product per population) wherever no per-event saturation can occur -- the running sum of a
 synapse can only leave int16 if its start value plus all positive (or all negative) contributions does -- and
 for the batch rows where it could, adds source by source in event order (one saturating add of count x weight
-per source: repeated events of one weight saturate at one end only). ``"auto"`` is ``"fast"``. Both give identical
-integers.
+per source: repeated events of one weight saturate at one end only). ``"c"`` runs the same rules compiled
+(:mod:`.xylo_c`, gcc), one saturating add per source and target. ``"auto"`` is ``"c"`` where gcc exists, else
+``"fast"``. All give identical integers.
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ from snncompile.backends.xylo.spec import MAX_HIDDEN_SPIKES, MAX_INPUT_EVENTS, M
 from snncompile.errors import InputError
 from snncompile.quant.qnodes import QGraph, QNeuron
 
+from . import xylo_c
+from .xylo_c import RECORDS
+
 LO, HI = -(1 << 15), (1 << 15) - 1
-PATHS = ("auto", "fast", "plain")
+PATHS = ("auto", "c", "fast", "plain")
 
 
 @dataclass(frozen=True)
 class XyloTraces:
-    """Per-step records, int64 ``[T, B, n]``, as XyloSim records them (after the step's decay and spikes)."""
+    """Per-step records, int64 ``[T, B, n]``, as XyloSim records them (after the step's decay and spikes);
+    a record not asked for (``run_xylo(record=...)``) is None."""
 
     spikes: np.ndarray  # hidden spike counts (incl. alias spikes): what is delivered at t+1
     isyn: np.ndarray
@@ -56,8 +61,8 @@ class XyloTraces:
     vmem_out: np.ndarray
 
     def items(self) -> list[tuple[str, np.ndarray]]:
-        return [(k, getattr(self, k)) for k in ("spikes", "isyn", "isyn2", "vmem", "spikes_out", "isyn_out",
-                                                "vmem_out")]
+        """The kept records, in a fixed order."""
+        return [(k, getattr(self, k)) for k in RECORDS if getattr(self, k) is not None]
 
 
 def wrap16(x: np.ndarray) -> np.ndarray:
@@ -189,16 +194,24 @@ def _fire_hidden(pop: _Pop, theta: np.ndarray, plan: _AliasPlan) -> np.ndarray:
     return out
 
 
-def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto") -> XyloTraces:
-    """Step ``net`` over input event counts ``[T, B, Nin]`` from the reset state (zeros)."""
+def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
+             record: tuple[str, ...] = RECORDS) -> XyloTraces:
+    """Step ``net`` over input event counts ``[T, B, Nin]`` from the reset state (zeros); keep the ``record`` ed
+    fields (all by default; the others are None)."""
     if path not in PATHS:
         raise InputError(f"xylo path {path!r} is not one of {', '.join(PATHS)}")
+    unknown = sorted(set(record) - set(RECORDS))
+    if unknown:
+        raise InputError(f"xylo records {', '.join(unknown)} unknown; known: {', '.join(RECORDS)}")
     counts = np.minimum(check_counts(net, inputs), MAX_INPUT_EVENTS)
     T, B = counts.shape[:2]
     n, n_out = net.n_hidden, net.n_out
     w_in = effective_weights(net.weights_in, net.weight_shift_in)
     w_rec = effective_weights(net.weights_rec, net.weight_shift_rec)
     w_out = effective_weights(net.weights_out, net.weight_shift_out)[:, :, None]
+    if path == "c" or (path == "auto" and xylo_c.available()):
+        kept = xylo_c.run_c(net, counts, w_in, w_rec, w_out, tuple(record))
+        return XyloTraces(**{k: kept.get(k) for k in RECORDS})  # type: ignore[arg-type]
     parts = {k: (np.maximum(w, 0).reshape(w.shape[0], -1).astype(np.float64),
                  np.minimum(w, 0).reshape(w.shape[0], -1).astype(np.float64))
              for k, w in (("in", w_in), ("rec", w_rec), ("out", w_out))} if path != "plain" else {}
@@ -227,7 +240,7 @@ def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto") -> XyloTra
                            ("vmem", hid.v), ("spikes_out", spikes_out), ("isyn_out", out.isyn[:, :, 0]),
                            ("vmem_out", out.v)):
             rec[key][t] = value
-    return XyloTraces(**rec)
+    return XyloTraces(**{k: rec[k] if k in record else None for k in RECORDS})  # type: ignore[arg-type]
 
 
 def uses_xylo(qgraph: QGraph) -> bool:

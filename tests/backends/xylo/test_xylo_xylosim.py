@@ -12,7 +12,7 @@ from xylo_cases import first_mismatch, random_counts, random_net
 SEEDS = range(24)
 
 
-@pytest.mark.parametrize("path", ["plain", "fast"])
+@pytest.mark.parametrize("path", ["plain", "fast", "c"])
 def test_random_networks_equal_xylosim(path: str) -> None:
     seen = {"saturated": 0, "multi_spike": 0, "alias": 0, "syn2": 0, "input_clamp": 0, "threshold_0": 0}
     for seed in SEEDS:
@@ -40,7 +40,7 @@ def test_per_event_saturation_order_is_xylosims() -> None:
     x = np.array([[[3, 1]]])
     want = run_xylosim(net, x)
     assert want.isyn[0, 0, 0] == -1 - (-1 >> 15)  # -1, then its decay of -1 >> 15 = -1: 0
-    for path in ("plain", "fast"):
+    for path in ("plain", "fast", "c"):
         assert first_mismatch(want, run_xylo(net, x, path=path)) is None
 
 
