@@ -8,8 +8,8 @@ import ctypes
 from pathlib import Path
 
 import numpy as np
-
 from snncompile.backends.xylo.spec import MAX_HIDDEN_SPIKES, MAX_INPUT_EVENTS, MAX_OUTPUT_SPIKES, XyloNet
+
 from snncompile.errors import BackendError
 
 from . import ckernel
@@ -68,9 +68,10 @@ def run_c(net: XyloNet, counts: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray,
               net.dash_syn_out, net.dash_mem_out, net.bias_out, net.threshold_out, aptr,
               atgt if atgt.size else np.zeros(1, np.int64)]
     out = {k: np.zeros((T, B, n_out if k.endswith("_out") else n), np.int64) for k in RECORDS if k in record}
-    null = ctypes.cast(None, _P)
+    null = _P()  # a NULL pointer: the record is not kept
+    records = [_ptr(out[k]) if k in out else null for k in RECORDS]
     rc = _library().xylo_run(T, B, n_in, n, n_out, arr(counts), *csr, *(arr(p) for p in params),
-                             MAX_INPUT_EVENTS, MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES, *(_ptr(out[k]) if k in out else null for k in RECORDS))
+                             MAX_INPUT_EVENTS, MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES, *records)
     if rc != 0:
         raise BackendError(f"bitsim xylo C kernel: out of memory for {n} hidden neurons")
     return out
