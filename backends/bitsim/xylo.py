@@ -38,6 +38,7 @@ import numpy as np
 from snncompile.backends.xylo.spec import MAX_HIDDEN_SPIKES, MAX_INPUT_EVENTS, MAX_OUTPUT_SPIKES, XyloNet
 
 from snncompile.errors import InputError
+from snncompile.quant.clamps import ClampCounter, ClampEvent, clamp_events
 from snncompile.quant.qnodes import QGraph, QNeuron
 
 from . import xylo_c
@@ -98,16 +99,21 @@ def check_counts(net: XyloNet, inputs: np.ndarray) -> np.ndarray:
     return as_int
 
 
-def deliver_events(state: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> None:
-    """Event order, in place: ``state [B, *targets]`` += each source's weight ``weights [S, *targets]``, source by
-    source (ascending), ``counts [B, S]`` times, saturating at every event."""
+def deliver_events(state: np.ndarray, counts: np.ndarray, weights: np.ndarray,
+                   clamped: np.ndarray | None = None) -> None:
+    """Event order, in place: ``state [B, n, syn]`` += each source's weight ``weights [S, n, syn]``, source by
+    source (ascending), ``counts [B, S]`` times, saturating at every event. ``clamped [B, n]`` (bool) is set where
+    a saturation changed a sum."""
     for src in np.flatnonzero(counts.max(axis=0, initial=0)):
         row = weights[src]
         if not row.any():
             continue
         for rep in range(int(counts[:, src].max())):
             hit = counts[:, src] > rep
-            state[hit] = sat16(state[hit] + row)
+            raw = state[hit] + row
+            state[hit] = sat16(raw)
+            if clamped is not None:
+                clamped[hit] |= (state[hit] != raw).any(axis=-1)
 
 
 def deliver_by_source(state: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> None:
@@ -156,12 +162,18 @@ class _Pop:
     v: np.ndarray
 
 
-def _evolve_states(pop: _Pop, dash_syn: np.ndarray, dash_mem: np.ndarray, bias: np.ndarray) -> None:
+def _evolve_states(pop: _Pop, dash_syn: np.ndarray, dash_mem: np.ndarray, bias: np.ndarray,
+                   clamped: np.ndarray | None = None) -> None:
+    """The decays and the membrane update; ``clamped [B, n]`` (bool) is set where one of its saturations bit."""
     pop.isyn -= shift_decay(pop.isyn, dash_syn)
-    dv = wrap16(-shift_decay(pop.v, dash_mem))
-    dv = sat16(dv + pop.isyn.sum(axis=2))
-    dv = sat16(dv + bias)
-    pop.v = sat16(pop.v + dv)
+    raw1 = wrap16(-shift_decay(pop.v, dash_mem)) + pop.isyn.sum(axis=2)
+    dv1 = sat16(raw1)
+    raw2 = dv1 + bias
+    dv = sat16(raw2)
+    raw3 = pop.v + dv
+    pop.v = sat16(raw3)
+    if clamped is not None:
+        clamped |= (dv1 != raw1) | (dv != raw2) | (pop.v != raw3)
 
 
 class _AliasPlan:
@@ -195,11 +207,15 @@ def _fire_hidden(pop: _Pop, theta: np.ndarray, plan: _AliasPlan) -> np.ndarray:
 
 
 def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
-             record: tuple[str, ...] = RECORDS) -> XyloTraces:
+             record: tuple[str, ...] = RECORDS, clamps: dict[str, np.ndarray] | None = None) -> XyloTraces:
     """Step ``net`` over input event counts ``[T, B, Nin]`` from the reset state (zeros); keep the ``record`` ed
-    fields (all by default; the others are None)."""
+    fields (all by default; the others are None). ``clamps``: a dict that the (plain) run fills with bool
+    ``[T, B, n]`` arrays "i", "v", "i_out", "v_out": where a saturation changed a synapse (any event of the
+    step) or the membrane update."""
     if path not in PATHS:
         raise InputError(f"xylo path {path!r} is not one of {', '.join(PATHS)}")
+    if clamps is not None and path != "plain":
+        raise InputError("xylo: clamp events are counted on the plain path only")
     unknown = sorted(set(record) - set(RECORDS))
     if unknown:
         raise InputError(f"xylo records {', '.join(unknown)} unknown; known: {', '.join(RECORDS)}")
@@ -223,17 +239,21 @@ def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
     prev = np.zeros((B, n), np.int64)
     rec = {k: np.zeros((T, B, n), np.int64) for k in ("spikes", "isyn", "isyn2", "vmem")}
     rec.update({k: np.zeros((T, B, n_out), np.int64) for k in ("spikes_out", "isyn_out", "vmem_out")})
+    if clamps is not None:
+        clamps.update({k: np.zeros((T, B, n_out if k.endswith("_out") else n), bool)
+                       for k in ("i", "v", "i_out", "v_out")})
     for t in range(T):
         hidden_counts = np.minimum(prev, MAX_HIDDEN_SPIKES)
+        hit = {k: v[t] for k, v in clamps.items()} if clamps is not None else {}
         for state, cnt, w, key in ((hid.isyn, counts[t], w_in, "in"), (hid.isyn, hidden_counts, w_rec, "rec"),
                                    (out.isyn, hidden_counts, w_out, "out")):
             if path == "plain":
-                deliver_events(state, cnt, w)
+                deliver_events(state, cnt, w, hit.get("i_out" if key == "out" else "i"))
             else:
                 deliver_fast(state, cnt, w, *parts[key])
-        _evolve_states(hid, dash_syn, net.dash_mem, net.bias)
+        _evolve_states(hid, dash_syn, net.dash_mem, net.bias, hit.get("v"))
         prev = _fire_hidden(hid, net.threshold, plan)
-        _evolve_states(out, dash_out, net.dash_mem_out, net.bias_out)
+        _evolve_states(out, dash_out, net.dash_mem_out, net.bias_out, hit.get("v_out"))
         spikes_out = _fire(out.v, net.threshold_out, np.full_like(out.v, MAX_OUTPUT_SPIKES))
         out.v = out.v - spikes_out * net.threshold_out
         for key, value in (("spikes", prev), ("isyn", hid.isyn[:, :, 0]), ("isyn2", hid.isyn[:, :, 1]),
@@ -261,3 +281,28 @@ def run_xylo_graph(qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray]
     x = next(iter(data.values()))
     mapping = lower(qgraph)
     return traces_by_node(mapping, x, dict(run_xylo(mapping.net, x, path=path).items()))
+
+
+def run_xylo_graph_with_clamps(qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *,
+                               allow_counts: bool = False) -> tuple[dict[str, dict[str, np.ndarray]],
+                                                                    tuple[ClampEvent, ...]]:
+    """:func:`run_xylo_graph` on the plain path, with the register clamp events (a neuron-step counts once per
+    register: ``i`` when any event saturated one of its synapses, ``v`` when the membrane update saturated)."""
+    from snncompile.backends.xylo.lower import lower, traces_by_node
+
+    from .plain import check_inputs
+
+    data = check_inputs(qgraph, inputs, allow_counts=allow_counts)
+    x = next(iter(data.values()))
+    mapping = lower(qgraph)
+    hits: dict[str, np.ndarray] = {}
+    traces = traces_by_node(mapping, x, dict(run_xylo(mapping.net, x, path="plain", clamps=hits).items()))
+    counters: dict[str, dict[str, ClampCounter]] = {}
+    for ranges, suffix in ((mapping.hidden, ""), (mapping.readout, "_out")):
+        for name, (a, b) in ranges.items():
+            for register in ("i", "v"):
+                counter = ClampCounter()
+                for t, hit in enumerate(hits[register + suffix][:, :, a:b]):
+                    counter.add(t, hit)
+                counters.setdefault(name, {})[register] = counter
+    return traces, clamp_events(qgraph, counters)

@@ -116,3 +116,21 @@ def test_cli_refuses_xylo_with_another_target(tmp_path: Path) -> None:
         "snncompile: error: target 'xylo' cannot share its QGraph with hls: Xylo's per-event saturation and hop "
         "delays have no printer there; export them separately")
     assert not (tmp_path / "out").exists()
+
+
+def test_clamp_events_are_counted_on_xylo_graphs() -> None:
+    from snncompile.backends.bitsim import run_plain_with_clamps, simulate_with_clamps
+
+    rng = np.random.default_rng(2)
+    loud = random_qgraph(rng, widths=(10,), recurrent=True)
+    x = np.ones((20, 2, 6), np.int64)
+    traces, events = run_plain_with_clamps(loud, x)
+    assert events and {e.node for e in events} <= {"lif1", "lif2"}
+    assert "saturated" in events[0].text() and "int16 range [-32768, 32767] (saturate_int)" in events[0].text()
+    assert [e.to_dict() for e in simulate_with_clamps(loud, x)[1]] == [e.to_dict() for e in events]
+    assert set(traces) == set(loud.nodes)
+    quiet = random_qgraph(np.random.default_rng(2), widths=(10,), recurrent=False)
+    nodes = dict(quiet.nodes)
+    for name in ("fc1", "fc2"):
+        nodes[name] = type(nodes[name])(name=name, weight=np.sign(nodes[name].weight), shift=0)  # type: ignore
+    assert run_plain_with_clamps(QGraph(nodes=nodes, edges=quiet.edges), x)[1] == ()
