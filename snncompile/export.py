@@ -105,6 +105,7 @@ def export(
         progress(note)
     dest = outdir.plan(out, force=force, protect=[model.path, *protect])
     what = "Loihi encodings (8-bit mantissa weights, 24-bit u/v, loihi semantics)" if "loihi" in backends \
+        else "Xylo registers (int8 weights, 16-bit states, bit-shift decays, xylo semantics)" if "xylo" in backends \
         else f"{spec.weight_bits}-bit weights"
     progress(f"quantising ({what}), calibrating on {calib.batch} samples x {calib.timesteps} steps")
     qgraph = quantize_for(graph, spec, calib.inputs, backends)
