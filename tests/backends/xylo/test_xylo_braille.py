@@ -28,3 +28,25 @@ def test_braille_subtract_maps_onto_xylo_and_runs_bit_exact_in_xylosim() -> None
     rung = check_backend(qgraph, "xylo", x)
     assert rung.status == PASS, rung.message
     assert rung.summary["mismatches"] == 0 and rung.summary["compared"] > 20000
+
+
+def test_cli_export_writes_a_spec_that_xylosim_runs(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from snncompile.backends.xylo.spec import load as load_spec
+    from snncompile.backends.xylo.xylosim import run_xylosim
+
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "snncompile", "export", str(BRAILLE), "--from", "snntorch",
+                          "--no-reset-delay", "--target", "xylo", "-o", str(out)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(c["name"], c["status"]) for c in manifest["checks"]] == [("fixed<->xylo", "PASS")]
+    assert manifest["reports"]["xylo"]["summary"]["hidden_neurons"] == 40
+    net = load_spec(out / "xylo" / "xylo_spec.json")
+    stimuli = np.load(out / "xylo" / "stimuli.npy")
+    golden = np.load(out / "xylo" / "golden.npz")
+    assert np.array_equal(run_xylosim(net, stimuli).spikes_out, golden["lif2/out"])
