@@ -134,3 +134,16 @@ def test_clamp_events_are_counted_on_xylo_graphs() -> None:
     for name in ("fc1", "fc2"):
         nodes[name] = type(nodes[name])(name=name, weight=np.sign(nodes[name].weight), shift=0)  # type: ignore
     assert run_plain_with_clamps(QGraph(nodes=nodes, edges=quiet.edges), x)[1] == ()
+
+
+def test_xylonet_holds_xylosims_c_types() -> None:
+    from snncompile.errors import QuantizationError
+
+    with pytest.raises(QuantizationError, match=r"^xylo network: weights_in\[0, 1, 0\] = 128 is outside \[-128, 127\]$"):
+        XyloNet.build(np.array([[0, 128]]), np.zeros((2, 1)))
+    with pytest.raises(QuantizationError, match=r"threshold\[0\] = -1 is outside \[0, 32767\]"):
+        XyloNet.build(np.zeros((1, 2)), np.zeros((2, 1)), threshold=np.array([-1, 0]))
+    with pytest.raises(QuantizationError, match=r"alias of hidden neuron 1 targets 2, outside \[0, 1\]"):
+        XyloNet.build(np.zeros((1, 2)), np.zeros((2, 1)), aliases=((), (2,)))
+    with pytest.raises(QuantizationError, match=r"weight_shift_rec = 16 is not an int in \[0, 15\]"):
+        XyloNet.build(np.zeros((1, 2)), np.zeros((2, 1)), weight_shift_rec=16)
