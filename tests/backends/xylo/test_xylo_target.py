@@ -139,7 +139,8 @@ def test_clamp_events_are_counted_on_xylo_graphs() -> None:
 def test_xylonet_holds_xylosims_c_types() -> None:
     from snncompile.errors import QuantizationError
 
-    with pytest.raises(QuantizationError, match=r"^xylo network: weights_in\[0, 1, 0\] = 128 is outside \[-128, 127\]$"):
+    with pytest.raises(QuantizationError,
+                       match=r"^xylo network: weights_in\[0, 1, 0\] = 128 is outside \[-128, 127\]$"):
         XyloNet.build(np.array([[0, 128]]), np.zeros((2, 1)))
     with pytest.raises(QuantizationError, match=r"threshold\[0\] = -1 is outside \[0, 32767\]"):
         XyloNet.build(np.zeros((1, 2)), np.zeros((2, 1)), threshold=np.array([-1, 0]))
