@@ -148,3 +148,21 @@ def test_xylonet_holds_xylosims_c_types() -> None:
         XyloNet.build(np.zeros((1, 2)), np.zeros((2, 1)), aliases=((), (2,)))
     with pytest.raises(QuantizationError, match=r"weight_shift_rec = 16 is not an int in \[0, 15\]"):
         XyloNet.build(np.zeros((1, 2)), np.zeros((2, 1)), weight_shift_rec=16)
+
+
+@pytest.mark.parametrize("target", ["hls", "onnx", "rtl", "loihi"])
+def test_other_targets_refuse_a_xylo_graph(target: str, tmp_path: Path) -> None:
+    """Their printers sum a step's input exactly; none may emit an approximation of Xylo's per-event arithmetic
+    (hls, onnx and rtl through the shared range proof; loihi through its own field rules)."""
+    from snncompile.errors import SnnCompileError, UnsupportedNodeError
+
+    rng = np.random.default_rng(4)
+    g = random_qgraph(rng, widths=(4,), recurrent=False)
+    x = (rng.random((5, 1, 6)) < 0.5).astype(np.int64)
+    backend = get(target)
+    with pytest.raises(SnnCompileError) as err:
+        backend.check(g)
+        backend.emit(g, tmp_path / target, x)
+    if target != "loihi":
+        assert isinstance(err.value, UnsupportedNodeError)
+        assert str(err.value).startswith("node 'lif1': semantics accumulate='per_event' (the xylo preset)")
