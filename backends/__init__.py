@@ -40,6 +40,7 @@ REGISTRY: dict[str, str] = {
     "loihi": "snncompile.backends.loihi.backend",
     "onnx": "snncompile.backends.onnx.backend",
     "rtl": "snncompile.backends.rtl",
+    "xylo": "snncompile.backends.xylo.backend",
 }
 
 

@@ -97,7 +97,15 @@ def export(
     from snncompile.backends import get
 
     from .exportcheck import golden_traces, target_traces
-    from .quant.targets import LOIHI, check_family_specs, families, loihi_warning, quantize_family, target_family
+    from .quant.targets import (
+        LOIHI,
+        XYLO,
+        check_family_specs,
+        families,
+        loihi_warning,
+        quantize_family,
+        target_family,
+    )
 
     out = Path(out)
     backends = {t: get(t) for t in dict.fromkeys(targets)}  # unknown targets fail before any work
@@ -110,6 +118,7 @@ def export(
     clamps: list[Any] = []
     for family in families(backends):
         what = f"Loihi encodings ({spec.weight_bits}-bit mantissas)" if family == LOIHI \
+            else "Xylo registers (int8 weights, 16-bit states, bit-shift decays, xylo semantics)" if family == XYLO \
             else f"{spec.weight_bits}-bit weights"
         if family == LOIHI:
             progress(loihi_warning(spec))

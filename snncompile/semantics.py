@@ -45,6 +45,15 @@ or ``wrap_loihi`` (Lava: one correction by 2^W, kept range (-2^(W-1), 2^(W-1)]).
 ``synapse_order`` for CubaLIF:
 ``decay_then_add`` (i = alpha*i + x, snnTorch) or ``add_then_decay``
 (i = alpha*(i + x), Rockpool).
+
+Xylo (the ``xylo`` preset; executed only by bitsim's xylo path, :mod:`snncompile.backends.bitsim.xylo`, which
+every other executor hands such a graph to or refuses -- none approximates it):
+``accumulate="per_event"`` -- a step's input events are added to the current register one at a time (input
+channels, then neurons, in ascending order), saturating at every event, instead of one exact sum;
+``hop_delay=1`` -- a spike from a neuron reaches the next neuron one step later (an Input's in the same step);
+``rounding="shift_subtract_min1"`` -- ``decay(y) = y - max(y >> k, sign(y))`` with ``k`` from
+``m = 2^D - 2^(D-k)`` (beta = 1 - 2^-k; a non-zero value always decays by at least 1);
+``overflow_*="saturate_int"`` -- saturate to the full two's-complement range [-2^(W-1), 2^(W-1)-1].
 """
 
 from __future__ import annotations
@@ -66,7 +75,13 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "rounding": ("toward_zero", "floor", "nearest", "shift_subtract"),
     "overflow_i": ("saturate", "wrap", "wrap_loihi"),
     "overflow_v": ("saturate", "wrap", "wrap_loihi"),
+    "accumulate": ("exact",),
+    "hop_delay": (0,),
 }
+#: Xylo's values (the ``xylo`` preset): allowed only all together, so they are kept out of ``_CHOICES`` (which
+#: tests sample for graphs every executor runs)
+_XYLO_ONLY: dict[str, Any] = {"rounding": "shift_subtract_min1", "overflow_i": "saturate_int",
+                              "overflow_v": "saturate_int", "accumulate": "per_event", "hop_delay": 1}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,14 +103,22 @@ class Semantics:
     rounding: str = "toward_zero"
     overflow_i: str = "saturate"
     overflow_v: str = "saturate"
+    accumulate: str = "exact"
+    hop_delay: int = 0
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
             value = getattr(self, name)
-            if value not in allowed:
+            if value not in allowed and not (name in _XYLO_ONLY and value == _XYLO_ONLY[name]):
+                allowed = (*allowed, _XYLO_ONLY[name]) if name in _XYLO_ONLY else allowed
                 raise GraphError(
                     f"semantics: {name}={value!r} is not one of {', '.join(map(repr, allowed))}"
                 )
+        xylo = [getattr(self, name) == value for name, value in _XYLO_ONLY.items()]
+        if any(xylo) and not all(xylo):
+            raise GraphError("semantics: accumulate='per_event', hop_delay=1, rounding='shift_subtract_min1' and "
+                             "overflow_i/_v='saturate_int' come together (Xylo's arithmetic, the 'xylo' preset); "
+                             "no executor runs a mix")
         if not isinstance(self.spike_cap, int) or self.spike_cap < 1:
             raise GraphError(f"semantics: spike_cap={self.spike_cap!r} must be an int >= 1")
 
@@ -109,7 +132,8 @@ class Semantics:
         if unknown:
             raise GraphError(f"semantics: unknown field(s) {', '.join(unknown)}")
         clean: dict[str, Any] = {
-            k: (_whole_or_as_is(v) if k in ("synapse_delay", "spike_cap") else str(v)) for k, v in data.items()
+            k: (_whole_or_as_is(v) if k in ("synapse_delay", "spike_cap", "hop_delay") else str(v))
+            for k, v in data.items()
         }
         return cls(**clean)
 
@@ -129,7 +153,7 @@ class Semantics:
         if self.synapse_order != "decay_then_add":
             parts.append(f"synapse_order={self.synapse_order}")
         defaults = Semantics()
-        for name in ("rounding", "overflow_i", "overflow_v"):
+        for name in ("rounding", "overflow_i", "overflow_v", "accumulate", "hop_delay"):
             if getattr(self, name) != getattr(defaults, name):
                 parts.append(f"{name}={getattr(self, name)}")
         return " ".join(parts)
@@ -137,13 +161,19 @@ class Semantics:
 
 #: Named presets. Sources: NIR 1.0.8 node docstrings (``nir``); snnTorch 1.0.0
 #: Leaky/Synaptic defaults reset_mechanism="subtract", reset_delay=True
-#: (``snntorch``); Lava 0.10 PyLifModelBitAcc + PyDenseModelBitAcc (``loihi``).
+#: (``snntorch``); Lava 0.10 PyLifModelBitAcc + PyDenseModelBitAcc (``loihi``); XyloSim 0.1.3 (``xylo``).
 PRESETS: dict[str, Semantics] = {
     "nir": Semantics(compare="gt", reset="zero", timing="immediate", synapse_delay=0),
     "snntorch": Semantics(compare="gt", reset="subtract", timing="delayed", synapse_delay=0),
     "loihi": Semantics(
         compare="gt", reset="zero", timing="immediate", synapse_delay=1,
         rounding="toward_zero", overflow_i="wrap_loihi", overflow_v="saturate",
+    ),
+    # XyloSim 0.1.3 (SynSense's bit-exact C++ model of Xylo Audio 2); hidden neurons: cap 31, readout: cap 1
+    "xylo": Semantics(
+        compare="ge", reset="subtract", timing="immediate", synapse_delay=0, spikes="multi", spike_cap=31,
+        synapse_order="add_then_decay", rounding="shift_subtract_min1", overflow_i="saturate_int",
+        overflow_v="saturate_int", accumulate="per_event", hop_delay=1,
     ),
 }
 

@@ -23,6 +23,10 @@ def simulate(
     qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
 ) -> Traces:
     """Per-node int64 traces ``[T, B, ...]`` of ``qgraph`` on spike inputs ``[T, B, *shape]``."""
+    from .xylo import run_xylo_graph, uses_xylo
+
+    if uses_xylo(qgraph):  # Xylo's per-event saturation: its own path
+        return run_xylo_graph(qgraph, inputs, path="plain" if path == "plain" else "auto", allow_counts=allow_counts)
     return simulate_with_clamps(qgraph, inputs, path=path, allow_counts=allow_counts)[0]
 
 
@@ -30,6 +34,10 @@ def simulate_with_clamps(
     qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
 ) -> tuple[Traces, tuple[ClampEvent, ...]]:
     """:func:`simulate`'s traces and the run's register clamp events (identical on every path)."""
+    from .xylo import run_xylo_graph_with_clamps, uses_xylo
+
+    if uses_xylo(qgraph):  # Xylo's per-event saturation: its event-order definition, which counts the clamps
+        return run_xylo_graph_with_clamps(qgraph, inputs, allow_counts=allow_counts)
     if path == "plain":
         return run_plain_with_clamps(qgraph, inputs, allow_counts=allow_counts)
     from .fast import run_fast_with_clamps

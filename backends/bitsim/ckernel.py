@@ -79,16 +79,17 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
         raise BackendError(f"bitsim C kernels: cannot run `{' '.join(cmd)}`: {exc}") from exc
 
 
-def build(directory: Path | None = None, cc: str = "gcc") -> Path:
-    """Compile ``kernels.c`` (unless a library with the same hash exists) and return the library path."""
+def build(directory: Path | None = None, cc: str = "gcc", source_file: Path = SOURCE) -> Path:
+    """Compile ``kernels.c`` (or another C file of bitsim's, e.g. ``xylo.c``) unless a library with the same hash
+    exists, and return the library path."""
     if shutil.which(cc) is None:
         raise BackendError(f"bitsim C kernels: compiler `{cc}` not found on PATH (command: {cc} {' '.join(CFLAGS)} "
                            f"{SOURCE.name} -o kernels.so); use another bitsim path, e.g. path='float_gemm'")
-    source = SOURCE.read_text()
+    source = source_file.read_text()
     version = _run([cc, "--version"]).stdout.splitlines()[:1]
     digest = hashlib.sha256("\0".join([source, cc, *CFLAGS, *version]).encode()).hexdigest()[:16]
     directory = directory or cache_dir()
-    lib = directory / f"kernels-{digest}.so"
+    lib = directory / f"{source_file.stem}-{digest}.so"
     if lib.exists():
         return lib
     try:
@@ -99,7 +100,7 @@ def build(directory: Path | None = None, cc: str = "gcc") -> Path:
                            "(set SNNCOMPILE_CACHE to a writable directory)") from exc
     try:
         tmp = root / staging.CONTENT
-        cmd = [cc, *CFLAGS, str(SOURCE), "-o", str(tmp)]
+        cmd = [cc, *CFLAGS, str(source_file), "-o", str(tmp)]
         proc = _run(cmd)
         if proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])

@@ -78,6 +78,10 @@ def run_fast_with_clamps(
     qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
 ) -> tuple[Traces, tuple[ClampEvent, ...]]:
     """:func:`run_fast`'s traces and the register clamp events, identical to plain's (every neuron counts them)."""
+    from .xylo import run_xylo_graph_with_clamps, uses_xylo
+
+    if uses_xylo(qgraph):  # per-event saturation: these kernels sum exactly, so the xylo path runs it instead
+        return run_xylo_graph_with_clamps(qgraph, inputs, allow_counts=allow_counts)
     if path not in (*PATHS, "auto"):
         raise ValueError(f"unknown bitsim path {path!r}; known: {', '.join((*PATHS, 'auto'))}")
     data = _checked_inputs(qgraph, inputs, allow_counts)

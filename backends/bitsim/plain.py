@@ -88,6 +88,10 @@ def run_plain(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, a
 def run_plain_with_clamps(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *,
                           allow_counts: bool = False) -> tuple[Traces, tuple[ClampEvent, ...]]:
     """:func:`run_plain`'s traces and the run's register clamp events (:mod:`snncompile.quant.clamps`)."""
+    from .xylo import run_xylo_graph_with_clamps, uses_xylo
+
+    if uses_xylo(graph):  # Xylo's per-event saturation: the xylo path's event-order definition, never an approximation
+        return run_xylo_graph_with_clamps(graph, inputs, allow_counts=allow_counts)
     data = check_inputs(graph, inputs, allow_counts=allow_counts)
     first = next(iter(data.values()))
     T, B = int(first.shape[0]), int(first.shape[1])

@@ -29,7 +29,7 @@ from .qnodes import QGraph, QNeuron
 #: the neuron registers, in the order a step computes them
 REGISTERS = ("i", "v")
 #: what each overflow policy did to a value outside the register
-VERBS = {"saturate": "saturated", "wrap": "wrapped", "wrap_loihi": "wrapped"}
+VERBS = {"saturate": "saturated", "wrap": "wrapped", "wrap_loihi": "wrapped", "saturate_int": "saturated"}
 
 
 @dataclass
@@ -78,7 +78,7 @@ class ClampEvent:
         """The warning: node, register, what happened, how often, where first, and the register's range."""
         half = 1 << (self.bits - 1)
         kept = {"saturate": f"[{1 - half}, {half - 1}]", "wrap": f"[{-half}, {half - 1}]",
-                "wrap_loihi": f"({-half}, {half}]"}[self.policy]
+                "wrap_loihi": f"({-half}, {half}]", "saturate_int": f"[{-half}, {half - 1}]"}[self.policy]
         return (f"node '{self.node}': register {self.register} {VERBS[self.policy]} {self._times()} (first at step "
                 f"{self.step}, sample {self.sample}, neuron {self.neuron}) on the data run; int{self.bits} range "
                 f"{kept} ({self.policy}): use more state bits, or calibrate on data like this")

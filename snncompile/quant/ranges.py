@@ -293,6 +293,12 @@ def analyse(graph: QGraph) -> dict[str, Interval]:
     A node still growing after as many passes as there are nodes sits on a loop
     without a bounding neuron: it becomes UNBOUNDED, and the passes go on.
     """
+    for name, node in graph.nodes.items():
+        if isinstance(node, QNeuron) and node.semantics.accumulate == "per_event":
+            raise UnsupportedNodeError(
+                f"node '{name}': semantics accumulate='per_event' (the xylo preset) runs only on bitsim's xylo path "
+                "and the xylo target; this range proof and its printers (hls, onnx, rtl) sum a step's input exactly"
+            )
     out: dict[str, Interval] = {n: (0, 0) for n in graph.nodes}
     passes = 0
     while True:

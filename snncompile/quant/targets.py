@@ -1,4 +1,5 @@
-"""Pick the quantiser a target needs: Loihi fixes its own encodings (its own *family*), the rest share ``quantize``.
+"""Pick the quantiser a target needs: Loihi and Xylo fix their own encodings (their own *families*), the rest share
+``quantize``.
 
 ``export`` quantises once per family (:func:`families`, :func:`quantize_family`), so ``--target hls --target
 loihi`` checks hls against the same QGraph as ``--target hls`` alone, and the manifest says which QGraph every
@@ -19,14 +20,16 @@ from .spec import QuantSpec
 
 GENERIC = "spec"
 LOIHI = "loihi"
+XYLO = "xylo"
 #: what --target loihi changes, printed once as a warning line
 LOIHI_CHANGES = ("reset to zero, one step of synapse delay per weight layer, CubaLIF neurons, {bits}-bit weight "
                  "mantissas at one weight_exp per layer, 24-bit u/v")
 
 
 def target_family(target: str) -> str:
-    """The QGraph family of a target: 'loihi' (Loihi's encodings) or 'spec' (``quantize`` with the QuantSpec)."""
-    return LOIHI if target == "loihi" else GENERIC
+    """The QGraph family of a target: 'loihi' (Loihi's encodings), 'xylo' (Xylo's registers and the xylo
+    Semantics) or 'spec' (``quantize`` with the QuantSpec)."""
+    return target if target in (LOIHI, XYLO) else GENERIC
 
 
 def families(targets: Iterable[str]) -> dict[str, list[str]]:
@@ -60,7 +63,12 @@ def quantize_family(
     family: str,
 ) -> QGraph:
     """The QGraph of ``family``: Loihi's netx-compatible encodings (``spec.weight_bits`` as Lava's num_weight_bits,
-    1..8; more is a LoihiRuleError, exit code 3) or ``quantize(graph, spec, calib)``."""
+    1..8; more is a LoihiRuleError, exit code 3), Xylo's registers (the spec's widths do not apply) or
+    ``quantize(graph, spec, calib)``."""
+    if family == XYLO:
+        from snncompile.backends.xylo.encode import quantize_for_xylo
+
+        return quantize_for_xylo(graph)
     if family == LOIHI:
         check_loihi_layers(graph, spec)
         from snncompile.backends.loihi.encode import quantize_for_loihi
@@ -76,9 +84,21 @@ def quantize_for(
     calib: np.ndarray | Mapping[str, np.ndarray] | None,
     targets: Iterable[str] = (),
 ) -> QGraph:
-    """One QGraph for every target: Loihi's (:func:`quantize_family`) when 'loihi' is among them, else
-    ``quantize``."""
-    return quantize_family(graph, spec, calib, LOIHI if LOIHI in set(targets) else GENERIC)
+    """``quantize`` -- or, when 'loihi' is among the targets, Loihi's encodings (8-bit mantissa x 2^exp weights,
+    24-bit u/v, the loihi Semantics) for every target, so all of them run the same QGraph. The spec's
+    granularity and headroom carry over; its widths do not (Loihi fixes them). With 'xylo', Xylo's registers
+    (int8 weights, 16-bit states, bit-shift decays, the xylo Semantics) -- shared only with bitsim, which runs
+    them on its xylo path: the other targets have no printer of Xylo's per-event saturation."""
+    chosen = set(targets)
+    if "xylo" in chosen:
+        others = sorted(chosen - {"xylo", "bitsim"})
+        if others:
+            from ..errors import ResourceError
+
+            raise ResourceError(f"target 'xylo' cannot share its QGraph with {', '.join(others)}: Xylo's per-event "
+                                "saturation and hop delays have no printer there; export them separately")
+        return quantize_family(graph, spec, calib, XYLO)
+    return quantize_family(graph, spec, calib, LOIHI if LOIHI in chosen else GENERIC)
 
 
 def check_loihi_layers(graph: Graph, spec: QuantSpec) -> None:

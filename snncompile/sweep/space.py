@@ -17,7 +17,6 @@ target with its options. The sweep folder caches each job's row under that name,
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import json
 import re
