@@ -106,16 +106,26 @@ def test_semantics_preset_and_defaults() -> None:
         Semantics(accumulate="per_event")
 
 
-def test_cli_refuses_xylo_with_another_target(tmp_path: Path) -> None:
+def test_cli_exports_xylo_beside_another_target_each_with_its_own_qgraph(tmp_path: Path) -> None:
     model = REPO / "tests" / "data" / "nir_paper" / "braille_noDelay_noBias_subtract.nir"
     run = subprocess.run([sys.executable, "-m", "snncompile", "export", str(model), "--from", "snntorch",
                           "--target", "xylo", "--target", "hls", "-o", str(tmp_path / "out")],
                          capture_output=True, text=True, check=False)
-    assert run.returncode == 3
-    assert run.stderr.strip().splitlines()[-1] == (
-        "snncompile: error: target 'xylo' cannot share its QGraph with hls: Xylo's per-event saturation and hop "
-        "delays have no printer there; export them separately")
-    assert not (tmp_path / "out").exists()
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert {t: q["family"] for t, q in manifest["qgraphs"].items()} == {"xylo": "xylo", "hls": "spec"}
+    assert all(c["status"] == "PASS" for c in manifest["checks"]), manifest["checks"]
+
+
+def test_verify_refuses_xylo_with_another_target() -> None:
+    from snncompile.frontend.nir_read import load as load_nir
+    from snncompile.quant.spec import QuantSpec
+    from snncompile.quant.targets import quantize_for
+
+    graph = load_nir(str(REPO / "tests" / "data" / "nir_paper" / "braille_noDelay_noBias_subtract.nir"),
+                 convention="snntorch").graph
+    with pytest.raises(ResourceError, match="target 'xylo' cannot share its QGraph with hls"):
+        quantize_for(graph, QuantSpec(), None, ["xylo", "hls"])
 
 
 def test_clamp_events_are_counted_on_xylo_graphs() -> None:
