@@ -58,7 +58,10 @@ def quantize_for_xylo(graph: Graph) -> QGraph:
             if isinstance(node, Affine) and np.any(node.bias):
                 raise ResourceError(f"xylo: node '{name}': weight layer bias is not 0 (Xylo has no synaptic bias)")
         elif isinstance(node, CubaLIF):
-            pass
+            if node.v_min is not None:
+                raise ResourceError(f"xylo: node '{name}': v_min (a lower membrane clamp, min "
+                                    f"{float(np.min(node.v_min)):.6g}) cannot be represented: Xylo's neurons "
+                                    "saturate v at the 16-bit limits only")
         else:
             raise ResourceError(f"xylo: node '{name}' ({type(node).__name__}): Xylo runs Linear/Affine weights and "
                                 "CubaLIF neurons")

@@ -95,6 +95,9 @@ def _classify(qgraph: QGraph) -> tuple[str, list[str], list[str]]:
         if not isinstance(node, (QDense, QNeuron)):
             _refuse(f"node '{name}' ({type(node).__name__}): Xylo runs dense weights and neurons only")
         if isinstance(node, QNeuron):
+            if node.v_min is not None:
+                _refuse(f"node '{name}': v_min (a lower membrane clamp, min {int(np.min(node.v_min))}) cannot be "
+                        "represented: Xylo's neurons saturate v at the 16-bit limits only")
             feeds_output = any(isinstance(qgraph.nodes[s], Output) for s in qgraph.successors(name))
             (readout if feeds_output else hidden).append(name)
     for name in qgraph.order:

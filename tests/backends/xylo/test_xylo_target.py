@@ -176,3 +176,18 @@ def test_other_targets_refuse_a_xylo_graph(target: str, tmp_path: Path) -> None:
     if target != "loihi":
         assert isinstance(err.value, UnsupportedNodeError)
         assert str(err.value).startswith("node 'lif1': semantics accumulate='per_event' (the xylo preset)")
+
+
+def test_v_min_is_refused_by_name() -> None:
+    import dataclasses
+
+    from snncompile.backends.xylo.lower import lower as lower_xylo
+
+    rng = np.random.default_rng(5)
+    qgraph = random_qgraph(rng, widths=(6,))
+    name = next(n for n, nd in qgraph.nodes.items() if getattr(nd, "kind", None) == "CubaLIF")
+    node = qgraph.nodes[name]
+    clamped = dataclasses.replace(node, v_min=np.full(node.shape, -5))
+    bad = QGraph({**qgraph.nodes, name: clamped}, qgraph.edges, dt=qgraph.dt, metadata=dict(qgraph.metadata))
+    with pytest.raises(ResourceError, match=f"xylo: node '{name}': v_min .*min -5"):
+        lower_xylo(bad)
