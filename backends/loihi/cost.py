@@ -165,13 +165,23 @@ class CostModel:
 
     def fan_in(self, layer: str) -> np.ndarray:
         """Distinct input axons each neuron of ``layer`` needs (int64 per neuron)."""
-        n_axons = max([b + self.netlist.populations[s].size for (s, _), b in self.axon_base.items()] + [1])
-        keys = [np.asarray(p.post, np.int64) * n_axons + (self.axon_base[(t.source, t.lag)] + p.pre)
-                for p in self.into[layer] for t in p.taps]  # one int64 key per (neuron, axon): 1-d unique is fast
         size = self.netlist.populations[layer].size
-        if not keys:
-            return np.zeros(size, np.int64)
-        return np.bincount(np.unique(np.concatenate(keys)) // n_axons, minlength=size)
+        by_axons: dict[int, list[Projection]] = {}  # projections by the input axons they read
+        for p in self.into[layer]:
+            for t in p.taps:
+                by_axons.setdefault(self.axon_base[(t.source, t.lag)], []).append(p)
+        n_axons = max([b + self.netlist.populations[s].size for (s, _), b in self.axon_base.items()] + [1])
+        count = np.zeros(size, np.int64)
+        keys = []
+        for base, projs in by_axons.items():
+            p = projs[0]
+            if len(projs) == 1 and not np.any((p.post[1:] == p.post[:-1]) & (p.pre[1:] == p.pre[:-1])):
+                count += np.bincount(p.post, minlength=size)  # (post, pre) distinct: each synapse is one axon
+            else:  # axons shared by several projections (or repeated pairs): count distinct (neuron, axon) keys
+                keys += [np.asarray(q.post, np.int64) * n_axons + (base + q.pre) for q in projs]
+        if keys:
+            count += np.bincount(np.unique(np.concatenate(keys)) // n_axons, minlength=size)
+        return count
 
     # -- output axons and traffic ------------------------------------------------------------------------------------
     def _out_table(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
