@@ -105,6 +105,10 @@ class CostModel:
         self.weight_bits = {p.name: stored_weight_bits(p, spec) for p in netlist.projections}
         self._out = {name: self._out_table(name) for name in netlist.populations}
         self._by_pre = {p.name: self._pre_table(p) for p in netlist.projections}
+        # the placement search asks for the same ranges again and again: both are pure functions of their keys
+        self._groups: dict[tuple[str, int, int], GroupCost] = {}
+        self._routes_for: np.ndarray | None = None  # the core assignment the cached output-axon counts are for
+        self._out_axons: dict[tuple[str, int, int], int] = {}
 
     def _pre_table(self, proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(sorted keys pre * W + post, their posts, the distinct sources, W) of ``proj``: any neuron range's
@@ -152,6 +156,12 @@ class CostModel:
 
     def group(self, layer: str, start: int, stop: int) -> GroupCost:
         """Synapses, memory and input axons of neurons start..stop-1 of ``layer`` alone on a core."""
+        key = (layer, start, stop)
+        if key not in self._groups:
+            self._groups[key] = self._group(layer, start, stop)
+        return self._groups[key]
+
+    def _group(self, layer: str, start: int, stop: int) -> GroupCost:
         synapses = memory = 0
         axons = []
         for proj in self.into[layer]:
@@ -213,7 +223,14 @@ class CostModel:
         return np.stack([keys // n_core // n_lag, keys // n_core % n_lag, keys % n_core], axis=1)
 
     def out_axons(self, layer: str, start: int, stop: int, core_of: np.ndarray) -> int:
-        return int(len(self.routes(layer, start, stop, core_of)))
+        """Output axons of the range under the assignment ``core_of`` (remembered while the same array object is
+        passed; the mapper builds a new array for every new assignment and never changes one in place)."""
+        if self._routes_for is not core_of:
+            self._routes_for, self._out_axons = core_of, {}
+        key = (layer, start, stop)
+        if key not in self._out_axons:
+            self._out_axons[key] = int(len(self.routes(layer, start, stop, core_of)))
+        return self._out_axons[key]
 
     def usage(self, core: int, groups: list[GroupCost], core_of: np.ndarray) -> CoreUsage:
         """The CoreUsage of ``groups`` together on one core (input axons shared, the rest summed)."""
