@@ -105,6 +105,10 @@ class CostModel:
         self.weight_bits = {p.name: stored_weight_bits(p, spec) for p in netlist.projections}
         self._out = {name: self._out_table(name) for name in netlist.populations}
         self._by_pre = {p.name: self._pre_table(p) for p in netlist.projections}
+        # the placement search asks for the same ranges again and again: both are pure functions of their keys
+        self._groups: dict[tuple[str, int, int], GroupCost] = {}
+        self._routes_for: np.ndarray | None = None  # the core assignment the cached output-axon counts are for
+        self._out_axons: dict[tuple[str, int, int], int] = {}
 
     def _pre_table(self, proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(sorted keys pre * W + post, their posts, the distinct sources, W) of ``proj``: any neuron range's
@@ -152,6 +156,12 @@ class CostModel:
 
     def group(self, layer: str, start: int, stop: int) -> GroupCost:
         """Synapses, memory and input axons of neurons start..stop-1 of ``layer`` alone on a core."""
+        key = (layer, start, stop)
+        if key not in self._groups:
+            self._groups[key] = self._group(layer, start, stop)
+        return self._groups[key]
+
+    def _group(self, layer: str, start: int, stop: int) -> GroupCost:
         synapses = memory = 0
         axons = []
         for proj in self.into[layer]:
@@ -165,13 +175,23 @@ class CostModel:
 
     def fan_in(self, layer: str) -> np.ndarray:
         """Distinct input axons each neuron of ``layer`` needs (int64 per neuron)."""
-        n_axons = max([b + self.netlist.populations[s].size for (s, _), b in self.axon_base.items()] + [1])
-        keys = [np.asarray(p.post, np.int64) * n_axons + (self.axon_base[(t.source, t.lag)] + p.pre)
-                for p in self.into[layer] for t in p.taps]  # one int64 key per (neuron, axon): 1-d unique is fast
         size = self.netlist.populations[layer].size
-        if not keys:
-            return np.zeros(size, np.int64)
-        return np.bincount(np.unique(np.concatenate(keys)) // n_axons, minlength=size)
+        by_axons: dict[int, list[Projection]] = {}  # projections by the input axons they read
+        for p in self.into[layer]:
+            for t in p.taps:
+                by_axons.setdefault(self.axon_base[(t.source, t.lag)], []).append(p)
+        n_axons = max([b + self.netlist.populations[s].size for (s, _), b in self.axon_base.items()] + [1])
+        count = np.zeros(size, np.int64)
+        keys = []
+        for base, projs in by_axons.items():
+            p = projs[0]
+            if len(projs) == 1 and not np.any((p.post[1:] == p.post[:-1]) & (p.pre[1:] == p.pre[:-1])):
+                count += np.bincount(p.post, minlength=size)  # (post, pre) distinct: each synapse is one axon
+            else:  # axons shared by several projections (or repeated pairs): count distinct (neuron, axon) keys
+                keys += [np.asarray(q.post, np.int64) * n_axons + (base + q.pre) for q in projs]
+        if keys:
+            count += np.bincount(np.unique(np.concatenate(keys)) // n_axons, minlength=size)
+        return count
 
     # -- output axons and traffic ------------------------------------------------------------------------------------
     def _out_table(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -203,7 +223,14 @@ class CostModel:
         return np.stack([keys // n_core // n_lag, keys // n_core % n_lag, keys % n_core], axis=1)
 
     def out_axons(self, layer: str, start: int, stop: int, core_of: np.ndarray) -> int:
-        return int(len(self.routes(layer, start, stop, core_of)))
+        """Output axons of the range under the assignment ``core_of`` (remembered while the same array object is
+        passed; the mapper builds a new array for every new assignment and never changes one in place)."""
+        if self._routes_for is not core_of:
+            self._routes_for, self._out_axons = core_of, {}
+        key = (layer, start, stop)
+        if key not in self._out_axons:
+            self._out_axons[key] = int(len(self.routes(layer, start, stop, core_of)))
+        return self._out_axons[key]
 
     def usage(self, core: int, groups: list[GroupCost], core_of: np.ndarray) -> CoreUsage:
         """The CoreUsage of ``groups`` together on one core (input axons shared, the rest summed)."""

@@ -42,7 +42,7 @@ from ..frontend.conventions import convention
 from ..frontend.discretize import tau_from_decay
 from ..frontend.nir_nodes import convert_node, node_from_snncompile_meta, semantics_from_meta
 from ..frontend.nir_passes import flatten_subgraphs
-from ..frontend.nir_read import FORMAT_VERSION, META_KEY, header_dt, header_order_and_metadata, read_raw
+from ..frontend.nir_read import FORMAT_VERSION, META_KEY, _read_group, header_dt, header_order_and_metadata, read_raw
 from ..frontend.nir_write import nir_bytes, to_nir_node
 from ..nodes import Delay, Node
 from ..values import number_problem, whole_problem, whole_tuple, whole_tuple_problem
@@ -298,10 +298,18 @@ def read_qgraph(path: str | Path) -> QGraph:
 
 
 def is_qgraph_file(path: str | Path) -> bool:
-    """True when ``path`` is a ``.nir`` file written by :func:`write_qgraph`."""
+    """True when ``path`` is a ``.nir`` file written by :func:`write_qgraph` (reads only the graph's metadata, not
+    its arrays: every command asks this of its model file)."""
+    import h5py
+
     try:
-        root, _ = read_raw(Path(path))
+        if not h5py.is_hdf5(path):
+            return False
+        with h5py.File(path, "r") as f:
+            node = f.get("node")
+            meta = node.get("metadata") if isinstance(node, h5py.Group) else None
+            root = {"metadata": _read_group(meta) if isinstance(meta, h5py.Group) else {}}
         _header(Path(path), root)
-    except InputError:
+    except (InputError, OSError, RuntimeError, KeyError, ValueError):
         return False
     return True

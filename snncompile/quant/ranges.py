@@ -24,9 +24,10 @@ stores besides: each node's summed input, each weight layer's and pool's accumul
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -184,10 +185,31 @@ def neuron_registers(node: QNeuron, x: Interval) -> dict[str, Register]:
     return out
 
 
+_ROW_SUMS: dict[int, tuple[Any, tuple[np.ndarray, np.ndarray]]] = {}
+_ANALYSED: dict[int, tuple[Any, dict[str, Interval]]] = {}
+
+
+def _remember(store: dict[int, tuple[Any, Any]], obj: Any, value: Any) -> Any:
+    """``value`` stored for the live object ``obj`` (by id, dropped when obj is collected)."""
+    store[id(obj)] = (weakref.ref(obj), value)
+    weakref.finalize(obj, store.pop, id(obj), None)
+    return value
+
+
+def _recalled(store: dict[int, tuple[Any, Any]], obj: Any) -> Any:
+    hit = store.get(id(obj))
+    return hit[1] if hit is not None and hit[0]() is obj else None
+
+
 def row_sums(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per output row: the sum of the positive and of the negative weights."""
+    """Per output row: the sum of the positive and of the negative weights (remembered for a read-only array,
+    i.e. a QGraph node's: every backend's range analysis asks for the same rows)."""
+    frozen = not weight.flags.writeable
+    if frozen and (hit := _recalled(_ROW_SUMS, weight)) is not None:
+        return hit  # type: ignore[no-any-return]
     w = weight.reshape(weight.shape[0], -1)
-    return np.where(w > 0, w, 0).sum(axis=1), np.where(w < 0, w, 0).sum(axis=1)
+    sums = np.where(w > 0, w, 0).sum(axis=1), np.where(w < 0, w, 0).sum(axis=1)
+    return _remember(_ROW_SUMS, weight, sums) if frozen else sums  # type: ignore[no-any-return]
 
 
 def product_range(weight: np.ndarray, x: Interval) -> Interval:
@@ -215,7 +237,7 @@ def _rows(node: QWeightNode) -> list[tuple[int, int, int]]:
     if isinstance(node, QScale):
         rows, bias = w.reshape(-1, 1), np.broadcast_to(node.bias, w.shape).reshape(-1)
     else:
-        rows, bias = w.reshape(w.shape[0], -1), np.broadcast_to(node.bias, w.shape[:1])
+        rows, bias = w, np.broadcast_to(node.bias, w.shape[:1])  # row_sums flattens each row (and remembers w)
     pos, neg = row_sums(rows)
     return list(zip(pos.tolist(), neg.tolist(), bias.tolist(), strict=True))
 
@@ -292,6 +314,8 @@ def analyse(graph: QGraph) -> dict[str, Interval]:
 
     A node still growing after as many passes as there are nodes sits on a loop
     without a bounding neuron: it becomes UNBOUNDED, and the passes go on.
+
+    Remembered per (frozen) graph object: check and lowering of every backend read the same analysis.
     """
     for name, node in graph.nodes.items():
         if isinstance(node, QNeuron) and node.semantics.accumulate == "per_event":
@@ -299,6 +323,13 @@ def analyse(graph: QGraph) -> dict[str, Interval]:
                 f"node '{name}': semantics accumulate='per_event' (the xylo preset) runs only on bitsim's xylo path "
                 "and the xylo target; this range proof and its printers (hls, onnx, rtl) sum a step's input exactly"
             )
+    hit = _recalled(_ANALYSED, graph)
+    if hit is not None:
+        return dict(hit)
+    return dict(_remember(_ANALYSED, graph, _analyse(graph)))
+
+
+def _analyse(graph: QGraph) -> dict[str, Interval]:
     out: dict[str, Interval] = {n: (0, 0) for n in graph.nodes}
     passes = 0
     while True:

@@ -29,3 +29,15 @@ def test_range_lists_equal_the_sorted_lists(kind: str, seed: int) -> None:
             assert bits.tolist() == ref.bits.tolist(), (proj.name, start, stop)
             checked += int(count.sum() > 0)
     assert checked > 10
+
+
+@pytest.mark.parametrize("kind", ["chain", "recurrent", "conv", "fanin"])
+def test_fan_in_counts_distinct_axons(kind: str) -> None:
+    graph, _ = random_loihi_qgraph(3, kind)
+    cm = CostModel(lower(graph), load_core_spec("loihi1"))
+    for layer in cm.layers:
+        size = cm.netlist.populations[layer].size
+        pairs = {(int(post), cm.axon_base[(t.source, t.lag)] + int(pre))
+                 for p in cm.into[layer] for t in p.taps for post, pre in zip(p.post, p.pre, strict=True)}
+        want = np.bincount(np.array([a for a, _ in pairs], np.int64), minlength=size) if pairs else np.zeros(size)
+        assert cm.fan_in(layer).tolist() == want.tolist(), layer
