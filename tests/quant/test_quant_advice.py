@@ -19,6 +19,7 @@ from snncompile.quant.advice import bits_to_fit, bits_to_reach_one
 from snncompile.quant.qnodes import QNeuron
 from snncompile.quant.quantize import quantize
 from snncompile.quant.spec import QuantSpec
+from snncompile.semantics import Semantics
 
 W = np.array([[0.5, -0.25], [0.1, 0.2]])
 UNIT_HINT = ("weights that small next to it usually come from an input gain dt*r/tau computed with time constants "
@@ -37,7 +38,14 @@ def message(graph: sc.Graph, **spec: object) -> str:
     return str(err.value)
 
 
-@pytest.mark.parametrize("theta", [0.0, -0.5])
+def test_threshold_zero_is_kept_for_a_binary_gt_neuron() -> None:
+    """Threshold 0 is legal with compare="gt" and binary spikes (fires iff v > 0; Lava's vth = 0)."""
+    qgraph = quantize(dense_lif(threshold=np.array([1.0, 0.0])), QuantSpec(weight_bits=8), timesteps=8, batch=4)
+    theta = np.asarray(qgraph.nodes["n"].threshold)  # type: ignore[attr-defined]
+    assert theta[1] == 0 and theta[0] >= 1
+
+
+@pytest.mark.parametrize("theta", [-0.5, -2.0])
 def test_threshold_not_positive_in_the_float_model(theta: float) -> None:
     """It used to say 'use more weight bits', which no width fulfils."""
     assert message(dense_lif(threshold=np.array([1.0, theta])), weight_bits=16) == (
@@ -96,8 +104,9 @@ def test_folded_gains_that_overflow_float64() -> None:
 
 def test_hand_built_qneuron_threshold() -> None:
     with pytest.raises(QuantizationError) as err:
-        QNeuron(name="n", kind="LIF", shape=(1,), threshold=0)
-    assert str(err.value) == "node 'n': threshold 0 is below 1; a spiking LIF QNeuron needs an integer threshold >= 1"
+        QNeuron(name="n", kind="LIF", shape=(1,), threshold=0, semantics=Semantics(compare="ge"))
+    assert str(err.value) == ("node 'n': threshold 0 is below 1; a spiking LIF QNeuron with compare='ge', "
+                              "spikes='binary' needs an integer threshold >= 1")
 
 
 @pytest.mark.parametrize(("rule", "scaled", "bits"),
