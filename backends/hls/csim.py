@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .project import CFLAGS
-from .runner import compiler, run_checked
+from .runner import BLOB_SOURCE, compiler, run_checked
 
 TB_SOURCES = ("snn.c", "tb.c")
 
@@ -20,7 +20,10 @@ def run_testbench(files: Mapping[str, str | bytes], commands: Sequence[str]) -> 
     with tempfile.TemporaryDirectory(prefix="snncompile-hls-csim-") as tmp:
         root = Path(tmp)
         for name, data in files.items():
-            if name.endswith((".c", ".h", ".bin")):
+            if name.endswith((".c", ".h", ".bin", ".S")):
                 (root / name).write_bytes(data.encode() if isinstance(data, str) else data)
-        run_checked([compiler(), *CFLAGS.split(), "-o", "tb", *TB_SOURCES], root, "gcc build of the testbench")
+        # large arrays as raw bytes (weights.bin via .incbin), as the rung's build: gcc skips megabytes of text
+        blobs = ["-DSNN_WEIGHTS_BIN", BLOB_SOURCE] if BLOB_SOURCE in files else []
+        run_checked([compiler(), *CFLAGS.split(), "-o", "tb", *TB_SOURCES, *blobs], root,
+                    "gcc build of the testbench")
         return [run_checked(shlex.split(cmd), root, f"C simulation '{cmd}'").stdout.strip() for cmd in commands]
