@@ -67,6 +67,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from snncompile.backends import get
 
     from .console import Steps
+    from .quant.targets import check_family_specs, shared_qgraph
     from .report.write import check_destinations, write_outputs
     from .verify import verify
 
@@ -74,7 +75,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     targets = list(dict.fromkeys(args.target or ["bitsim"]))
     for target in targets:
         get(target)
+    check_family_specs(spec, targets)
     check_destinations(args.report, args.plots)
+    shared = shared_qgraph(spec, targets)  # verify runs one QGraph for all its targets: say which
+    if shared:
+        progress(f"warning: {shared[1]}")
     loaded = load_model(args)
     data = load_data(args.inputs, loaded.graph, loaded.path, timesteps=args.timesteps)
     if not 0 <= args.sample < data.batch:
@@ -84,7 +89,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                         targets=targets, min_agreement=args.min_agreement, strict=args.strict,
                         progress=steps.start)
     report.info = {"model": f"{args.model} ({loaded.source})", "inputs": data.note,
-                   "quantisation": _spec_text(spec), **report.info}
+                   "quantisation": shared[0] if shared else _spec_text(spec), **report.info}
     print(report.to_json() if args.json else report.format_table(), end="\n" if args.json else "")
     write_outputs(report, loaded.graph, reports=args.report, plots=args.plots, sample=args.sample, progress=progress)
     return 0 if report.passed else 1

@@ -47,6 +47,23 @@ def loihi_warning(spec: QuantSpec) -> str:
             "it gets its own QGraph, the other targets the --bits one")
 
 
+def shared_qgraph(spec: QuantSpec, targets: Iterable[str]) -> tuple[str, str] | None:
+    """(header, warning) for ``verify``, which runs one QGraph for all its targets (:func:`quantize_for`), when a
+    target fixes its own encodings; None when every target takes the QuantSpec's QGraph."""
+    chosen = list(dict.fromkeys(targets))
+    others = ", ".join(t for t in chosen if t not in (LOIHI, XYLO))
+    too = f" ({others} too)" if others else ""
+    if XYLO in chosen:
+        what = "Xylo's registers (int8 weights, 16-bit states, bit-shift decays, the xylo semantics)"
+        return f"{what}, for every target", f"--target xylo: every target of this run{too} gets {what}; " \
+            "--bits and --state-bits do not apply"
+    if LOIHI in chosen:
+        what = f"Loihi's encodings ({LOIHI_CHANGES.format(bits=spec.weight_bits)})"
+        return f"{what}, for every target", f"--target loihi: every target of this run{too} gets {what}; " \
+            "`export` gives each target family its own QGraph"
+    return None
+
+
 def check_family_specs(spec: QuantSpec, targets: Iterable[str]) -> None:
     """Refuse, before any work, a QuantSpec a target family cannot take (Loihi: --bits above 8, exit code 3)."""
     if LOIHI in families(targets) and not 1 <= spec.weight_bits <= 8:

@@ -138,3 +138,19 @@ def test_qgraph_file_is_refused_by_verify_and_shown_by_inspect(capsys: pytest.Ca
     assert (code, err) == (0, "")
     assert "source: QGraph (fixed point, written by snncompile export)" in out
     assert any(line.split()[:3] == ["1", "QNeuron(LIF)", "64"] for line in out.splitlines())
+
+
+def test_verify_with_loihi_says_every_target_gets_its_encodings(small_digits: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """verify runs one QGraph for all its targets: with loihi among them, the warning and the header say so
+    (export gives each family its own, tests/quant/test_layer_precision.py), and --bits Loihi cannot take is
+    refused before any work (exit 3, the rule named)."""
+    code, out, err = run(["verify", "digits-mlp", "--target", "loihi", "--target", "onnx", "--inputs",
+                          str(small_digits)], capsys)
+    assert code == 0, err
+    assert "warning: --target loihi: every target of this run (onnx too) gets Loihi's encodings (reset to zero" in err
+    assert "quantisation: Loihi's encodings (reset to zero, one step of synapse delay" in out
+    assert "for every target" in out and "8-bit weights" not in out
+    code, out, err = run(["verify", "digits-mlp", "--target", "loihi", "--bits", "12", "--inputs",
+                          str(small_digits)], capsys)
+    assert code == 3 and err.strip().splitlines()[-1].startswith("snncompile: error: loihi rule loihi_weight_bits:")
