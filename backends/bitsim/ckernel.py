@@ -21,6 +21,7 @@ definition raise its own error there (:func:`safe_limits`, :func:`operand_checks
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
@@ -69,7 +70,13 @@ def cache_dir() -> Path:
 
 
 def compiler_available(cc: str = "gcc") -> bool:
-    return shutil.which(cc) is not None
+    """gcc on PATH (looked up once per compiler and PATH: a per-call lookup costs more than a small run)."""
+    return _on_path(cc, os.environ.get("PATH", ""))
+
+
+@functools.lru_cache(maxsize=16)
+def _on_path(cc: str, path: str) -> bool:
+    return shutil.which(cc, path=path) is not None
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
@@ -199,15 +206,17 @@ class CNeuronState:
     t: int = 0
 
     @classmethod
-    def fresh(cls, node: QNeuron, batch: int, input_bound: int | None = None) -> CNeuronState:
-        """The initial state; ``input_bound``: max |summed input| when known (lets the kernel skip checks)."""
+    def fresh(cls, node: QNeuron, batch: int, input_bound: int | None = None, *,
+              opt: np.ndarray | None = None) -> CNeuronState:
+        """The initial state; ``input_bound``: max |summed input| when known (lets the kernel skip checks);
+        ``opt``: the node's ``neuron_options`` when already built."""
         shape = (batch, *node.shape)
         flat = [np.ascontiguousarray(getattr(node, p), dtype=np.int64).reshape(-1)
                 for p in ("alpha", "beta", "threshold", "v_reset", "bias")]
         v = np.broadcast_to(node.v_init, shape).astype(np.int64).reshape(-1)
         i = np.broadcast_to(node.i_init, shape).astype(np.int64).reshape(-1)
         zeros = np.zeros(v.size, np.int64)
-        return cls(node, neuron_options(node, input_bound), flat, v, i, zeros, zeros.copy(),
+        return cls(node, neuron_options(node, input_bound) if opt is None else opt, flat, v, i, zeros, zeros.copy(),
                    np.zeros((2, v.size), np.int64), np.zeros((2, v.size), np.int64))
 
     @property

@@ -45,7 +45,7 @@ class _Layer:
     bias: np.ndarray  # int64 [m]
     narrow: bool
     shift: int
-    input_bound: int
+    opt: np.ndarray  # kernels.c's opt[] of the neuron (ckernel.neuron_options), built once
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def _chain(graph: QGraph) -> _Chain | str:
         assert isinstance(dense, QDense)
         layers.append(_Layer(succ[0], after[0], neuron, transposed(dense.weight, np.int16 if narrow else np.int64),
                              np.ascontiguousarray(np.broadcast_to(dense.bias, dense.weight.shape[:1]), np.int64),
-                             narrow, int(dense.shift), bound))
+                             narrow, int(dense.shift), ckernel.neuron_options(neuron, bound)))
         tail = after[0]
         succ = graph.successors(after[0])
     if not layers:
@@ -150,7 +150,7 @@ def run(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], want: dict
     states = {}
     for n, layer in enumerate(found.layers):
         m = int(layer.wt.shape[1])
-        state = ckernel.CNeuronState.fresh(layer.node, B, layer.input_bound)
+        state = ckernel.CNeuronState.fresh(layer.node, B, opt=layer.opt)
         states[layer.neuron] = state
         par = (ctypes.c_void_p * 5)(*(p.ctypes.data for p in state.params))
         keep_alive.append(par)

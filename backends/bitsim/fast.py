@@ -49,6 +49,7 @@ from snncompile.quant.qnodes import CUBA_KINDS, QConv1d, QConv2d, QDense, QGraph
 
 from . import ckernel
 from .accumulate import MatMul, bias_shift, conv_matmul, matmul_c, matmul_float, matmul_int64, matmul_sparse, max_abs
+from .cache import abs_row_sums
 from .neuron import IntNeuronState
 from .ops import apply_int
 from .plain import Traces, check_inputs, initial_outputs
@@ -275,10 +276,9 @@ class _Executor:
         if isinstance(node, SumPool2d):
             return x * node.kernel_size[0] * node.kernel_size[1]
         if isinstance(node, (QDense, QConv1d, QConv2d, QScale)):
-            w = np.abs(node.weight).reshape(node.weight.shape[0], -1) if not isinstance(node, QScale) \
-                else np.abs(node.weight).reshape(1, -1)
-            b = int(np.abs(node.bias).max(initial=0))
-            acc = int(w.sum(axis=1).max(initial=0) if not isinstance(node, QScale) else w.max(initial=0)) * x + b
+            w_max = int(np.abs(node.weight).max(initial=0)) if isinstance(node, QScale) \
+                else int(abs_row_sums(node.weight).max(initial=0))  # cached per weight array
+            acc = w_max * x + int(np.abs(node.bias).max(initial=0))
             return acc << node.shift if node.shift > 0 else acc  # |floor(y / 2^k)| <= |y|
         return None
 
