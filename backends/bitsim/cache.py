@@ -27,7 +27,7 @@ def cached(owner: object, what: Hashable, build: Callable[[], T]) -> T:
     if hit is not None and hit[0]() is owner:
         return hit[1]  # type: ignore[no-any-return]
     value = build()
-    _CACHE[key] = (weakref.ref(owner, lambda _: _CACHE.pop(key, None)), value)
+    _CACHE[key] = (weakref.ref(owner, lambda _, cache=_CACHE: cache.pop(key, None)), value)  # safe at exit
     return value
 
 

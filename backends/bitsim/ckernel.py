@@ -248,9 +248,10 @@ class CKernels:
         lib.bs_dense_sparse.restype = ctypes.c_int64
         lib.bs_dense_sparse.argtypes = [i64, i64, i64, vp, vp, vp, vp, ctypes.c_int, ctypes.c_int]
 
-    def neuron_run(self, state: CNeuronState, x: np.ndarray, threads: int | None = None
-                   ) -> tuple[dict[str, np.ndarray], int | None]:
+    def neuron_run(self, state: CNeuronState, x: np.ndarray, threads: int | None = None,
+                   keys: tuple[str, ...] = ("out", "i", "v")) -> tuple[dict[str, np.ndarray], int | None]:
         """Advance ``state`` over x int64 ``[T, B, *shape]``; returns the traces "out", "v" (and "i") and None,
+        ("out" always; "v" and "i" only when in ``keys``),
 
         or, when an operand leaves the range the definition accepts at step t, the traces (valid before t) and t.
         With one thread the state is then left exactly as before step t; with several, undefined.
@@ -259,21 +260,24 @@ class CKernels:
         T, B = int(x.shape[0]), int(x.shape[1])
         if state.v.size != B * int(state.opt[0]):
             raise ValueError(f"node '{state.node.name}': input {x.shape} does not match the state's batch")
-        out, v_out = np.empty_like(x), np.empty_like(x)
-        i_out = np.empty_like(x) if state.node.kind in CUBA_KINDS else None
+        out = np.empty_like(x)
+        v_out = np.empty_like(x) if "v" in keys else None
+        i_out = np.empty_like(x) if state.node.kind in CUBA_KINDS and "i" in keys else None
         par = (ctypes.c_void_p * 5)(*(p.ctypes.data for p in state.params))
         rc = self.lib.bs_neuron_run(
             _ptr(state.opt), par, T, B, _ptr(x), _ptr(state.v), _ptr(state.i), _ptr(state.s), _ptr(state.x_prev),
-            _ptr(out), _ptr(v_out), None if i_out is None else _ptr(i_out), _ptr(state.clamp_count),
+            _ptr(out), None if v_out is None else _ptr(v_out), None if i_out is None else _ptr(i_out),
+            _ptr(state.clamp_count),
             _ptr(state.clamp_first), state.t, _threads(x.size) if threads is None else threads,
         )
         if rc < 0:
             raise BackendError(f"node '{state.node.name}': bitsim C neuron kernel rejected its options {state.opt}")
         if rc == 0:
             state.t += T
-        traces = {"out": out, "v": v_out}
-        if i_out is not None:
-            traces["i"] = i_out
+        traces = {"out": out}
+        for key, arr in (("v", v_out), ("i", i_out)):
+            if arr is not None:
+                traces[key] = arr
         return traces, (int(rc) - 1 if rc > 0 else None)
 
     def dense_sparse(self, x: np.ndarray, w_t: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -1,11 +1,11 @@
 """bitsim's event-driven path: a feed-forward chain of dense spiking layers stepped entirely in C.
 
 ``Input -> [Flatten] -> (QDense -> QNeuron)+ -> [Output]`` runs in ``kernels.c``'s ``bs_chain_run``: per
-step, every layer adds the int16 weight rows of its active inputs into int32 accumulators (int64 where the
-range proof does not bound them below 2^31), batch-major (a row read once per step for a slice of samples),
-then steps its neurons with the same C step as :func:`.ckernel.CKernels.neuron_run`. Nothing is kept between
-layers but one step's activations, so memory is the weights plus the traces asked for, each in its proven
-width (:mod:`.traces`). Threads take slices of the batch.
+step, every layer adds the weight rows of its active inputs into accumulators as narrow as the range proof
+allows (int8 weights into int16, int16 into int32, else int64), batch-major (a row read once per step for
+a slice of samples), then steps its neurons with the same C step as :func:`.ckernel.CKernels.neuron_run`.
+Nothing is kept between layers but one step's activations, so memory is the weights plus the traces asked
+for, each in its proven width (:mod:`.traces`). Threads take slices of the batch.
 
 It applies when the graph has that shape, every neuron is one the C kernel knows whose operands the
 static bounds show the definition never refuses (:func:`.ckernel.operand_checks`), and the input is one
@@ -33,7 +33,16 @@ from .plain import Traces
 
 #: per-layer meta[] fields and ptr[] slots of kernels.c's bs_chain_run
 L_META, Q_PTRS = 8, 14
-_INT32 = 1 << 31
+#: meta[L_NARROW] -> the weights' type: 2 int8 (int16 accumulators), 1 int16 (int32), 0 int64 (int64)
+_WEIGHT_TYPES: dict[int, type[np.integer]] = {2: np.int8, 1: np.int16, 0: np.int64}
+
+
+def _width(acc: int, x: int, w: int) -> int:
+    """The accumulation form (see _WEIGHT_TYPES) for proven |partial sums| <= acc, |inputs| <= x, |weights| <= w:
+    the narrowest whose accumulator holds every partial sum and whose multiply operands hold x and w."""
+    if acc < 1 << 15 and x < 1 << 15 and w < 1 << 7:
+        return 2
+    return 1 if acc < 1 << 31 and x < 1 << 31 else 0
 
 
 @dataclass(frozen=True)
@@ -41,9 +50,9 @@ class _Layer:
     dense: str
     neuron: str
     node: QNeuron
-    wt: np.ndarray  # W^T [k, m], int16 (narrow) or int64
+    wt: np.ndarray  # W^T [k, m], int8, int16 or int64 (see _WEIGHT_TYPES)
     bias: np.ndarray  # int64 [m]
-    narrow: bool
+    narrow: int
     shift: int
     opt: np.ndarray  # kernels.c's opt[] of the neuron (ckernel.neuron_options), built once
 
@@ -87,9 +96,9 @@ def _chain(graph: QGraph) -> _Chain | str:
         bound = magnitude(drive)
         if ckernel.operand_checks(neuron, bound)[0]:
             return f"node '{after[0]}': its operands need the definition's range checks"
-        narrow = magnitude(acc) < _INT32 and magnitude(x_in) < _INT32
         assert isinstance(dense, QDense)
-        layers.append(_Layer(succ[0], after[0], neuron, transposed(dense.weight, np.int16 if narrow else np.int64),
+        narrow = _width(magnitude(acc), magnitude(x_in), int(np.abs(dense.weight).max(initial=0)))
+        layers.append(_Layer(succ[0], after[0], neuron, transposed(dense.weight, _WEIGHT_TYPES[narrow]),
                              np.ascontiguousarray(np.broadcast_to(dense.bias, dense.weight.shape[:1]), np.int64),
                              narrow, int(dense.shift), ckernel.neuron_options(neuron, bound)))
         tail = after[0]

@@ -336,7 +336,7 @@ class _Executor:
         """A neuron over all steps of x; on an operand the definition refuses, the traces before that step."""
         if self.plan.neuron == "c" and self.kernels is not None and ckernel.unsupported(node) is None:
             state = ckernel.CNeuronState.fresh(node, self.B, self.input_bound(name))
-            traces, stop = self.kernels.neuron_run(state, x)
+            traces, stop = self.kernels.neuron_run(state, x, keys=self.want.get(name, ()))  # v, i if asked
             if stop is None:
                 self.clamps[name] = state.clamps
                 return {k: traces[k] for k in ("out", "i", "v") if k in traces}

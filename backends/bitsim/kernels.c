@@ -464,6 +464,23 @@ static void bs_acc_i32(int64_t k, int64_t m, const bs_events *E, const int16_t *
     }
 }
 
+/* the same with int8 weights and int16 accumulators, where the proof bounds every partial sum below 2^15 */
+BS_VECTOR_CLONES
+static void bs_acc_i16(int64_t k, int64_t m, const bs_events *E, const int8_t *wt, int16_t *acc) {
+    for (int64_t j = 0; j < k; j++) {
+        const int8_t *restrict w = wt + j * m;
+        for (int64_t p = E->start[j]; p < E->start[j + 1]; p++) {
+            int16_t *restrict a = acc + E->jb_b[p] * m;
+            if (E->ones) {
+                for (int64_t c = 0; c < m; c++) a[c] = (int16_t)(a[c] + w[c]);
+            } else {
+                const int16_t x16 = (int16_t)E->jb_v[p];
+                for (int64_t c = 0; c < m; c++) a[c] = (int16_t)(a[c] + x16 * w[c]);
+            }
+        }
+    }
+}
+
 /* the same with int64 weights and accumulators (wrapping modulo 2^64 like numpy: always exact) */
 static void bs_acc_i64(int64_t k, int64_t m, const bs_events *E, const int64_t *wt, int64_t *acc) {
     for (int64_t j = 0; j < k; j++) {
@@ -478,37 +495,49 @@ static void bs_acc_i64(int64_t k, int64_t m, const bs_events *E, const int64_t *
 
 /* One layer's neurons over a row of m (one sample): y the dense outputs, the rest as in bs_neuron_step.
  * Always inlined into bs_neuron_rows, whose cases fix the common options to constants, so that their
- * branches fold away. */
-static inline __attribute__((always_inline)) void bs_row(const bs_nopt *o, int64_t m, const int64_t *y,
-                                                         int64_t *v, int64_t *i, int64_t *s, int64_t *xp,
-                                                         int64_t *out, int64_t *cc, int64_t *cf, int64_t bn,
-                                                         int64_t q0, int64_t t) {
+ * branches fold away and the loop (no call inside: the clamp events are noted in a second pass over hb)
+ * can be vectorised. */
+static inline __attribute__((always_inline)) void bs_row(const bs_nopt *o, int64_t m, const int64_t *restrict y,
+                                                         int64_t *restrict v, int64_t *restrict i,
+                                                         int64_t *restrict s, int64_t *restrict xp,
+                                                         int64_t *restrict out, uint8_t *restrict hb, int64_t *cc,
+                                                         int64_t *cf, int64_t bn, int64_t q0, int64_t t) {
+    int any = 0;
     for (int64_t c = 0; c < m; c++) {
         int hits = 0;
         out[c] = bs_neuron_step(o, c, y[c], &v[c], &i[c], &s[c], &xp[c], &hits);
-        if (__builtin_expect(hits != 0, 0)) note_clamps(cc, cf, bn, q0 + c, t, hits);
+        hb[c] = (uint8_t)hits;
+        any |= hits;
     }
+    if (__builtin_expect(any != 0, 0))
+        for (int64_t c = 0; c < m; c++)
+            if (hb[c]) note_clamps(cc, cf, bn, q0 + c, t, hb[c]);
 }
 
-#define BS_ROW_CASE(TIMING_, RESET_, CUBA_, SD_)                                                        \
-    if (o->timing == TIMING_ && o->reset == RESET_ && o->cuba == CUBA_ && o->sd == SD_ && o->spiking && \
-        !o->multi) {                                                                                     \
-        bs_nopt c = *o;                                                                                  \
-        c.timing = TIMING_, c.reset = RESET_, c.cuba = CUBA_, c.sd = SD_, c.spiking = 1, c.multi = 0;   \
-        bs_row(&c, m, y, v, i, s, xp, out, cc, cf, bn, q0, t);                                           \
-        return;                                                                                          \
+#define BS_ROW_CASE(TIMING_, RESET_, CUBA_, SD_, RND_, OVI_, OVV_)                                       \
+    if (o->timing == TIMING_ && o->reset == RESET_ && o->cuba == CUBA_ && o->sd == SD_ && o->spiking &&  \
+        !o->multi && o->rnd == RND_ && o->ovi == OVI_ && o->ovv == OVV_ && !o->ge && !o->atd) {          \
+        bs_nopt c = *o;                                                                                   \
+        c.timing = TIMING_, c.reset = RESET_, c.cuba = CUBA_, c.sd = SD_, c.spiking = 1, c.multi = 0;    \
+        c.rnd = RND_, c.ovi = OVI_, c.ovv = OVV_, c.ge = 0, c.atd = 0;                                   \
+        bs_row(&c, m, y, v, i, s, xp, out, hb, cc, cf, bn, q0, t);                                        \
+        return;                                                                                           \
     }
 
+BS_VECTOR_CLONES
 static void bs_neuron_rows(const bs_nopt *o, int64_t m, const int64_t *y, int64_t *v, int64_t *i, int64_t *s,
-                           int64_t *xp, int64_t *out, int64_t *cc, int64_t *cf, int64_t bn, int64_t q0, int64_t t) {
-    BS_ROW_CASE(TIMING_DELAYED, RESET_SUBTRACT, 0, 0)  /* snntorch preset, LIF */
-    BS_ROW_CASE(TIMING_DELAYED, RESET_SUBTRACT, 1, 0)
-    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_SUBTRACT, 0, 0)
-    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_ZERO, 0, 0)
-    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_ZERO, 1, 1) /* loihi preset */
-    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_SUBTRACT, 1, 0)
-    BS_ROW_CASE(TIMING_SNNTORCH_IMMEDIATE, RESET_SUBTRACT, 0, 0)
-    bs_row(o, m, y, v, i, s, xp, out, cc, cf, bn, q0, t); /* any other option set */
+                           int64_t *xp, int64_t *out, uint8_t *hb, int64_t *cc, int64_t *cf, int64_t bn, int64_t q0,
+                           int64_t t) {
+    enum { TZ = ROUND_TOWARD_ZERO, SAT = OVF_SATURATE };
+    BS_ROW_CASE(TIMING_DELAYED, RESET_SUBTRACT, 0, 0, TZ, SAT, SAT)  /* snntorch preset, LIF */
+    BS_ROW_CASE(TIMING_DELAYED, RESET_SUBTRACT, 1, 0, TZ, SAT, SAT)  /* snntorch preset, Cuba */
+    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_ZERO, 0, 0, TZ, SAT, SAT)    /* the default Semantics */
+    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_ZERO, 1, 0, TZ, SAT, SAT)
+    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_SUBTRACT, 0, 0, TZ, SAT, SAT)
+    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_SUBTRACT, 1, 0, TZ, SAT, SAT)
+    BS_ROW_CASE(TIMING_IMMEDIATE, RESET_ZERO, 1, 1, TZ, OVF_WRAP_LOIHI, SAT) /* loihi preset */
+    BS_ROW_CASE(TIMING_SNNTORCH_IMMEDIATE, RESET_SUBTRACT, 0, 0, TZ, SAT, SAT)
+    bs_row(o, m, y, v, i, s, xp, out, hb, cc, cf, bn, q0, t); /* any other option set */
 }
 
 static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
@@ -519,12 +548,13 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
     const size_t cells = (size_t)(width * nb);
     int64_t *xa = malloc(sizeof(int64_t) * cells), *ya = malloc(sizeof(int64_t) * cells);
     int64_t *acc = malloc(sizeof(int64_t) * cells), *y = malloc(sizeof(int64_t) * (size_t)width);
+    uint8_t *hb = malloc((size_t)width);
     bs_nopt *opts = malloc(sizeof(bs_nopt) * (size_t)L);
     bs_events E = {0, malloc(sizeof(int32_t) * cells), malloc(sizeof(int32_t) * cells),
                    malloc(sizeof(int64_t) * cells), malloc(sizeof(int64_t) * cells),
                    malloc(sizeof(int64_t) * (size_t)(width + 1)), malloc(sizeof(int64_t) * (size_t)(nb + 1)), 1};
     int64_t rc = 0;
-    if (!xa || !ya || !acc || !y || !opts || !E.j || !E.jb_b || !E.v || !E.jb_v || !E.start || !E.off) {
+    if (!xa || !ya || !acc || !y || !hb || !opts || !E.j || !E.jb_b || !E.v || !E.jb_v || !E.start || !E.off) {
         rc = -2;
         goto done;
     }
@@ -541,7 +571,12 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
             else bs_gather_i64(xa, k, nb, &E);                         /* the previous layer's outputs */
             bs_group(k, nb, &E);
             int32_t *a32 = (int32_t *)acc;
-            if (narrow) {
+            int16_t *a16 = (int16_t *)acc;
+            if (narrow == 2) {
+                for (int64_t b = 0; b < nb; b++)
+                    for (int64_t c = 0; c < m; c++) a16[b * m + c] = (int16_t)bias[c];
+                bs_acc_i16(k, m, &E, (const int8_t *)ptr[Q_WT], a16);
+            } else if (narrow) {
                 for (int64_t b = 0; b < nb; b++)
                     for (int64_t c = 0; c < m; c++) a32[b * m + c] = (int32_t)bias[c];
                 bs_acc_i32(k, m, &E, (const int16_t *)ptr[Q_WT], a32);
@@ -556,10 +591,11 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
             const int64_t gain = shift > 0 ? (int64_t)1 << shift : 1, down = shift < 0 ? -shift : 0;
             for (int64_t b = 0; b < nb; b++) {
                 const int64_t row = (t * B + lo + b) * m, st = (lo + b) * m;
-                for (int64_t c = 0; c < m; c++)
-                    y[c] = (narrow ? (int64_t)a32[b * m + c] : acc[b * m + c]) * gain >> down;
+                if (narrow == 2) for (int64_t c = 0; c < m; c++) y[c] = (int64_t)a16[b * m + c] * gain >> down;
+                else if (narrow) for (int64_t c = 0; c < m; c++) y[c] = (int64_t)a32[b * m + c] * gain >> down;
+                else for (int64_t c = 0; c < m; c++) y[c] = acc[b * m + c] * gain >> down;
                 int64_t *out = ya + b * m;
-                bs_neuron_rows(&opts[l], m, y, v + st, i + st, s + st, xp + st, out, cc, cf, B * m, st, t);
+                bs_neuron_rows(&opts[l], m, y, v + st, i + st, s + st, xp + st, out, hb, cc, cf, B * m, st, t);
                 if (tr_dense) bs_put_row(tr_dense, meta[L_SZ_DENSE], row, y, m);
                 if (tr_out) bs_put_row(tr_out, meta[L_SZ_OUT], row, out, m);
                 if (tr_v) bs_put_row(tr_v, meta[L_SZ_V], row, v + st, m);
@@ -571,13 +607,14 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
         }
     }
 done:
-    free(xa), free(ya), free(acc), free(y), free(opts);
+    free(xa), free(ya), free(acc), free(y), free(hb), free(opts);
     free(E.j), free(E.jb_b), free(E.v), free(E.jb_v), free(E.start), free(E.off);
     return rc;
 }
 
 /* Run the chain for T steps over B samples: x uint8 [T, B, k0] input spikes; per layer l meta[l * L_META ..]
- * and ptr[l * Q_PTRS ..] (weights W^T [k, m] int16 when meta[L_NARROW] else int64; bias int64 [m]; the
+ * and ptr[l * Q_PTRS ..] (weights W^T [k, m]: meta[L_NARROW] 2 int8 weights, int16 accumulators; 1 int16 and
+ * int32; 0 int64 and int64; bias int64 [m]; the
  * neuron's opt[] and par[] as for bs_neuron_run; its state v, i, s, xp int64 [B*m] and clamp events cc, cf
  * int64 [2, B*m], updated in place; traces [T, B, m] of the given byte sizes, or NULL when not recorded).
  * Returns 0, -1 for an option this kernel does not know, -2 when scratch memory could not be allocated. */

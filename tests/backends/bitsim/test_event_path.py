@@ -142,5 +142,24 @@ def test_prepared_weights_are_cached_per_graph() -> None:
     graph, _ = _mlp()
     found = event.chain(graph)
     assert not isinstance(found, str) and event.chain(graph) is found
-    assert found.layers[0].wt.dtype == np.int16 and found.layers[0].wt.shape == (20, 16)
+    assert found.layers[0].wt.dtype == np.int8 and found.layers[0].wt.shape == (20, 16)  # |sums| < 2^15
     assert np.array_equal(found.layers[0].wt, graph.nodes["fc"].weight.T)
+
+
+@pytest.mark.parametrize(("weight", "bias", "form"), [(100, 0, 2), (3000, 0, 1), (3000, 2**31 - 1, 0)])
+def test_every_accumulator_width(weight: int, bias: int, form: int) -> None:
+    """int8/int16, int16/int32 and int64/int64 accumulation, as the range proof picks them, equal plain."""
+    rng = np.random.default_rng(2)
+    w = rng.integers(-weight, weight + 1, (12, 30))
+    nodes = {"input": Input(shape=(30,)),
+             "fc": QDense(name="fc", weight=w, bias=np.full(12, bias), w_bits=16, b_bits=32),
+             "lif": QNeuron(name="lif", kind="LIF", shape=(12,), semantics=sc.PRESETS["snntorch"], beta=3686,
+                            threshold=2000, frac_bits=12, i_bits=32, v_bits=32),
+             "out": Output()}
+    graph = QGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "out")])
+    spikes = (rng.random((20, 6, 30)) < 0.4).astype(np.uint8)
+    found = event.chain(graph)
+    assert not isinstance(found, str) and found.layers[0].narrow == form
+    expected, clamps = run_plain_with_clamps(graph, spikes)
+    got, got_clamps = run_fast_with_clamps(graph, spikes, path="event")
+    assert trace_mismatch(expected, got, same_dtype=True) == "" and got_clamps == clamps
