@@ -27,7 +27,12 @@ def cached(owner: object, what: Hashable, build: Callable[[], T]) -> T:
     if hit is not None and hit[0]() is owner:
         return hit[1]  # type: ignore[no-any-return]
     value = build()
-    _CACHE[key] = (weakref.ref(owner, lambda _, cache=_CACHE: cache.pop(key, None)), value)  # safe at exit
+    cache = _CACHE  # bound now: at interpreter exit the module global may already be gone
+
+    def drop(_: weakref.ref[Any]) -> None:
+        cache.pop(key, None)
+
+    _CACHE[key] = (weakref.ref(owner, drop), value)
     return value
 
 
