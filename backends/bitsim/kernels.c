@@ -382,34 +382,41 @@ typedef struct {
     int ones;                   /* every value is 1 (binary spikes) */
 } bs_events;
 
-/* the non-zero entries of x [nb, k] (uint8 input spikes: eight at a time, skipping zero words) */
+/* the non-zero entries of x [nb, k] (uint8 input spikes), eight bytes at a time: a word's non-zero bytes
+ * become one bit each (the lowest of the byte), visited lowest first, so the cost follows the events */
 static void bs_gather_u8(const uint8_t *x, int64_t k, int64_t nb, bs_events *E) {
-    int64_t n = 0, ones = 1;
+    const uint64_t low = 0x0101010101010101ull;
+    int64_t n = 0;
+    uint64_t big = 0; /* bytes > 1 seen */
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *xr = x + b * k;
         E->off[b] = n;
         int64_t j = 0;
         for (; j + 8 <= k; j += 8) {
-            uint64_t word;
+            uint64_t word, m;
             memcpy(&word, xr + j, 8);
-            if (word == 0) continue;
-            for (int64_t u = j; u < j + 8; u++) {
+            big |= word & ~low;
+            m = word | (word >> 4);
+            m |= m >> 2;
+            m |= m >> 1;
+            m &= low;
+            while (m) {
+                const int64_t u = j + (__builtin_ctzll(m) >> 3);
                 E->j[n] = (int32_t)u;
-                E->v[n] = xr[u];
-                ones &= xr[u] <= 1;
-                n += xr[u] != 0;
+                E->v[n++] = xr[u];
+                m &= m - 1;
             }
         }
         for (; j < k; j++) {
             E->j[n] = (int32_t)j;
             E->v[n] = xr[j];
-            ones &= xr[j] <= 1;
+            big |= xr[j] > 1;
             n += xr[j] != 0;
         }
     }
     E->off[nb] = n;
     E->n = n;
-    E->ones = (int)ones;
+    E->ones = big == 0;
 }
 
 /* the non-zero entries of the previous layer's outputs x int64 [nb, k] */
