@@ -21,7 +21,6 @@ definition raise its own error there (:func:`safe_limits`, :func:`operand_checks
 from __future__ import annotations
 
 import ctypes
-import functools
 import hashlib
 import os
 import shutil
@@ -70,13 +69,7 @@ def cache_dir() -> Path:
 
 
 def compiler_available(cc: str = "gcc") -> bool:
-    """gcc on PATH (looked up once per compiler and PATH: a per-call lookup costs more than a small run)."""
-    return _on_path(cc, os.environ.get("PATH", ""))
-
-
-@functools.lru_cache(maxsize=16)
-def _on_path(cc: str, path: str) -> bool:
-    return shutil.which(cc, path=path) is not None
+    return shutil.which(cc) is not None
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
