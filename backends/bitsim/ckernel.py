@@ -118,6 +118,15 @@ def load(directory: Path | None = None, cc: str = "gcc") -> CKernels:
     return _LOADED[key]
 
 
+def available(cc: str = "gcc") -> CKernels | None:
+    """The kernels when they can be had: already loaded for the cache directory (no lookup: a small run pays
+    no fixed cost), else built and loaded when ``cc`` is on PATH, else None."""
+    key = (cache_dir(), cc)
+    if key in _LOADED:
+        return _LOADED[key]
+    return load(cc=cc) if compiler_available(cc) else None
+
+
 def safe_limits(node: QNeuron) -> tuple[int, int, int]:
     """The magnitudes of input (after input_shift), v and i at which the definition (neuron.py) refuses a step.
 

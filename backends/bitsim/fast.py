@@ -86,15 +86,13 @@ def run_fast_with_clamps(
         raise ValueError(f"unknown bitsim path {path!r}; known: {', '.join((*PATHS, 'auto'))}")
     want = resolve_keep(qgraph, keep)
     dtypes = trace_dtypes(qgraph, narrow=narrow, allow_counts=allow_counts)
-    if path in ("event", "auto") and ckernel.compiler_available():
+    kernels = ckernel.load() if path in ("c", "event") else ckernel.available() if path == "auto" else None
+    if path in ("event", "auto") and kernels is not None:
         from . import event
 
         if event.unsupported(qgraph, inputs, allow_counts) is None:
-            return event.run(qgraph, inputs, want, dtypes, ckernel.load())
+            return event.run(qgraph, inputs, want, dtypes, kernels)
     data = _checked_inputs(qgraph, inputs, allow_counts)
-    kernels = None
-    if path in ("c", "event") or (path == "auto" and ckernel.compiler_available()):
-        kernels = ckernel.load()
     plan = {
         "layerwise": _Plan("int64", "numpy", False), "float_gemm": _Plan("float", "numpy", False),
         "sparse": _Plan("sparse", "numpy", False), "c": _Plan("c", "c", False),
