@@ -377,8 +377,10 @@ static void bs_put_row(void *base, int64_t size, int64_t at, const int64_t *src,
 typedef struct {
     int64_t n;                  /* events */
     int32_t *j, *jb_b;          /* per event its input (in sample order); grouped by input: the sample */
-    int64_t *v, *jb_v, *start;  /* per event its value; grouped value; start[j] .. start[j+1]: input j's events */
+    int64_t *v, *jb_v, *start;  /* per event its value; grouped value; start[u]: where input uj[u]'s run begins */
     int64_t *off;               /* off[b] .. off[b+1]: sample b's events (in sample order) */
+    int64_t nu;                 /* inputs with events: uj[u], its events start[u] .. start[u+1] (grouped) */
+    int32_t *uj;
     int ones;                   /* every value is 1 (binary spikes) */
 } bs_events;
 
@@ -437,29 +439,48 @@ static void bs_gather_i64(const int64_t *x, int64_t k, int64_t nb, bs_events *E)
     E->ones = (int)ones;
 }
 
-/* group the events by input (a counting sort); one sample needs no grouping (its events are in input order) */
-static void bs_group(int64_t k, int64_t nb, bs_events *E) {
-    int64_t *start = E->start;
-    for (int64_t j = 0; j <= k; j++) start[j] = 0;
-    for (int64_t e = 0; e < E->n; e++) start[E->j[e] + 1]++;
-    for (int64_t j = 0; j < k; j++) start[j + 1] += start[j];
+/* group the events by input (a counting sort over cnt[k + 1]); one sample needs no sort (its events are in
+ * input order, each input once) */
+static void bs_group(int64_t k, int64_t nb, bs_events *E, int64_t *cnt) {
+    if (nb == 1) {
+        for (int64_t e = 0; e < E->n; e++) {
+            E->uj[e] = E->j[e];
+            E->start[e] = e;
+            E->jb_b[e] = 0;
+            E->jb_v[e] = E->v[e];
+        }
+        E->nu = E->n;
+        E->start[E->n] = E->n;
+        return;
+    }
+    for (int64_t j = 0; j <= k; j++) cnt[j] = 0;
+    for (int64_t e = 0; e < E->n; e++) cnt[E->j[e] + 1]++;
+    int64_t nu = 0;
+    for (int64_t j = 0; j < k; j++) { /* the inputs with events, in order, and where their runs start */
+        if (cnt[j + 1]) {
+            E->uj[nu] = (int32_t)j;
+            E->start[nu++] = cnt[j];
+        }
+        cnt[j + 1] += cnt[j];
+    }
+    E->start[nu] = E->n;
+    E->nu = nu;
     for (int64_t b = 0; b < nb; b++)
-        for (int64_t e = E->off[b]; e < E->off[b + 1]; e++) { /* start[j] advances past j's events ... */
-            const int64_t at = start[E->j[e]]++;
+        for (int64_t e = E->off[b]; e < E->off[b + 1]; e++) { /* cnt[j]: the next free slot of input j's run */
+            const int64_t at = cnt[E->j[e]]++;
             E->jb_b[at] = (int32_t)b;
             E->jb_v[at] = E->v[e];
         }
-    for (int64_t j = k; j > 0; j--) start[j] = start[j - 1]; /* ... and is moved back */
-    start[0] = 0;
 }
 
 /* acc[b, :] += value * wt[j, :] for every event: int16 weights, int32 accumulators (exact under the bound
  * event.py checks: sum_j |w[j, c]| * max|x| + |bias[c]| < 2^31) */
 BS_VECTOR_CLONES
 static void bs_acc_i32(int64_t k, int64_t m, const bs_events *E, const int16_t *wt, int32_t *acc) {
-    for (int64_t j = 0; j < k; j++) {
-        const int16_t *restrict w = wt + j * m;
-        for (int64_t p = E->start[j]; p < E->start[j + 1]; p++) {
+    (void)k;
+    for (int64_t u = 0; u < E->nu; u++) { /* the inputs with events, each with its run of samples */
+        const int16_t *restrict w = wt + (int64_t)E->uj[u] * m;
+        for (int64_t p = E->start[u]; p < E->start[u + 1]; p++) {
             int32_t *restrict a = acc + E->jb_b[p] * m;
             if (E->ones) {
                 for (int64_t c = 0; c < m; c++) a[c] += w[c];
@@ -474,9 +495,10 @@ static void bs_acc_i32(int64_t k, int64_t m, const bs_events *E, const int16_t *
 /* the same with int8 weights and int16 accumulators, where the proof bounds every partial sum below 2^15 */
 BS_VECTOR_CLONES
 static void bs_acc_i16(int64_t k, int64_t m, const bs_events *E, const int8_t *wt, int16_t *acc) {
-    for (int64_t j = 0; j < k; j++) {
-        const int8_t *restrict w = wt + j * m;
-        for (int64_t p = E->start[j]; p < E->start[j + 1]; p++) {
+    (void)k;
+    for (int64_t u = 0; u < E->nu; u++) { /* the inputs with events, each with its run of samples */
+        const int8_t *restrict w = wt + (int64_t)E->uj[u] * m;
+        for (int64_t p = E->start[u]; p < E->start[u + 1]; p++) {
             int16_t *restrict a = acc + E->jb_b[p] * m;
             if (E->ones) {
                 for (int64_t c = 0; c < m; c++) a[c] = (int16_t)(a[c] + w[c]);
@@ -490,9 +512,10 @@ static void bs_acc_i16(int64_t k, int64_t m, const bs_events *E, const int8_t *w
 
 /* the same with int64 weights and accumulators (wrapping modulo 2^64 like numpy: always exact) */
 static void bs_acc_i64(int64_t k, int64_t m, const bs_events *E, const int64_t *wt, int64_t *acc) {
-    for (int64_t j = 0; j < k; j++) {
-        const int64_t *restrict w = wt + j * m;
-        for (int64_t p = E->start[j]; p < E->start[j + 1]; p++) {
+    (void)k;
+    for (int64_t u = 0; u < E->nu; u++) { /* the inputs with events, each with its run of samples */
+        const int64_t *restrict w = wt + (int64_t)E->uj[u] * m;
+        for (int64_t p = E->start[u]; p < E->start[u + 1]; p++) {
             int64_t *restrict a = acc + E->jb_b[p] * m;
             const int64_t xv = E->jb_v[p];
             for (int64_t c = 0; c < m; c++) a[c] += xv * w[c];
@@ -559,9 +582,11 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
     bs_nopt *opts = malloc(sizeof(bs_nopt) * (size_t)L);
     bs_events E = {0, malloc(sizeof(int32_t) * cells), malloc(sizeof(int32_t) * cells),
                    malloc(sizeof(int64_t) * cells), malloc(sizeof(int64_t) * cells),
-                   malloc(sizeof(int64_t) * (size_t)(width + 1)), malloc(sizeof(int64_t) * (size_t)(nb + 1)), 1};
+                   malloc(sizeof(int64_t) * (cells + 1)), malloc(sizeof(int64_t) * (size_t)(nb + 1)), 0,
+                   malloc(sizeof(int32_t) * cells), 1};
+    int64_t *cnt = malloc(sizeof(int64_t) * (size_t)(width + 1));
     int64_t rc = 0;
-    if (!xa || !ya || !acc || !y || !hb || !opts || !E.j || !E.jb_b || !E.v || !E.jb_v || !E.start || !E.off) {
+    if (!xa || !ya || !acc || !y || !hb || !opts || !E.j || !E.jb_b || !E.v || !E.jb_v || !E.start || !E.off || !E.uj || !cnt) {
         rc = -2;
         goto done;
     }
@@ -576,7 +601,7 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
             const int64_t *bias = (const int64_t *)ptr[Q_BIAS];
             if (l == 0) bs_gather_u8(J->x + (t * B + lo) * k0, k, nb, &E); /* the step's input spikes */
             else bs_gather_i64(xa, k, nb, &E);                         /* the previous layer's outputs */
-            bs_group(k, nb, &E);
+            bs_group(k, nb, &E, cnt);
             int32_t *a32 = (int32_t *)acc;
             int16_t *a16 = (int16_t *)acc;
             if (narrow == 2) {
@@ -615,7 +640,7 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
     }
 done:
     free(xa), free(ya), free(acc), free(y), free(hb), free(opts);
-    free(E.j), free(E.jb_b), free(E.v), free(E.jb_v), free(E.start), free(E.off);
+    free(E.j), free(E.jb_b), free(E.v), free(E.jb_v), free(E.start), free(E.off), free(E.uj), free(cnt);
     return rc;
 }
 
