@@ -120,7 +120,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from .quant.quantize import quantize
 
         progress(f"quantising ({_spec_text(spec)}), calibrating on the inputs")
-        traces, clamps = simulate_with_clamps(quantize(graph, spec, data.inputs), data.inputs)
+        traces, clamps = simulate_with_clamps(quantize(graph, spec, data.inputs), data.inputs,  # outputs only,
+                                              keep="outputs", narrow=False)  # int64 as the file format
         warn_clamps(clamps)
         what = "bitsim"
     else:

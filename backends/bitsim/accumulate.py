@@ -23,6 +23,7 @@ from snncompile.quant.intops import shift_round
 from snncompile.quant.qnodes import QConv1d, QConv2d
 
 from . import ckernel
+from .cache import abs_row_sums, transposed
 from .ops import _windows
 
 #: float types whose integers are exact up to the given magnitude (exclusive)
@@ -76,7 +77,7 @@ def matmul_sparse(x: np.ndarray, w: np.ndarray, x_max: int) -> np.ndarray:
 
 def matmul_c(kernels: ckernel.CKernels) -> MatMul:
     def matmul(x: np.ndarray, w: np.ndarray, x_max: int) -> np.ndarray:
-        w_t = np.ascontiguousarray(w.T, dtype=np.int16 if fits_int32(w, x_max) else np.int64)
+        w_t = transposed(w, np.int16 if fits_int32(w, x_max) else np.int64)  # prepared once per weight array
         return kernels.dense_sparse(x, w_t, np.zeros(w.shape[0], np.int64))
     return matmul
 
@@ -93,7 +94,7 @@ def bias_shift(acc: np.ndarray, bias: np.ndarray, shift: int) -> np.ndarray:
 
 
 def fits_int32(w: np.ndarray, x_max: int) -> bool:
-    return int(np.abs(w).sum(axis=1).max(initial=0)) * int(x_max) < (1 << 31)
+    return int(abs_row_sums(w).max(initial=0)) * int(x_max) < (1 << 31)
 
 
 def conv_matmul(node: QConv1d | QConv2d, x: np.ndarray, matmul: MatMul, x_max: int) -> np.ndarray:

@@ -42,7 +42,7 @@ SOURCE = Path(__file__).with_name("kernels.c")
 #: -fwrapv: signed overflow wraps modulo 2^64 as numpy's int64 does (the kernels rely on it)
 CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fwrapv", "-fvect-cost-model=dynamic",
           "-pthread", "-fPIC", "-shared")
-ABI_VERSION = 6
+ABI_VERSION = 7
 #: threads for large calls (the CPUs this process may run on); results never depend on it
 THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 64)
 #: elements of work (neuron-steps, or inputs scanned + outputs written) per extra thread
@@ -117,6 +117,15 @@ def load(directory: Path | None = None, cc: str = "gcc") -> CKernels:
     if key not in _LOADED:
         _LOADED[key] = CKernels(ctypes.CDLL(str(build(*key))))
     return _LOADED[key]
+
+
+def available(cc: str = "gcc") -> CKernels | None:
+    """The kernels when they can be had: already loaded for the cache directory (no lookup: a small run pays
+    no fixed cost), else built and loaded when ``cc`` is on PATH, else None."""
+    key = (cache_dir(), cc)
+    if key in _LOADED:
+        return _LOADED[key]
+    return load(cc=cc) if compiler_available(cc) else None
 
 
 def safe_limits(node: QNeuron) -> tuple[int, int, int]:
@@ -200,8 +209,10 @@ class CNeuronState:
     t: int = 0
 
     @classmethod
-    def fresh(cls, node: QNeuron, batch: int, input_bound: int | None = None) -> CNeuronState:
-        """The initial state; ``input_bound``: max |summed input| when known (lets the kernel skip checks)."""
+    def fresh(cls, node: QNeuron, batch: int, input_bound: int | None = None, *,
+              opt: np.ndarray | None = None) -> CNeuronState:
+        """The initial state; ``input_bound``: max |summed input| when known (lets the kernel skip checks);
+        ``opt``: the node's ``neuron_options`` when already built."""
         shape = (batch, *node.shape)
         flat = [np.ascontiguousarray(getattr(node, p), dtype=np.int64).reshape(-1)
                 for p in ("alpha", "beta", "threshold", "v_reset", "bias")]
@@ -210,7 +221,7 @@ class CNeuronState:
         v = np.broadcast_to(node.v_init, shape).astype(np.int64).reshape(-1)
         i = np.broadcast_to(node.i_init, shape).astype(np.int64).reshape(-1)
         zeros = np.zeros(v.size, np.int64)
-        return cls(node, neuron_options(node, input_bound), flat, v, i, zeros, zeros.copy(),
+        return cls(node, neuron_options(node, input_bound) if opt is None else opt, flat, v, i, zeros, zeros.copy(),
                    np.zeros((2, v.size), np.int64), np.zeros((2, v.size), np.int64))
 
     @property
@@ -237,12 +248,15 @@ class CKernels:
         vp, i64 = ctypes.c_void_p, ctypes.c_int64
         lib.bs_neuron_run.restype = ctypes.c_int64
         lib.bs_neuron_run.argtypes = [vp, vp, i64, i64, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, i64, ctypes.c_int]
+        lib.bs_chain_run.restype = ctypes.c_int64
+        lib.bs_chain_run.argtypes = [i64, i64, i64, i64, vp, vp, vp, ctypes.c_int]
         lib.bs_dense_sparse.restype = ctypes.c_int64
         lib.bs_dense_sparse.argtypes = [i64, i64, i64, vp, vp, vp, vp, ctypes.c_int, ctypes.c_int]
 
-    def neuron_run(self, state: CNeuronState, x: np.ndarray, threads: int | None = None
-                   ) -> tuple[dict[str, np.ndarray], int | None]:
+    def neuron_run(self, state: CNeuronState, x: np.ndarray, threads: int | None = None,
+                   keys: tuple[str, ...] = ("out", "i", "v")) -> tuple[dict[str, np.ndarray], int | None]:
         """Advance ``state`` over x int64 ``[T, B, *shape]``; returns the traces "out", "v" (and "i") and None,
+        ("out" always; "v" and "i" only when in ``keys``),
 
         or, when an operand leaves the range the definition accepts at step t, the traces (valid before t) and t.
         With one thread the state is then left exactly as before step t; with several, undefined.
@@ -251,21 +265,24 @@ class CKernels:
         T, B = int(x.shape[0]), int(x.shape[1])
         if state.v.size != B * int(state.opt[0]):
             raise ValueError(f"node '{state.node.name}': input {x.shape} does not match the state's batch")
-        out, v_out = np.empty_like(x), np.empty_like(x)
-        i_out = np.empty_like(x) if state.node.kind in CUBA_KINDS else None
+        out = np.empty_like(x)
+        v_out = np.empty_like(x) if "v" in keys else None
+        i_out = np.empty_like(x) if state.node.kind in CUBA_KINDS and "i" in keys else None
         par = (ctypes.c_void_p * 6)(*(p.ctypes.data for p in state.params))
         rc = self.lib.bs_neuron_run(
             _ptr(state.opt), par, T, B, _ptr(x), _ptr(state.v), _ptr(state.i), _ptr(state.s), _ptr(state.x_prev),
-            _ptr(out), _ptr(v_out), None if i_out is None else _ptr(i_out), _ptr(state.clamp_count),
+            _ptr(out), None if v_out is None else _ptr(v_out), None if i_out is None else _ptr(i_out),
+            _ptr(state.clamp_count),
             _ptr(state.clamp_first), state.t, _threads(x.size) if threads is None else threads,
         )
         if rc < 0:
             raise BackendError(f"node '{state.node.name}': bitsim C neuron kernel rejected its options {state.opt}")
         if rc == 0:
             state.t += T
-        traces = {"out": out, "v": v_out}
-        if i_out is not None:
-            traces["i"] = i_out
+        traces = {"out": out}
+        for key, arr in (("v", v_out), ("i", i_out)):
+            if arr is not None:
+                traces[key] = arr
         return traces, (int(rc) - 1 if rc > 0 else None)
 
     def dense_sparse(self, x: np.ndarray, w_t: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -288,5 +305,17 @@ class CKernels:
         return out
 
 
-def _threads(work: int) -> int:
+    def chain_run(self, T: int, B: int, k0: int, layers: int, x: np.ndarray, meta: np.ndarray,
+                  ptr: ctypes.Array[ctypes.c_void_p], threads: int) -> int:
+        """``bs_chain_run`` (see kernels.c and :mod:`.event`): 0, or its error code."""
+        if x.dtype != np.uint8 or not x.flags.c_contiguous or meta.dtype != np.int64 or not meta.flags.c_contiguous:
+            raise ValueError("bitsim event kernel: x must be contiguous uint8, meta contiguous int64")
+        return int(self.lib.bs_chain_run(T, B, k0, layers, _ptr(x), _ptr(meta), ptr, threads))
+
+
+def threads_for(work: int) -> int:
+    """Threads for ``work`` elements of work (at least WORK_PER_THREAD each, at most THREADS)."""
     return max(1, min(THREADS, work // WORK_PER_THREAD))
+
+
+_threads = threads_for

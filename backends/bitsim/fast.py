@@ -49,11 +49,13 @@ from snncompile.quant.qnodes import CUBA_KINDS, QConv1d, QConv2d, QDense, QGraph
 
 from . import ckernel
 from .accumulate import MatMul, bias_shift, conv_matmul, matmul_c, matmul_float, matmul_int64, matmul_sparse, max_abs
+from .cache import abs_row_sums
 from .neuron import IntNeuronState
 from .ops import apply_int
 from .plain import Traces, check_inputs, initial_outputs
+from .traces import Keep, narrowed, resolve_keep, trace_dtypes
 
-PATHS = ("layerwise", "float_gemm", "sparse", "c", "stepwise")
+PATHS = ("layerwise", "float_gemm", "sparse", "c", "stepwise", "event")
 #: input density below which "auto" prefers the spike-sparse C accumulation over a float GEMM
 SPARSE_DENSITY = 0.3
 #: static input bounds up to this (spikes, spike counts) are used as they are; larger ones are measured
@@ -68,14 +70,16 @@ class _Plan:
 
 
 def run_fast(
-    qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
+    qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False,
+    keep: Keep = None, narrow: bool = True,
 ) -> Traces:
-    """Per-node int64 traces ``[T, B, ...]`` identical to :func:`.plain.run_plain`'s, by the chosen path."""
-    return run_fast_with_clamps(qgraph, inputs, path=path, allow_counts=allow_counts)[0]
+    """Per-node traces ``[T, B, ...]`` identical to :func:`.plain.run_plain`'s (same ``keep``, same dtypes)."""
+    return run_fast_with_clamps(qgraph, inputs, path=path, allow_counts=allow_counts, keep=keep, narrow=narrow)[0]
 
 
 def run_fast_with_clamps(
-    qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False
+    qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto", allow_counts: bool = False,
+    keep: Keep = None, narrow: bool = True,
 ) -> tuple[Traces, tuple[ClampEvent, ...]]:
     """:func:`run_fast`'s traces and the register clamp events, identical to plain's (every neuron counts them)."""
     from .xylo import run_xylo_graph_with_clamps, uses_xylo
@@ -84,17 +88,22 @@ def run_fast_with_clamps(
         return run_xylo_graph_with_clamps(qgraph, inputs, allow_counts=allow_counts)
     if path not in (*PATHS, "auto"):
         raise ValueError(f"unknown bitsim path {path!r}; known: {', '.join((*PATHS, 'auto'))}")
+    want = resolve_keep(qgraph, keep)
+    dtypes = trace_dtypes(qgraph, narrow=narrow, allow_counts=allow_counts)
+    kernels = ckernel.load() if path in ("c", "event") else ckernel.available() if path == "auto" else None
+    if path in ("event", "auto") and kernels is not None:
+        from . import event
+
+        if event.unsupported(qgraph, inputs, allow_counts) is None:
+            return event.run(qgraph, inputs, want, dtypes, kernels)
     data = _checked_inputs(qgraph, inputs, allow_counts)
-    kernels = None
-    if path == "c" or (path == "auto" and ckernel.compiler_available()):
-        kernels = ckernel.load()
     plan = {
         "layerwise": _Plan("int64", "numpy", False), "float_gemm": _Plan("float", "numpy", False),
         "sparse": _Plan("sparse", "numpy", False), "c": _Plan("c", "c", False),
-        "stepwise": _Plan("float", "numpy", True),
+        "stepwise": _Plan("float", "numpy", True), "event": _Plan("c", "c", False),
         "auto": _Plan("auto", "c" if kernels else "numpy", False),
     }[path]
-    return _Executor(qgraph, data, plan, kernels, allow_counts).run()
+    return _Executor(qgraph, data, plan, kernels, allow_counts, want, dtypes).run()
 
 
 def _checked_inputs(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray],
@@ -158,9 +167,12 @@ def delay_all(node: Delay, x: np.ndarray) -> np.ndarray:
 
 
 class _Executor:
-    def __init__(self, graph: QGraph, data: dict[str, np.ndarray], plan: _Plan,
-                 kernels: ckernel.CKernels | None, allow_counts: bool) -> None:
+    def __init__(self, graph: QGraph, data: dict[str, np.ndarray], plan: _Plan, kernels: ckernel.CKernels | None,
+                 allow_counts: bool, want: dict[str, tuple[str, ...]], dtypes: dict[str, dict[str, np.dtype]]
+                 ) -> None:
         self.graph, self.data, self.plan, self.kernels = graph, data, plan, kernels
+        self.want, self.dtypes = want, dtypes
+        self.result: Traces = {}
         first = next(iter(data.values()))
         self.T, self.B = int(first.shape[0]), int(first.shape[1])
         self.allow_counts = allow_counts
@@ -214,14 +226,29 @@ class _Executor:
         return out
 
     def run(self) -> tuple[Traces, tuple[ClampEvent, ...]]:
-        for block in self.blocks():
+        blocks = self.blocks()
+        last_use = {n: i for i, block in enumerate(blocks) for n in block}  # a node is read by later blocks only
+        for block in blocks:
+            for n in block:
+                for s in self.graph.successors(n):
+                    last_use[n] = max(last_use[n], next(j for j, b in enumerate(blocks) if s in b))
+        for i, block in enumerate(blocks):
             if len(block) == 1 and not any(b == block[0] for _, b in self.graph.recurrent_edges):
                 self.layer(block[0])
             else:
                 self.stepwise(block)
+            for n in [n for n in self.traces if last_use[n] <= i]:
+                self.release(n)
         if self.failure is not None:
             raise self.failure[1]
-        return {n: self.traces[n] for n in self.graph.nodes}, clamp_events(self.graph, self.clamps)
+        return {n: self.result[n] for n in self.want}, clamp_events(self.graph, self.clamps)
+
+    def release(self, name: str) -> None:
+        """A node no later block reads: keep its requested traces (narrowed), free the rest."""
+        rec = self.traces.pop(name)
+        if name in self.want:
+            self.result[name] = {k: narrowed(name, k, rec[k], self.dtypes[name][k], checked=False)
+                                 for k in self.want[name]}
 
     # -- value bounds for the exactness checks --------------------------------
     def known_max(self, name: str) -> int | None:
@@ -251,10 +278,9 @@ class _Executor:
         if isinstance(node, SumPool2d):
             return x * node.kernel_size[0] * node.kernel_size[1]
         if isinstance(node, (QDense, QConv1d, QConv2d, QScale)):
-            w = np.abs(node.weight).reshape(node.weight.shape[0], -1) if not isinstance(node, QScale) \
-                else np.abs(node.weight).reshape(1, -1)
-            b = int(np.abs(node.bias).max(initial=0))
-            acc = int(w.sum(axis=1).max(initial=0) if not isinstance(node, QScale) else w.max(initial=0)) * x + b
+            w_max = int(np.abs(node.weight).max(initial=0)) if isinstance(node, QScale) \
+                else int(abs_row_sums(node.weight).max(initial=0))  # cached per weight array
+            acc = w_max * x + int(np.abs(node.bias).max(initial=0))
             return acc << node.shift if node.shift > 0 else acc  # |floor(y / 2^k)| <= |y|
         return None
 
@@ -312,7 +338,7 @@ class _Executor:
         """A neuron over all steps of x; on an operand the definition refuses, the traces before that step."""
         if self.plan.neuron == "c" and self.kernels is not None and ckernel.unsupported(node) is None:
             state = ckernel.CNeuronState.fresh(node, self.B, self.input_bound(name))
-            traces, stop = self.kernels.neuron_run(state, x)
+            traces, stop = self.kernels.neuron_run(state, x, keys=self.want.get(name, ()))  # v, i if asked
             if stop is None:
                 self.clamps[name] = state.clamps
                 return {k: traces[k] for k in ("out", "i", "v") if k in traces}

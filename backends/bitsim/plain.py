@@ -18,10 +18,11 @@ from snncompile.errors import GraphError, InputError
 from snncompile.nodes import Delay, Input
 from snncompile.quant.clamps import ClampEvent, clamp_events
 from snncompile.quant.intops import fire
-from snncompile.quant.qnodes import CUBA_KINDS, QGraph, QNeuron
+from snncompile.quant.qnodes import QGraph, QNeuron
 
 from .neuron import IntNeuronState
 from .ops import apply_int
+from .traces import Keep, narrowed, resolve_keep, trace_dtypes
 
 Traces = dict[str, dict[str, np.ndarray]]
 
@@ -80,18 +81,26 @@ def _threshold_initial(node: QNeuron, x: np.ndarray) -> np.ndarray:
     return fire(x, node.threshold, sem.compare, sem.spikes, sem.spike_cap)
 
 
-def run_plain(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, allow_counts: bool = False) -> Traces:
-    """Per-node int64 traces ``[T, B, ...]``: "out" for every node, "v" (and "i") for neurons."""
-    return run_plain_with_clamps(graph, inputs, allow_counts=allow_counts)[0]
+def run_plain(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, allow_counts: bool = False,
+              keep: Keep = None, narrow: bool = True) -> Traces:
+    """Per-node traces ``[T, B, ...]``: "out" for every node, "v" (and "i") for neurons.
+
+    ``keep``: the traces to record (:func:`.traces.resolve_keep`; default all); each in its proven narrow
+    integer type (:func:`.traces.trace_dtypes`), or int64 throughout with ``narrow=False``.
+    """
+    return run_plain_with_clamps(graph, inputs, allow_counts=allow_counts, keep=keep, narrow=narrow)[0]
 
 
 def run_plain_with_clamps(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *,
-                          allow_counts: bool = False) -> tuple[Traces, tuple[ClampEvent, ...]]:
+                          allow_counts: bool = False, keep: Keep = None,
+                          narrow: bool = True) -> tuple[Traces, tuple[ClampEvent, ...]]:
     """:func:`run_plain`'s traces and the run's register clamp events (:mod:`snncompile.quant.clamps`)."""
     from .xylo import run_xylo_graph_with_clamps, uses_xylo
 
     if uses_xylo(graph):  # Xylo's per-event saturation: the xylo path's event-order definition, never an approximation
         return run_xylo_graph_with_clamps(graph, inputs, allow_counts=allow_counts)
+    want = resolve_keep(graph, keep)
+    dtypes = trace_dtypes(graph, narrow=narrow, allow_counts=allow_counts)
     data = check_inputs(graph, inputs, allow_counts=allow_counts)
     first = next(iter(data.values()))
     T, B = int(first.shape[0]), int(first.shape[1])
@@ -102,7 +111,7 @@ def run_plain_with_clamps(graph: QGraph, inputs: np.ndarray | Mapping[str, np.nd
         if isinstance(nd, Delay)
     }
     prev = initial_outputs(graph, states, B)
-    recs: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in graph.nodes}
+    recs = {n: {k: np.empty((T, B, *graph.shapes[n]), dtypes[n][k]) for k in keys} for n, keys in want.items()}
     for t in range(T):
         cur: dict[str, np.ndarray] = {}
         for name in graph.order:
@@ -123,18 +132,10 @@ def run_plain_with_clamps(graph: QGraph, inputs: np.ndarray | Mapping[str, np.nd
                 else:
                     y = apply_int(node, x)
             cur[name] = y
-            for key, val in {"out": y, **extra}.items():
-                recs[name].setdefault(key, []).append(np.array(val, np.int64, copy=True))
+            for key, rec in recs.get(name, {}).items():
+                val = y if key == "out" else extra[key]
+                rec[t] = narrowed(name, key, np.asarray(val, np.int64), rec.dtype, checked=True)
         prev = cur
     events = clamp_events(graph, {n: st.clamps for n, st in states.items()})
-    if T == 0:
-        return {n: {k: np.zeros((0, B, *graph.shapes[n]), np.int64) for k in _trace_keys(nd)}
-                for n, nd in graph.nodes.items()}, events
-    return {n: {k: np.stack(v) for k, v in r.items()} for n, r in recs.items()}, events
+    return recs, events
 
-
-def _trace_keys(node: object) -> tuple[str, ...]:
-    """The traces a node records: "out"; neurons also "v"; current-based ones "i"."""
-    if not isinstance(node, QNeuron) or node.kind == "Threshold":
-        return ("out",)
-    return ("out", "i", "v") if node.kind in CUBA_KINDS else ("out", "v")

@@ -131,11 +131,19 @@ def render_header(lw: Lowering, t_max: int, opts: TopOptions = PLAIN) -> str:
     return code("#endif", "", "#endif /* SNN_H */").text()
 
 
+#: C simulation with gcc -O3: no unroll-and-jam of the event loops. Jamming several events' weight rows into
+#: one row loop makes its addresses non-affine, so the row loop is no longer vectorised and -O3 (with or without
+#: -march=native) ran 2-3x slower than -O2. Hidden from synthesis and from other compilers.
+NO_JAM = ("#if defined(__GNUC__) && !defined(__clang__) && !defined(__SYNTHESIS__)",
+          '#pragma GCC optimize("no-loop-unroll-and-jam")', "#endif")
+
+
 def render_source(lw: Lowering, t_max: int, opts: TopOptions = PLAIN) -> str:
     g = lw.graph
     n_in = sum(int(np.prod(g.shapes[n], dtype=np.int64)) for n in g.inputs)
     outs, traces = ports(lw), trace_list(lw)
-    code = Code()(_banner("snn.c"), "", '#include "snn.h"', '#include "snn_runtime.h"', '#include "weights.h"', "")
+    code = Code()(_banner("snn.c"), "", '#include "snn.h"', '#include "snn_runtime.h"', '#include "weights.h"', "",
+                  *NO_JAM, "")
     code("/* buffers (this step's outputs, accumulators) and registers (neuron state), typed by proven range */")
     code.extend(lw.state)
     for name, fn, body in lw.layers:

@@ -151,7 +151,9 @@ class RtlBackend:
         plan = self.plan(qgraph, lanes=lanes)
         synth.check_memory_fits(sum(memory_bits(lay)["weights"] for lay in plan.layers), device)
         data = check_inputs(qgraph, _random_inputs(qgraph) if inputs is None else inputs)
-        traces = run_plain(qgraph, data) if golden is None or inputs is None else golden
+        # int64: the testbench sums and stacks them (export's golden comes in bitsim's narrow dtypes)
+        traces = run_plain(qgraph, data, narrow=False) if golden is None or inputs is None else \
+            {n: {k: np.asarray(a, np.int64) for k, a in f.items()} for n, f in golden.items()}
         first = next(iter(data.values()))
         T, B = int(first.shape[0]), int(first.shape[1])
         golden_txt = testbench.golden_text(plan, traces, testbench.neuron_inputs(plan, traces, _initial(qgraph)))

@@ -383,3 +383,27 @@ def value_ranges(graph: QGraph) -> Ranges:
         elif isinstance(node, QNeuron) and node.kind != "Threshold":
             states[name] = neuron_states(node, x)
     return Ranges(out, inp, acc, states)
+
+
+def trace_ranges(graph: QGraph) -> dict[str, dict[str, Interval]]:
+    """The range of every value an executor records per node: "out", and a neuron's "v" (and "i").
+
+    A recorded ``v`` is the membrane after the step's reset: the register's range, and for an immediate
+    subtract reset also ``v - s * theta`` of a clamped v (every spike count s, every threshold). The ranges
+    assume spike inputs (0/1), like :func:`analyse`; UNBOUNDED where no bound holds.
+    """
+    ranges = value_ranges(graph)
+    out: dict[str, dict[str, Interval]] = {}
+    for name in graph.order:
+        node = graph.nodes[name]
+        rec = {"out": ranges.out[name]}
+        if isinstance(node, QNeuron) and name in ranges.states:
+            states = dict(ranges.states[name])
+            v = states["v"]
+            if node.SPIKING and node.semantics.timing == "immediate" and node.semantics.reset == "subtract" \
+                    and not unbounded(v):
+                post = _corners(lambda a, b, c: a - b * c, v, spike_range(node), array_range(node.threshold))
+                v = _norm(union(v, post))
+            rec.update(states, v=v)
+        out[name] = rec
+    return out

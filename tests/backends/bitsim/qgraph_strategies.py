@@ -13,6 +13,7 @@ Array contents come from a numpy generator seeded by a drawn integer (fast to dr
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -266,4 +267,33 @@ def neuron_cases(draw: Any, max_steps: int = 12) -> tuple[QGraph, np.ndarray]:
     b.add("output", Output(), (n,), "n")
     steps, batch = draw(st.integers(1, max_steps)), draw(st.integers(1, 3))
     spikes = (rng.random((steps, batch, n_in)) < draw(st.sampled_from([0.2, 0.6, 1.0]))).astype(np.int64)
+    return QGraph(b.nodes, b.edges), spikes
+
+
+@st.composite
+def chain_cases(draw: Any, max_steps: int = 8, max_batch: int = 5) -> tuple[QGraph, np.ndarray]:
+    """Input -> [Flatten] -> (QDense -> QNeuron)+ -> Output: the graphs bitsim's event path runs in C.
+
+    Neurons of every non-Threshold kind with random Semantics (some the C kernel refuses, or whose
+    operands need the definition's checks: those fall back to the other paths), batches up to 5 so that
+    the batch-major grouping of events sees several samples.
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    b = _Builder(draw, rng, extreme=draw(st.booleans()))
+    flat = draw(st.booleans())
+    shape: tuple[int, ...] = (draw(st.integers(1, 3)), draw(st.integers(1, 4))) if flat else (draw(st.integers(1, 12)),)
+    cur = b.add("input", Input(shape=shape), shape)
+    if flat:
+        cur = b.add("flat", Flatten(), (shape[0] * shape[1],), cur)
+    for _ in range(draw(st.integers(1, 3))):
+        layer = b.weight_layer("w", cur, draw(st.integers(1, 9)))
+        name = f"n{len(b.nodes)}"
+        node = b.neuron(name, b.shapes[layer])
+        if node.kind == "Threshold":
+            node = dataclasses.replace(node, kind="LIF", threshold=np.maximum(node.threshold, 1))
+        cur = b.add(name, node, b.shapes[layer], layer)
+    b.add("output", Output(), b.shapes[cur], cur)
+    steps, batch = draw(st.integers(1, max_steps)), draw(st.integers(1, max_batch))
+    density = draw(st.sampled_from([0.1, 0.5, 0.9]))
+    spikes = (rng.random((steps, batch, *shape)) < density).astype(draw(st.sampled_from([np.int64, np.uint8, bool])))
     return QGraph(b.nodes, b.edges), spikes

@@ -44,7 +44,7 @@ def assert_paths_equal_plain(graph: QGraph, inputs: Any, allow_counts: bool = Fa
         return ()
     for path in (*PATHS, "auto"):
         traces, got_clamps = run_fast_with_clamps(graph, inputs, path=path, allow_counts=allow_counts)
-        report = trace_mismatch(expected, traces)
+        report = trace_mismatch(expected, traces, same_dtype=True)
         assert report == "", f"{what} path '{path}': {report}"
         assert got_clamps == clamps, f"{what} path '{path}': clamp events {got_clamps} != plain's {clamps}"
     return clamps
@@ -213,9 +213,10 @@ def test_empty_batch_and_no_steps() -> None:
     empty_batch = np.zeros((4, 0, 2), np.int64)
     expected = run_plain(graph, empty_batch)
     for path in (*PATHS, "auto"):
-        assert trace_mismatch(expected, run_fast(graph, empty_batch, path=path)) == "", path
+        assert trace_mismatch(expected, run_fast(graph, empty_batch, path=path), same_dtype=True) == "", path
         no_steps = run_fast(graph, np.zeros((0, 2, 2), np.int64), path=path)
-        assert no_steps["dense"]["out"].shape == (0, 2, 3) and no_steps["dense"]["out"].dtype == np.int64
+        dense = no_steps["dense"]["out"]
+        assert dense.shape == (0, 2, 3) and dense.dtype == expected["dense"]["out"].dtype
 
 
 def _refusing_pair(recurrent_b: bool) -> QGraph:
@@ -308,7 +309,7 @@ def test_c_kernels_split_over_threads_equal_plain(case: tuple[QGraph, np.ndarray
         mp.setattr(ckernel, "WORK_PER_THREAD", 1)
         for path in ("c", "auto"):
             traces, got_clamps = run_fast_with_clamps(graph, spikes, path=path)
-            assert trace_mismatch(expected, traces) == "", path
+            assert trace_mismatch(expected, traces, same_dtype=True) == "", path
             assert got_clamps == clamps, path
 
 
