@@ -147,6 +147,10 @@ def _model_args(p: argparse.ArgumentParser, *, quant: bool = True) -> None:
                        help="weight bits, 2..16 (default: 8; the loihi target fixes its own widths)")
         p.add_argument("--state-bits", type=int, default=None, metavar="N",
                        help="v/i register bits, 8..32 (default: sized from calibration)")
+        p.add_argument("--rounding", choices=("toward_zero", "floor", "nearest", "shift_subtract"),
+                       default="toward_zero",
+                       help="how the fixed-point decays round (docs/semantics.md); shift_subtract is the "
+                            "multiplier-free leak v - (v >> k) and needs decays 1 - 2^-k (default: toward_zero)")
         p.add_argument("--layer-bits", action="append", default=[], metavar="LAYER=BITS",
                        help="per-layer precision (repeatable): LAYER a node name or @N (N-th neuron layer); BITS "
                             "N (weight bits) or wN,sN,dN (weight, state, decay fractional bits), e.g. 3=4, "

@@ -51,14 +51,16 @@ def quant_spec(args: argparse.Namespace) -> QuantSpec:
     from .quant.spec import parse_layer_bits
 
     layers = tuple(parse_layer_bits(text) for text in getattr(args, "layer_bits", None) or ())
-    return QuantSpec(weight_bits=args.bits, state_bits=args.state_bits, layers=layers)
+    return QuantSpec(weight_bits=args.bits, state_bits=args.state_bits, layers=layers,
+                     rounding=getattr(args, "rounding", None) or QuantSpec().rounding)
 
 
 def _spec_text(spec: QuantSpec) -> str:
     state = f"{spec.state_bits}-bit state" if spec.state_bits else "state widths from calibration"
     layers = "".join(f", layer {x.layer}: " + " ".join(f"{k}={v}" for k, v in x.overrides().items())
                      for x in spec.layers)
-    return f"{spec.weight_bits}-bit weights ({spec.granularity}, {spec.scale_rule}), {state}{layers}"
+    rounding = "" if spec.rounding == QuantSpec().rounding else f", rounding {spec.rounding}"
+    return f"{spec.weight_bits}-bit weights ({spec.granularity}, {spec.scale_rule}), {state}{rounding}{layers}"
 
 
 # -- verify -----------------------------------------------------------------------------------------------------------
