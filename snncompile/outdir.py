@@ -92,19 +92,26 @@ def plan(out: str | Path, *, force: bool, protect: Sequence[str | Path] = ()) ->
     return Destination(path, shown, check_export(path, shown, protect))
 
 
-def check_export(path: Path, shown: str, protect: Sequence[str | Path] = ()) -> Snapshot:
-    """The snapshot of the export folder ``path``, or InputError saying why --force may not replace it."""
+def check_reusable(path: Path, label: str, protect: Sequence[str | Path], *, not_ours: str, refusing: str) -> None:
+    """What an existing folder snncompile writes into again (an export replaced with --force, a sweep resumed)
+    must be: a real folder (no symbolic link, no file; ``not_ours`` says what is accepted), not a protected place
+    (:func:`protected_reason`) and not holding an input file (``refusing`` ends those messages)."""
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
-        raise InputError(f"'{shown}' is a symbolic link; {ONLY_EXPORTS}")
+        raise InputError(f"{label} is a symbolic link; {not_ours}")
     if not stat.S_ISDIR(mode):
-        raise InputError(f"'{shown}' is a {file_kind(mode)}, not a folder; {ONLY_EXPORTS}")
+        raise InputError(f"{label} is a {file_kind(mode)}, not a folder; {not_ours}")
     reason = protected_reason(path)
     if reason is not None:
-        raise InputError(f"'{shown}' {reason}; refusing to replace it")
+        raise InputError(f"{label} {reason}; {refusing}")
     for p in protect:
         if Path(os.path.realpath(path)) in Path(os.path.realpath(p)).parents:
-            raise InputError(f"'{shown}' holds the input file '{p}'; refusing to replace it")
+            raise InputError(f"{label} holds the input file '{p}'; {refusing}")
+
+
+def check_export(path: Path, shown: str, protect: Sequence[str | Path] = ()) -> Snapshot:
+    """The snapshot of the export folder ``path``, or InputError saying why --force may not replace it."""
+    check_reusable(path, f"'{shown}'", protect, not_ours=ONLY_EXPORTS, refusing="refusing to replace it")
     problem, targets = _manifest_problem(path / MANIFEST)
     if problem is not None:
         raise InputError(f"'{shown}' is not an snncompile export ({problem}); {ONLY_EXPORTS}")

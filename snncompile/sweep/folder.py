@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..atomic import describe_os_error, file_kind, protected_reason, write_file
+from ..atomic import describe_os_error, file_kind, write_file
 from ..errors import InputError, OutputError
-from ..outdir import absolute, check_parents
+from ..outdir import absolute, check_parents, check_reusable
 
 SWEEP_FILE = "sweep.json"
 KIND = "snncompile sweep"
@@ -67,17 +67,7 @@ def check_folder(out: str | Path, *, protect: Sequence[str | Path] = ()) -> bool
     check_parents(path, label)
     if not os.path.lexists(path):
         return False
-    mode = path.lstat().st_mode
-    if stat.S_ISLNK(mode):
-        raise InputError(f"{label} is a symbolic link; {NOT_A_SWEEP}")
-    if not stat.S_ISDIR(mode):
-        raise InputError(f"{label} is a {file_kind(mode)}, not a folder; {NOT_A_SWEEP}")
-    reason = protected_reason(path)
-    if reason is not None:
-        raise InputError(f"{label} {reason}; {NOT_A_SWEEP}")
-    for p in protect:
-        if Path(os.path.realpath(path)) in Path(os.path.realpath(p)).parents:
-            raise InputError(f"{label} holds the input file '{p}'; {NOT_A_SWEEP}")
+    check_reusable(path, label, protect, not_ours=NOT_A_SWEEP, refusing=NOT_A_SWEEP)
     problem = _marker_problem(path / SWEEP_FILE)
     if problem is not None:
         raise InputError(f"{label} is not a sweep folder ({problem}); {NOT_A_SWEEP}")
