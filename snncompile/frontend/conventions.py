@@ -267,7 +267,7 @@ CONVENTIONS: dict[str, Convention] = {
         source="Spyx 1.0, spyx/nir.py to_nir: LIF -> LIF(tau = dt/(1-beta), r = beta), IF -> IF(r = 1); "
         "spyx/nn.py LIF/IF: s[t] = H(V[t-1] - theta), V = beta*V + x - s*theta, i.e. snnTorch's delayed subtract "
         "with the spike emitted one step later",
-        verified="Spyx 1.0.0 (LIF, IF) when SNNCOMPILE_SPYX_PYTHON names a Python with spyx "
+        verified="Spyx 1.0.0 (LIF, IF) in CI, in the side venv .ci/spyx-venv.sh builds "
         "(tests/interop/test_interop_spyx_real.py; jax/flax are not in this project's venv); always against "
         "spyx/nn.py equations written out in tests/interop/test_interop_unverified.py",
     ),
