@@ -122,8 +122,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from .quant.quantize import quantize
 
         progress(f"quantising ({_spec_text(spec)}), calibrating on the inputs")
-        traces, clamps = simulate_with_clamps(quantize(graph, spec, data.inputs), data.inputs,  # outputs only,
-                                              keep="outputs", narrow=False)  # int64 as the file format
+        traces, clamps = simulate_with_clamps(quantize(graph, spec, data.inputs), data.inputs,
+                                              keep="outputs" if nodes is None else nodes,  # only what is written
+                                              narrow=False)  # int64 as the file format
         warn_clamps(clamps)
         what = "bitsim"
     else:
