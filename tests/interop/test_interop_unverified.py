@@ -1,7 +1,8 @@
 """The Spyx and lava-dl conventions, checked against those frameworks' update equations written out in numpy.
 
-Neither framework runs here (lava-dl 0.6.0 requires Python < 3.11; spyx 1.0.0 needs jax/flax/grain/optax, which
-the interop extra does not install), so these tests are not fidelity tests against the frameworks themselves:
+Neither framework runs in the project's venv (lava-dl runs in the Lava side venv:
+tests/backends/loihi/test_lava_dl_nir_real.py; spyx 1.0.0 needs jax/flax/grain/optax, which the interop extra does
+not install: tests/interop/test_interop_spyx_real.py), so these tests are not fidelity tests against the frameworks:
 each file is written the way the framework's exporter writes it (spyx/nir.py to_nir; lava/lib/dl/netx/nir.py
 read_cuba_lif), and the reference must equal the framework's equations as its source states them:
 
