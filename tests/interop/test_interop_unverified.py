@@ -163,3 +163,18 @@ def test_lava_dl_convention_equals_loihi_cuba_equations(seed: int, tmp_path: Pat
     for layer in ("1", "3"):
         assert_spikes_equal(f"lava-dl/{layer}", want[layer], traces[layer]["out"])
         assert 0 < want[layer].sum() < want[layer].size
+
+
+def test_lava_dl_affine_bias_is_the_neurons(tmp_path: Path) -> None:
+    """netx/nir.py writes netx's neuron bias (added to v) as the Affine's bias: --from lava-dl moves it into the
+    CubaLIF (the Affine becomes a Linear); the canonical nir reading keeps it in the current."""
+    graph, _ = lava_graph(np.random.default_rng(7))
+    bias = np.arange(8, dtype=np.float64) - 3
+    graph.nodes["0"] = nir.Affine(weight=graph.nodes["0"].weight, bias=bias)
+    nir.write(tmp_path / "bias.nir", graph)
+    lava = load(tmp_path / "bias.nir", convention="lava-dl").graph
+    assert isinstance(lava.nodes["0"], ir.Linear) and not isinstance(lava.nodes["0"], ir.Affine)
+    np.testing.assert_array_equal(lava.nodes["1"].bias, bias)  # type: ignore[attr-defined]
+    canonical = load(tmp_path / "bias.nir", convention="nir", dt=2.0**-12).graph
+    assert isinstance(canonical.nodes["0"], ir.Affine)
+    np.testing.assert_array_equal(canonical.nodes["0"].bias, bias)
