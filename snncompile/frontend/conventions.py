@@ -71,6 +71,9 @@ class Convention:
     immediate_timing: str = "immediate"
     #: NIR types whose output leaves one step after the membrane that made it (Spyx): a Delay(1) is inserted
     output_delay: tuple[str, ...] = ()
+    #: NIR types whose exporter writes the neuron's bias (added to v) as the bias of the Affine feeding it
+    #: (lava-dl's netx/nir.py): moved back into the neuron (nir_passes.move_affine_bias_into)
+    bias_into: tuple[str, ...] = ()
     #: NIR type -> why this convention cannot import it
     unsupported: Mapping[str, str] = field(default_factory=dict)
     #: non-empty: why a graph with a cycle cannot be imported under this convention
@@ -239,16 +242,22 @@ CONVENTIONS: dict[str, Convention] = {
         dt=2.0**-12,
         semantics=PRESETS["loihi"],
         rules={"CubaLIF": Rule(gain="lava_dl")},
+        bias_into=("CubaLIF",),
         lost=(
-            Lost("refDelay, gradedSpike, the weight exponent and bias of a netx layer are not written by "
-                 "lava.lib.dl.netx.nir: assumed refDelay 1, binary spikes, no bias", ("CubaLIF",)),
+            Lost("refDelay, gradedSpike and the weight exponent of a netx layer are not written by lava-dl's "
+                 "netx/nir.py: assumed refDelay 1, binary spikes, the written weights as the per-spike input",
+                 ("CubaLIF",)),
         ),
-        source="lava-dl 0.6, lava/lib/dl/netx/nir.py read_cuba_lif: CubaLIF(tau_syn = 1/iDecay, tau_mem = "
-        "1/vDecay with decays in 1/4096 units (so dt = 2^-12), r = 1, w_in = tau_syn, v_leak = 0, "
-        "v_threshold = vThMant); Loihi CUBA: i = (1-du)*i + x, v = (1-dv)*v + i, spike v > vth, v -> 0, "
-        "one step of delay per Dense",
-        verified="unverified by test: lava-dl 0.6.0 requires Python < 3.11 (this project runs 3.11); checked "
-        "against Loihi CUBA equations written out in tests/interop/test_interop_unverified.py",
+        source="lava-dl's netx/nir.py (lava-nc/lava-dl repository, after the 0.6.0 release, which ships no NIR "
+        "exporter) read_cuba_lif: dense -> Affine(weight, bias) / Linear(weight), CUBA -> CubaLIF(tau_syn = "
+        "1/iDecay, tau_mem = 1/vDecay with decays in 1/4096 units (so dt = 2^-12), r = 1, w_in = tau_syn, v_leak = "
+        "0, v_threshold = vThMant); the Affine's bias is netx's neuron bias (added to v: bias_mant at bias_exp 6) "
+        "and is moved back into the neuron. Steps: lava-dl 0.6.0 netx/hdf5.py (du = iDecay - 1, dv = vDecay) on "
+        "Lava 0.10.0 PyLifModelBitAcc (current decay du + 1): i = (1-iDecay/4096)*i + x, v = (1-vDecay/4096)*v + "
+        "i + bias, spike v > vth, v -> 0, one step of delay per Dense",
+        verified="lava-dl 0.6.0 + Lava 0.10.0 fixed_pt (tests/backends/loihi/test_lava_dl_nir_real.py, when the "
+        "Lava side venv exists): 18 seeded 2-4 layer netx networks (mixed-sign weights, biases, random decays) "
+        "written to NIR with netx/nir.py's mapping restated, 0 of 27,990 spike entries differ from Lava",
     ),
     "spyx": Convention(
         name="spyx",

@@ -32,6 +32,7 @@ from .nir_passes import (
     flatten_subgraphs,
     imply_input_identities,
     insert_output_delays,
+    move_affine_bias_into,
     relax_output_batch_dims,
 )
 
@@ -78,6 +79,8 @@ def read_nir_dict(
         Graph(nodes, edges, step)
     except GraphError as err:
         raise GraphError(f"{err}{flatten_hint(nodes, edges)}") from None
+    if conv.bias_into:
+        nodes = move_affine_bias_into(nodes, edges, {n for n in raw_nodes if kinds[n] in conv.bias_into})
     nodes, edges = imply_input_identities(nodes, edges)
     if gains:
         nodes, edges = apply_gains(nodes, edges, gains)

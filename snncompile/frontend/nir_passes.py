@@ -387,3 +387,22 @@ def insert_output_delays(nodes: dict[str, ir.Node], edges: list[Edge], names: li
         nodes[delay] = ir.Delay(delay=np.ones(neuron.shape, np.int64))
         edges = [(delay if a == name else a, b) for a, b in edges] + [(name, delay)]
     return nodes, edges
+
+
+def move_affine_bias_into(nodes: dict[str, ir.Node], edges: list[Edge], types: set[str]) -> dict[str, ir.Node]:
+    """An Affine whose only successor is a neuron named in ``types`` becomes a Linear, its bias added to the
+    neuron's bias (v every step): lava-dl's netx/nir.py writes a netx layer's neuron bias (netx: bias_mant at
+    bias_exp 6, the units of the weights) as the bias of the Affine in front of the CubaLIF."""
+    nodes = dict(nodes)
+    for name in types:
+        neuron = nodes[name]
+        preds = [a for a, b in edges if b == name]
+        if len(preds) != 1 or not isinstance(syn := nodes[preds[0]], ir.Affine):
+            continue
+        if [b for a, b in edges if a == preds[0]] != [name] or not isinstance(neuron, ir.CubaLIF):
+            continue
+        dtype = np.result_type(neuron.bias, syn.bias)
+        bias = (np.broadcast_to(neuron.bias, neuron.shape) + syn.bias.reshape(neuron.shape)).astype(dtype)
+        nodes[name] = dataclasses.replace(neuron, bias=bias)
+        nodes[preds[0]] = ir.Linear(weight=syn.weight)
+    return nodes

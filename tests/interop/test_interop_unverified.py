@@ -1,7 +1,8 @@
 """The Spyx and lava-dl conventions, checked against those frameworks' update equations written out in numpy.
 
-Neither framework runs here (lava-dl 0.6.0 requires Python < 3.11; spyx 1.0.0 needs jax/flax/grain/optax, which
-the interop extra does not install), so these tests are not fidelity tests against the frameworks themselves:
+Neither framework runs in the project's venv (lava-dl runs in the Lava side venv:
+tests/backends/loihi/test_lava_dl_nir_real.py; spyx 1.0.0 needs jax/flax/grain/optax, which the interop extra does
+not install: tests/interop/test_interop_spyx_real.py), so these tests are not fidelity tests against the frameworks:
 each file is written the way the framework's exporter writes it (spyx/nir.py to_nir; lava/lib/dl/netx/nir.py
 read_cuba_lif), and the reference must equal the framework's equations as its source states them:
 
@@ -162,3 +163,18 @@ def test_lava_dl_convention_equals_loihi_cuba_equations(seed: int, tmp_path: Pat
     for layer in ("1", "3"):
         assert_spikes_equal(f"lava-dl/{layer}", want[layer], traces[layer]["out"])
         assert 0 < want[layer].sum() < want[layer].size
+
+
+def test_lava_dl_affine_bias_is_the_neurons(tmp_path: Path) -> None:
+    """netx/nir.py writes netx's neuron bias (added to v) as the Affine's bias: --from lava-dl moves it into the
+    CubaLIF (the Affine becomes a Linear); the canonical nir reading keeps it in the current."""
+    graph, _ = lava_graph(np.random.default_rng(7))
+    bias = np.arange(8, dtype=np.float64) - 3
+    graph.nodes["0"] = nir.Affine(weight=graph.nodes["0"].weight, bias=bias)
+    nir.write(tmp_path / "bias.nir", graph)
+    lava = load(tmp_path / "bias.nir", convention="lava-dl").graph
+    assert isinstance(lava.nodes["0"], ir.Linear) and not isinstance(lava.nodes["0"], ir.Affine)
+    np.testing.assert_array_equal(lava.nodes["1"].bias, bias)  # type: ignore[attr-defined]
+    canonical = load(tmp_path / "bias.nir", convention="nir", dt=2.0**-12).graph
+    assert isinstance(canonical.nodes["0"], ir.Affine)  # (scaled by NIR's input gain)
+    assert np.count_nonzero(canonical.nodes["0"].bias) == 7 and not np.any(canonical.nodes["1"].bias)  # type: ignore
