@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +112,8 @@ def test_missing_simulator_names_the_install_command(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SNNCOMPILE_CACHE", str(tmp_path / "cache"))
     with pytest.raises(BackendError) as err:
         BACKEND.run(graph, np.zeros((2, 1, 64), np.int64))
-    assert str(err.value) == ("rtl: verilator is not installed (not on PATH); install it: apt-get install verilator "
-                              "(Debian 12 ships 5.006)")
+    assert str(err.value) == (f"rtl: verilator is not installed (not on PATH or beside {sys.executable}); install it: "
+                              "apt-get install verilator (Debian 12 ships 5.006)")
 
 
 def test_design_larger_than_the_device_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
