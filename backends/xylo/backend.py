@@ -1,4 +1,4 @@
-"""The xylo backend object (ARCHITECTURE §5): ``check``, ``emit`` and ``run``.
+"""The xylo backend object (docs/xylo.md): ``check``, ``emit`` and ``run``.
 
 The artifact folder holds ``xylo_spec.json`` (the Rockpool Xylo specification, :meth:`.spec.XyloNet.save`),
 ``mapping.json`` (which QGraph node landed where, :class:`.lower.XyloMapping`), ``summary.json``,
