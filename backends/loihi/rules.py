@@ -40,32 +40,26 @@ LOIHI_SEMANTICS = ("compare", "reset", "timing", "synapse_delay", "spikes", "syn
                    "overflow_i", "overflow_v")
 
 
-class LoihiRuleError(QuantizationError):
+class _NamedRule(Exception):
+    """A refusal naming the Loihi rule it breaks: ``loihi rule <rule>: <message>``, exit code 3, picklable."""
+
+    exit_code = 3
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"loihi rule {rule}: {message}")
+        self.rule = rule
+        self.detail = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.rule, self.detail)
+
+
+class LoihiRuleError(_NamedRule, QuantizationError):
     """A value the Loihi target cannot hold; exit code 3; ``rule`` is the rule's name (in the message too)."""
 
-    exit_code = 3
 
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(f"loihi rule {rule}: {message}")
-        self.rule = rule
-        self.detail = message
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return type(self), (self.rule, self.detail)
-
-
-class LoihiUnsupportedError(UnsupportedNodeError):
+class LoihiUnsupportedError(_NamedRule, UnsupportedNodeError):
     """A node or structure the Loihi target does not run; exit code 3; ``rule`` names the rule."""
-
-    exit_code = 3
-
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(f"loihi rule {rule}: {message}")
-        self.rule = rule
-        self.detail = message
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return type(self), (self.rule, self.detail)
 
 
 def as_rule_error(rule: str, exc: QuantizationError | UnsupportedNodeError) -> Exception:
