@@ -83,7 +83,7 @@ def leaves(model: nn.Module, containers: tuple[type, ...], prefix: str = "") -> 
 
 def torch_layer(name: str, m: nn.Module, shape: Shape) -> ir.Node | None:
     """The IR node of a stateless torch layer, None for a pass-through; UnsupportedNodeError otherwise."""
-    from .torch_trace import _layer
+    from .torch_layers import _layer
 
     if isinstance(m, PASS_THROUGH):
         return None
