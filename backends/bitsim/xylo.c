@@ -1,98 +1,452 @@
-/* bitsim's xylo path in C: the rules of backends/bitsim/xylo.py (its module docstring), one sample after another.
+/* bitsim's xylo path in C: the rules of backends/bitsim/xylo.py (its module docstring), vectorised over the
+ * target neurons of one sample, threads over the samples of a batch. Loaded by backends/bitsim/xylo_c.py, which
+ * lays the network out (meta[], ptr[] below).
  *
- * Weights come as CSR lists per source (targets ascending, zero weights left out), already ``wrap16(w << shift)``.
- * A source's count c of events with weight w is one saturating add ``sat16(state + c*w)``: repeated events of one
- * weight from a state inside int16 saturate at one end only, so this equals adding them one by one; sources are
- * taken in ascending order, which is the per-target event order. Records are [T][B][n], int64.
+ * Layout. Hidden synapse states are int16, synapse-major: acc[s * NP + j] (NP = hidden neurons padded to a
+ * multiple of LANES); readout synapses acc_o[j], NOP lanes. A source (input channel, hidden neuron as recurrent
+ * source, hidden neuron as readout source) is one "row": its effective weights ``wrap16(w << shift)`` as a dense
+ * int16 vector over the target lanes, of which only the aligned span [lo, hi) holding its non-zero weights is
+ * read, or -- where that span is mostly zeros -- a sparse list of (lane, weight). Padding lanes carry no weight,
+ * zero bias and threshold 32767, so they stay 0 and never fire.
+ *
+ * Events. Saturation is per target lane, so one event of source i is ``acc[j] = sat16(acc[j] + w[i][j])`` for
+ * every j independently: a clean loop over the lanes that gcc vectorises (saturating int16 adds). A source's
+ * count c > 1 is one add of c*w per lane (in int32): repeated events of one weight from a state inside int16 can
+ * only saturate at the end the weight points to, so this equals c single events. Sources go in ascending order
+ * (inputs, then hidden neurons), which is the per-target event order.
+ *
+ * Neurons. The decays, the membrane update and the spike count are one loop over the lanes (int32 arithmetic);
+ * the count ``min(floor(v / theta), 31)`` of the ``while v >= theta`` loop is found by a 5-step binary search
+ * (v >= k*theta), exact, no division; theta 0 gives the full cap while v >= 0, as the loop does. With aliases the
+ * counts are taken neuron by neuron in index order afterwards (a target's start count eats into its cap).
+ *
+ * ISA. The per-sample loop is compiled three times from the same C: portable (the compiler's baseline, e.g.
+ * SSE2 on x86-64), and on x86-64 with gcc's target attribute for AVX2 and AVX-512BW; xylo_isa() picks the best
+ * one the CPU has (or a lower one on request, which the tests use to run every variant). Results never depend on
+ * the variant or the thread count.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LO (-32768)
 #define HI 32767
+#define LANES 32
+#define MAX_THREADS 64
+#define AI static inline __attribute__((always_inline))
 
-static inline int64_t sat16(int64_t x) { return x < LO ? LO : (x > HI ? HI : x); }
-static inline int64_t wrap16(int64_t x) { return ((x - LO) & 0xFFFF) + LO; }
-static inline int64_t dec(int64_t y, int64_t d) {
-    int64_t dv = y >> d; /* arithmetic shift (gcc) */
-    return (dv == 0 && y > 0) ? 1 : dv;
-}
+/* meta[] (int64 each) and ptr[] layout; xylo_c.py builds both */
+enum { M_NIN, M_N, M_NOUT, M_NP, M_NOP, M_MAX_IN, M_CAP_HID, M_CAP_OUT, M_ALIASES, M_ANY_SPARSE, M_HID_LO, M_HID_HI,
+       M_OUT_LO, M_OUT_HI, M_COUNT };
+/* M_ANY_SPARSE: some row is sparse; M_HID_LO/HI, M_OUT_LO/HI: the union of the dense spans onto each population */
+enum {
+    P_W_IN,     /* int16 [nin][2 NP] */
+    P_W_REC,    /* int16 [n][2 NP] */
+    P_W_OUT,    /* int16 [n][NOP] */
+    P_SPAN,     /* int32 [nin + 2n][2]: dense span [lo, hi) of row r (multiples of LANES; lo == hi: none) */
+    P_SP_PTR,   /* int32 [nin + 2n + 1]: row r's sparse entries are [sp_ptr[r], sp_ptr[r + 1]) */
+    P_SP_IDX,   /* int32: target lane of a sparse entry */
+    P_SP_W,     /* int16: its weight */
+    P_DSYN,     /* int32 [2 NP]: dash_syn, dash_syn_2 (synapse-major); int32, not int16: AVX2 has no int16
+                 * variable shift, and gcc narrows the shift to the operand type it sees */
+    P_DMEM,     /* int32 [NP] */
+    P_BIAS, P_THETA,             /* int16 [NP] */
+    P_DSYN_OUT, P_DMEM_OUT,      /* int32 [NOP] */
+    P_BIAS_OUT, P_THETA_OUT,     /* int16 [NOP] */
+    P_APTR,     /* int32 [n + 1]: alias targets of hidden neuron j are atgt[aptr[j] .. aptr[j + 1]) */
+    P_ATGT,     /* int32 */
+    P_COUNT
+};
+/* records, each int64 [T][B][n or nout] or NULL (not kept) */
+enum { R_SPIKES, R_ISYN, R_ISYN2, R_VMEM, R_SPIKES_OUT, R_ISYN_OUT, R_VMEM_OUT, R_COUNT };
 
-static void deliver(int64_t *state, const int64_t *counts, int64_t sources, int64_t cap, const int64_t *ptr,
-                    const int64_t *idx, const int64_t *w) {
-    for (int64_t s = 0; s < sources; s++) {
-        int64_t c = counts[s] < cap ? counts[s] : cap;
-        if (c <= 0) continue;
-        for (int64_t e = ptr[s]; e < ptr[s + 1]; e++) state[idx[e]] = sat16(state[idx[e]] + c * w[e]);
+typedef struct {
+    int64_t nin, n, nout, np, nop, max_in, cap_hid, cap_out, aliases, any_sparse, hid_lo, hid_hi, out_lo, out_hi;
+    const int16_t *w_in, *w_rec, *w_out, *sp_w, *bias, *theta, *bias_o, *theta_o;
+    const int32_t *dsyn, *dmem, *dsyn_o, *dmem_o, *span, *sp_ptr, *sp_idx, *aptr, *atgt;
+} net_t;
+
+typedef struct {
+    const net_t *net;
+    int64_t T, B, b0, b1, isa, rc;
+    const int64_t *inputs;
+    int64_t *const *rec;
+} job_t;
+
+AI int32_t sat16(int32_t x) { return x < LO ? LO : (x > HI ? HI : x); }
+AI int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
+AI int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
+/* Xylo's decrement: y >> d (arithmetic), or 1 where that is 0 and y > 0 (y <= 0: y >> d <= 0 and >= y) */
+AI int32_t dec(int32_t y, int32_t d) { return max32(y >> d, min32(y, 1)); }
+
+/* A run of consecutive dense sources for one population: their events are added target block by target block
+ * (the per-target order is the sources' order either way). w points at lane 0 of the source's dense row, whose
+ * lanes outside [lo, hi) are zero. */
+typedef struct {
+    const int16_t *w;
+    int32_t lo, hi, c;
+} src_t;
+
+/* Portable: source by source, a clean loop over the span that gcc vectorises; c > 1 as one add of c*w (int32:
+ * repeated events of one weight from a state inside int16 saturate at one end only, so this equals c adds). */
+AI void run_add_portable(int16_t *restrict acc, const src_t *restrict src, int64_t m) {
+    for (int64_t i = 0; i < m; i++) {
+        int16_t *a = acc + src[i].lo, *end = acc + src[i].hi;
+        const int16_t *w = src[i].w + src[i].lo;
+        int32_t c = src[i].c;
+        if (c == 1) {
+            for (; a < end; a += LANES, w += LANES)
+                for (int l = 0; l < LANES; l++) a[l] = (int16_t)sat16(a[l] + w[l]);
+        } else {
+            for (; a < end; a += LANES, w += LANES)
+                for (int l = 0; l < LANES; l++) a[l] = (int16_t)sat16(a[l] + c * w[l]);
+        }
     }
 }
 
-static void evolve(int64_t n, int64_t nsyn, int64_t *isyn, int64_t *v, const int64_t *dsyn, const int64_t *dmem,
-                   const int64_t *bias, const int64_t *theta, int64_t cap, int64_t *buf, const int64_t *aptr,
-                   const int64_t *atgt) {
-    for (int64_t j = 0; j < n; j++) {
-        int64_t isum = 0;
-        for (int64_t s = 0; s < nsyn; s++) {
-            int64_t *i = &isyn[j * nsyn + s];
-            *i -= dec(*i, dsyn[j * nsyn + s]);
-            isum += *i;
-        }
-        int64_t dv = wrap16(-dec(v[j], dmem[j]));
-        dv = sat16(dv + isum);
-        dv = sat16(dv + bias[j]);
-        v[j] = sat16(v[j] + dv);
-        int64_t k = buf[j];
-        while (v[j] >= theta[j] && k < cap) {
-            k++;
-            v[j] -= theta[j];
-        }
-        buf[j] = k;
-        if (aptr)
-            for (int64_t a = aptr[j]; a < aptr[j + 1]; a++) {
-                int64_t t = atgt[a];
-                buf[t] = buf[t] + k > cap ? cap : buf[t] + k;
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_X86_VARIANTS 1
+#include <immintrin.h>
+/* x86-64: the accumulators of a group of target lanes stay in vector registers over the whole run; each event is
+ * one saturating int16 add (c events: c adds, exactly as XyloSim adds them), which gcc 12 does not derive from
+ * C. A source skips the groups its span misses. */
+#define GROUP (4 * LANES)
+__attribute__((target("avx512f,avx512bw"))) static void run_add_avx512(int16_t *acc, const src_t *src, int64_t m,
+                                                                       int32_t lo, int32_t hi) {
+    int32_t g = lo;
+    for (; g + GROUP <= hi; g += GROUP) {
+        __m512i a0 = _mm512_loadu_si512(acc + g), a1 = _mm512_loadu_si512(acc + g + 32);
+        __m512i a2 = _mm512_loadu_si512(acc + g + 64), a3 = _mm512_loadu_si512(acc + g + 96);
+        for (int64_t i = 0; i < m; i++) {
+            if (src[i].lo >= g + GROUP || src[i].hi <= g) continue;
+            const int16_t *w = src[i].w + g;
+            __m512i x0 = _mm512_loadu_si512(w), x1 = _mm512_loadu_si512(w + 32);
+            __m512i x2 = _mm512_loadu_si512(w + 64), x3 = _mm512_loadu_si512(w + 96);
+            for (int32_t k = 0; k < src[i].c; k++) {
+                a0 = _mm512_adds_epi16(a0, x0);
+                a1 = _mm512_adds_epi16(a1, x1);
+                a2 = _mm512_adds_epi16(a2, x2);
+                a3 = _mm512_adds_epi16(a3, x3);
             }
+        }
+        _mm512_storeu_si512(acc + g, a0);
+        _mm512_storeu_si512(acc + g + 32, a1);
+        _mm512_storeu_si512(acc + g + 64, a2);
+        _mm512_storeu_si512(acc + g + 96, a3);
+    }
+    for (; g < hi; g += LANES) {
+        __m512i a0 = _mm512_loadu_si512(acc + g);
+        for (int64_t i = 0; i < m; i++) {
+            if (src[i].lo >= g + LANES || src[i].hi <= g) continue;
+            __m512i x0 = _mm512_loadu_si512(src[i].w + g);
+            for (int32_t k = 0; k < src[i].c; k++) a0 = _mm512_adds_epi16(a0, x0);
+        }
+        _mm512_storeu_si512(acc + g, a0);
     }
 }
 
-/* Returns 0, or -1 when scratch memory could not be allocated. */
-int64_t xylo_run(int64_t T, int64_t B, int64_t nin, int64_t n, int64_t nout, const int64_t *inputs,
-                 const int64_t *ptr_in, const int64_t *idx_in, const int64_t *w_in,
-                 const int64_t *ptr_rec, const int64_t *idx_rec, const int64_t *w_rec,
-                 const int64_t *ptr_out, const int64_t *idx_out, const int64_t *w_out,
-                 const int64_t *dsyn, const int64_t *dmem, const int64_t *bias, const int64_t *theta,
-                 const int64_t *dsyn_out, const int64_t *dmem_out, const int64_t *bias_out, const int64_t *theta_out,
-                 const int64_t *aptr, const int64_t *atgt, int64_t max_in, int64_t max_hidden, int64_t max_out,
-                 int64_t *spikes, int64_t *isyn_rec, int64_t *isyn2_rec, int64_t *vmem_rec,
-                 int64_t *spikes_out, int64_t *isyn_out_rec, int64_t *vmem_out_rec) {
-    int64_t *mem = calloc((size_t)(5 * n + 3 * nout + 1), sizeof(int64_t));
-    if (!mem) return -1;
-    int64_t *isyn = mem, *v = isyn + 2 * n, *prev = v + n, *buf = prev + n;
-    int64_t *isyn_o = buf + n, *v_o = isyn_o + nout, *buf_o = v_o + nout;
-    for (int64_t b = 0; b < B; b++) {
-        memset(mem, 0, (size_t)(5 * n + 3 * nout) * sizeof(int64_t));
+#define LD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define ST(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+__attribute__((target("avx2"))) static void run_add_avx2(int16_t *acc, const src_t *src, int64_t m, int32_t lo,
+                                                         int32_t hi) {
+    int32_t g = lo;
+    for (; g + GROUP <= hi; g += GROUP) {
+        __m256i a0 = LD(acc + g), a1 = LD(acc + g + 16), a2 = LD(acc + g + 32), a3 = LD(acc + g + 48);
+        __m256i a4 = LD(acc + g + 64), a5 = LD(acc + g + 80), a6 = LD(acc + g + 96), a7 = LD(acc + g + 112);
+        for (int64_t i = 0; i < m; i++) {
+            if (src[i].lo >= g + GROUP || src[i].hi <= g) continue;
+            const int16_t *w = src[i].w + g;
+            for (int32_t k = 0; k < src[i].c; k++) {
+                a0 = _mm256_adds_epi16(a0, LD(w));
+                a1 = _mm256_adds_epi16(a1, LD(w + 16));
+                a2 = _mm256_adds_epi16(a2, LD(w + 32));
+                a3 = _mm256_adds_epi16(a3, LD(w + 48));
+                a4 = _mm256_adds_epi16(a4, LD(w + 64));
+                a5 = _mm256_adds_epi16(a5, LD(w + 80));
+                a6 = _mm256_adds_epi16(a6, LD(w + 96));
+                a7 = _mm256_adds_epi16(a7, LD(w + 112));
+            }
+        }
+        ST(acc + g, a0), ST(acc + g + 16, a1), ST(acc + g + 32, a2), ST(acc + g + 48, a3);
+        ST(acc + g + 64, a4), ST(acc + g + 80, a5), ST(acc + g + 96, a6), ST(acc + g + 112, a7);
+    }
+    for (; g < hi; g += LANES) {
+        __m256i a0 = LD(acc + g), a1 = LD(acc + g + 16);
+        for (int64_t i = 0; i < m; i++) {
+            if (src[i].lo >= g + LANES || src[i].hi <= g) continue;
+            const int16_t *w = src[i].w + g;
+            for (int32_t k = 0; k < src[i].c; k++) {
+                a0 = _mm256_adds_epi16(a0, LD(w));
+                a1 = _mm256_adds_epi16(a1, LD(w + 16));
+            }
+        }
+        ST(acc + g, a0), ST(acc + g + 16, a1);
+    }
+}
+#undef LD
+#undef ST
+#endif
+
+/* A population's pending run of dense sources (src[0 .. m), their spans' union [lo, hi)). */
+typedef struct {
+    src_t *src;
+    int64_t m;
+    int32_t lo, hi;
+} pending_t;
+
+/* adds the pending run's events (`isa` is a constant after inlining) */
+AI void flush(int isa, int16_t *acc, pending_t *p) {
+    if (!p->m) return;
+#ifdef HAVE_X86_VARIANTS
+    if (isa == 2)
+        run_add_avx512(acc, p->src, p->m, p->lo, p->hi);
+    else if (isa == 1)
+        run_add_avx2(acc, p->src, p->m, p->lo, p->hi);
+    else
+#endif
+        run_add_portable(acc, p->src, p->m);
+    p->m = 0;
+}
+
+/* c events of source row r (dense base w): a dense row joins the pending run (branch-free: an empty row is
+ * written and not counted); a sparse row (only where the net has any) first flushes the run (order), then adds its
+ * entries one by one */
+AI void add_events(int isa, int any_sparse, int16_t *restrict acc, pending_t *p, const int16_t *w,
+                   const int32_t *restrict span, const int32_t *restrict sp_ptr, const int32_t *restrict sp_idx,
+                   const int16_t *restrict sp_w, int64_t r, int32_t c) {
+    if (any_sparse && sp_ptr[r] != sp_ptr[r + 1]) {
+        flush(isa, acc, p);
+        for (int32_t e = sp_ptr[r]; e < sp_ptr[r + 1]; e++)
+            acc[sp_idx[e]] = (int16_t)sat16(acc[sp_idx[e]] + c * sp_w[e]);
+        return;
+    }
+    int32_t lo = span[2 * r], hi = span[2 * r + 1];
+    p->src[p->m] = (src_t){w, lo, hi, c};
+    p->m += lo < hi;
+}
+
+/* the indices i < m with x[i] > 0, ascending, into idx (branch-free); returns their number */
+AI int64_t nonzero_i64(const int64_t *restrict x, int64_t m, int32_t *restrict idx) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < m; i++) {
+        idx[k] = (int32_t)i;
+        k += x[i] > 0;
+    }
+    return k;
+}
+
+AI int64_t nonzero_u8(const uint8_t *restrict x, int64_t m, int32_t *restrict idx) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < m; i++) {
+        idx[k] = (int32_t)i;
+        k += x[i] > 0;
+    }
+    return k;
+}
+
+/* min(floor(v / theta), 31) for v >= theta > 0; 31 for theta == 0 <= v; 0 for v < theta */
+AI int32_t fire_count(int32_t v, int32_t theta) {
+    int32_t k = v >= 16 * theta ? 16 : 0; /* the binary search, unrolled (a loop here stops vectorisation) */
+    k = v >= (k + 8) * theta ? k + 8 : k;
+    k = v >= (k + 4) * theta ? k + 4 : k;
+    k = v >= (k + 2) * theta ? k + 2 : k;
+    return v >= (k + 1) * theta ? k + 1 : k;
+}
+
+/* decays and membrane update of lanes [0, m); with `fire`, also the spike counts (min with cap) and the
+ * subtraction; `two`: a second synapse at i2 (a compile-time constant after inlining) */
+AI void evolve(int64_t m, int two, int fire, int16_t *restrict i1, int16_t *restrict i2, int16_t *restrict v,
+               const int32_t *restrict d1, const int32_t *restrict d2, const int32_t *restrict dm,
+               const int16_t *restrict bias, const int16_t *restrict theta, uint8_t *restrict count, int32_t cap) {
+#pragma GCC ivdep
+    for (int64_t j = 0; j < m; j++) {
+        int32_t a = i1[j], b = two ? i2[j] : 0, vv = v[j];
+        a -= dec(a, d1[j]);
+        if (two) b -= dec(b, d2[j]);
+        int32_t dv = (int16_t)(-dec(vv, dm[j])); /* wrap16: only -(-32768) wraps */
+        dv = sat16(dv + a + b);
+        dv = sat16(dv + bias[j]);
+        vv = sat16(vv + dv);
+        i1[j] = (int16_t)a;
+        if (two) i2[j] = (int16_t)b;
+        if (fire) {
+            int32_t k = min32(fire_count(vv, theta[j]), cap);
+            vv -= k * theta[j];
+            count[j] = (uint8_t)k;
+        }
+        v[j] = (int16_t)vv;
+    }
+}
+
+/* spike counts neuron by neuron in index order, with aliases (xylo.py's module docstring, rule 3) */
+static void fire_aliased(const net_t *net, int16_t *v, uint8_t *count) {
+    int32_t cap = (int32_t)net->cap_hid;
+    memset(count, 0, (size_t)net->np);
+    for (int64_t j = 0; j < net->n; j++) {
+        int32_t start = count[j], th = net->theta[j];
+        int32_t k = min32(fire_count(v[j], th), cap - start);
+        v[j] = (int16_t)(v[j] - k * th);
+        count[j] = (uint8_t)(start + k);
+        for (int32_t a = net->aptr[j]; a < net->aptr[j + 1]; a++) {
+            int32_t t = net->atgt[a];
+            count[t] = (uint8_t)min32(count[t] + count[j], cap);
+        }
+    }
+}
+
+AI void store(int64_t *restrict dst, const int16_t *restrict src, int64_t m) {
+    for (int64_t j = 0; j < m; j++) dst[j] = src[j];
+}
+
+AI void store_u8(int64_t *restrict dst, const uint8_t *restrict src, int64_t m) {
+    for (int64_t j = 0; j < m; j++) dst[j] = src[j];
+}
+
+/* samples [b0, b1) from the reset state; 0, or -1 without memory */
+AI int64_t run_body(const job_t *job, int isa) {
+    const net_t *net = job->net;
+    int64_t nin = net->nin, n = net->n, nout = net->nout, np = net->np, nop = net->nop, T = job->T, B = job->B;
+    int any_sparse = (int)net->any_sparse;
+    size_t bytes = (size_t)(3 * np + 2 * nop) * sizeof(int16_t) + (size_t)(np + nop);
+    int16_t *mem = malloc(bytes);
+    src_t *srcs = malloc((size_t)(nin + 2 * n + 1) * sizeof(src_t));
+    int32_t *act = malloc((size_t)(nin + np) * sizeof(int32_t));
+    if (!mem || !srcs || !act) {
+        free(mem);
+        free(srcs);
+        free(act);
+        return -1;
+    }
+    pending_t hid = {srcs, 0, (int32_t)net->hid_lo, (int32_t)net->hid_hi};
+    pending_t out = {srcs + nin + n, 0, (int32_t)net->out_lo, (int32_t)net->out_hi};
+    int16_t *acc = mem, *v = acc + 2 * np, *acc_o = v + np, *v_o = acc_o + nop;
+    uint8_t *count = (uint8_t *)(v_o + nop), *count_o = count + np; /* count: also the spikes delivered at t+1 */
+    int32_t *act_in = act, *act_hid = act + nin;
+    const int16_t *w_rec = net->w_rec, *w_out = net->w_out;
+    const int32_t *span_rec = net->span + 2 * nin, *ptr_rec = net->sp_ptr + nin;
+    const int32_t *span_out = span_rec + 2 * n, *ptr_out = ptr_rec + n;
+    int64_t *const *rec = job->rec;
+    for (int64_t b = job->b0; b < job->b1; b++) {
+        memset(mem, 0, bytes);
+        int64_t m_hid = 0;
         for (int64_t t = 0; t < T; t++) {
-            deliver(isyn, inputs + (t * B + b) * nin, nin, max_in, ptr_in, idx_in, w_in);
-            deliver(isyn, prev, n, max_hidden, ptr_rec, idx_rec, w_rec);
-            deliver(isyn_o, prev, n, max_hidden, ptr_out, idx_out, w_out);
-            memset(buf, 0, (size_t)n * sizeof(int64_t));
-            memset(buf_o, 0, (size_t)nout * sizeof(int64_t));
-            evolve(n, 2, isyn, v, dsyn, dmem, bias, theta, max_hidden, buf, aptr, atgt);
-            evolve(nout, 1, isyn_o, v_o, dsyn_out, dmem_out, bias_out, theta_out, max_out, buf_o, NULL, NULL);
-            int64_t at = (t * B + b) * n, ao = (t * B + b) * nout; /* a NULL record is not kept */
-            memcpy(prev, buf, (size_t)n * sizeof(int64_t));
-            if (spikes) memcpy(spikes + at, buf, (size_t)n * sizeof(int64_t));
-            if (vmem_rec) memcpy(vmem_rec + at, v, (size_t)n * sizeof(int64_t));
-            if (isyn_rec)
-                for (int64_t j = 0; j < n; j++) isyn_rec[at + j] = isyn[2 * j];
-            if (isyn2_rec)
-                for (int64_t j = 0; j < n; j++) isyn2_rec[at + j] = isyn[2 * j + 1];
-            if (spikes_out) memcpy(spikes_out + ao, buf_o, (size_t)nout * sizeof(int64_t));
-            if (isyn_out_rec) memcpy(isyn_out_rec + ao, isyn_o, (size_t)nout * sizeof(int64_t));
-            if (vmem_out_rec) memcpy(vmem_out_rec + ao, v_o, (size_t)nout * sizeof(int64_t));
+            const int64_t *x = job->inputs + (t * B + b) * nin;
+            int64_t m_in = nonzero_i64(x, nin, act_in);
+            for (int64_t k = 0; k < m_in; k++) {
+                int64_t i = act_in[k];
+                int32_t c = (int32_t)(x[i] < net->max_in ? x[i] : net->max_in);
+                add_events(isa, any_sparse, acc, &hid, net->w_in + i * 2 * np, net->span, net->sp_ptr, net->sp_idx,
+                           net->sp_w, i, c);
+            }
+            for (int64_t k = 0; k < m_hid; k++) { /* the hidden neurons that spiked at t-1, ascending */
+                int64_t j = act_hid[k];
+                int32_t c = min32(count[j], (int32_t)net->cap_hid);
+                add_events(isa, any_sparse, acc, &hid, w_rec + j * 2 * np, span_rec, ptr_rec, net->sp_idx, net->sp_w,
+                           j, c);
+                add_events(isa, any_sparse, acc_o, &out, w_out + j * nop, span_out, ptr_out, net->sp_idx, net->sp_w,
+                           j, c);
+            }
+            flush(isa, acc, &hid);
+            flush(isa, acc_o, &out);
+            if (net->aliases) { /* `fire` must be a constant for the loop to vectorise */
+                evolve(np, 1, 0, acc, acc + np, v, net->dsyn, net->dsyn + np, net->dmem, net->bias, net->theta,
+                       count, (int32_t)net->cap_hid);
+                fire_aliased(net, v, count);
+            } else {
+                evolve(np, 1, 1, acc, acc + np, v, net->dsyn, net->dsyn + np, net->dmem, net->bias, net->theta,
+                       count, (int32_t)net->cap_hid);
+            }
+            evolve(nop, 0, 1, acc_o, NULL, v_o, net->dsyn_o, NULL, net->dmem_o, net->bias_o, net->theta_o, count_o,
+                   (int32_t)net->cap_out);
+            m_hid = nonzero_u8(count, n, act_hid);
+            int64_t at = (t * B + b) * n, ao = (t * B + b) * nout;
+            if (rec[R_SPIKES]) store_u8(rec[R_SPIKES] + at, count, n);
+            if (rec[R_ISYN]) store(rec[R_ISYN] + at, acc, n);
+            if (rec[R_ISYN2]) store(rec[R_ISYN2] + at, acc + np, n);
+            if (rec[R_VMEM]) store(rec[R_VMEM] + at, v, n);
+            if (rec[R_SPIKES_OUT]) store_u8(rec[R_SPIKES_OUT] + ao, count_o, nout);
+            if (rec[R_ISYN_OUT]) store(rec[R_ISYN_OUT] + ao, acc_o, nout);
+            if (rec[R_VMEM_OUT]) store(rec[R_VMEM_OUT] + ao, v_o, nout);
         }
     }
     free(mem);
+    free(srcs);
+    free(act);
     return 0;
+}
+
+static int64_t run_portable(const job_t *job) { return run_body(job, 0); }
+
+#ifdef HAVE_X86_VARIANTS
+__attribute__((target("avx2"))) static int64_t run_avx2(const job_t *job) { return run_body(job, 1); }
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static int64_t run_avx512(const job_t *job) {
+    return run_body(job, 2);
+}
+#endif
+
+/* The variant that runs for a request (0 portable, 1 AVX2, 2 AVX-512BW, any larger value: the best): the
+ * highest one <= the request that this build and CPU have. */
+int64_t xylo_isa(int64_t want) {
+#ifdef HAVE_X86_VARIANTS
+    __builtin_cpu_init();
+    if (want >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        return 2;
+    if (want >= 1 && __builtin_cpu_supports("avx2")) return 1;
+#else
+    (void)want;
+#endif
+    return 0;
+}
+
+static void *job_run(void *arg) {
+    job_t *job = arg;
+#ifdef HAVE_X86_VARIANTS
+    if (job->isa == 2) {
+        job->rc = run_avx512(job);
+        return NULL;
+    }
+    if (job->isa == 1) {
+        job->rc = run_avx2(job);
+        return NULL;
+    }
+#endif
+    job->rc = run_portable(job);
+    return NULL;
+}
+
+/* T steps of B samples (inputs int64 [T][B][nin], non-negative) over `threads` threads; `isa` as xylo_isa.
+ * Returns 0, -1 when scratch memory could not be allocated, -2 on a bad argument. */
+int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, const int64_t *inputs,
+                 int64_t *const *rec, int64_t threads, int64_t isa) {
+    net_t net = {
+        meta[M_NIN], meta[M_N], meta[M_NOUT], meta[M_NP], meta[M_NOP], meta[M_MAX_IN], meta[M_CAP_HID],
+        meta[M_CAP_OUT], meta[M_ALIASES], meta[M_ANY_SPARSE], meta[M_HID_LO], meta[M_HID_HI], meta[M_OUT_LO],
+        meta[M_OUT_HI],
+        ptr[P_W_IN], ptr[P_W_REC], ptr[P_W_OUT], ptr[P_SP_W], ptr[P_BIAS], ptr[P_THETA], ptr[P_BIAS_OUT],
+        ptr[P_THETA_OUT], ptr[P_DSYN], ptr[P_DMEM], ptr[P_DSYN_OUT], ptr[P_DMEM_OUT], ptr[P_SPAN], ptr[P_SP_PTR], ptr[P_SP_IDX], ptr[P_APTR], ptr[P_ATGT],
+    };
+    if (net.np % LANES || net.nop % LANES || net.np < net.n || net.nop < net.nout || T < 0 || B < 0) return -2;
+    int64_t nt = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
+    if (nt > B) nt = B > 0 ? B : 1;
+    job_t job[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    isa = xylo_isa(isa);
+    for (int64_t c = 0; c < nt; c++) {
+        job[c] = (job_t){&net, T, B, B * c / nt, B * (c + 1) / nt, isa, 0, inputs, rec};
+        if (c > 0) started[c] = pthread_create(&tid[c], NULL, job_run, &job[c]) == 0;
+    }
+    job_run(&job[0]);
+    int64_t rc = job[0].rc;
+    for (int64_t c = 1; c < nt; c++) {
+        if (started[c])
+            pthread_join(tid[c], NULL);
+        else
+            job_run(&job[c]); /* no thread could be started: run its share here */
+        if (job[c].rc) rc = job[c].rc;
+    }
+    return rc;
 }

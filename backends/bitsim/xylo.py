@@ -90,12 +90,13 @@ def check_counts(net: XyloNet, inputs: np.ndarray) -> np.ndarray:
     arr = np.asarray(inputs)
     if arr.ndim != 3 or arr.shape[2] != net.n_in:
         raise InputError(f"xylo inputs: shape {arr.shape} does not match [T, B, {net.n_in}]")
-    as_int = arr.astype(np.int64)
+    as_int = arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f" and np.any(as_int != arr):
         raise InputError("xylo inputs: event counts must be integers")
-    if as_int.size and (as_int.min() < 0 or as_int.max() > 255):
-        raise InputError(f"xylo inputs: event count {int(as_int.min() if as_int.min() < 0 else as_int.max())} is "
-                         "outside [0, 255] (Xylo's input interface takes 8-bit counts, clamped to 15)")
+    lo, hi = (int(as_int.min()), int(as_int.max())) if as_int.size else (0, 0)
+    if lo < 0 or hi > 255:
+        raise InputError(f"xylo inputs: event count {lo if lo < 0 else hi} is outside [0, 255] (Xylo's input "
+                         "interface takes 8-bit counts, clamped to 15)")
     return as_int
 
 
@@ -207,11 +208,13 @@ def _fire_hidden(pop: _Pop, theta: np.ndarray, plan: _AliasPlan) -> np.ndarray:
 
 
 def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
-             record: tuple[str, ...] = RECORDS, clamps: dict[str, np.ndarray] | None = None) -> XyloTraces:
+             record: tuple[str, ...] = RECORDS, clamps: dict[str, np.ndarray] | None = None,
+             threads: int | None = None) -> XyloTraces:
     """Step ``net`` over input event counts ``[T, B, Nin]`` from the reset state (zeros); keep the ``record`` ed
     fields (all by default; the others are None). ``clamps``: a dict that the (plain) run fills with bool
     ``[T, B, n]`` arrays "i", "v", "i_out", "v_out": where a saturation changed a synapse (any event of the
-    step) or the membrane update."""
+    step) or the membrane update. ``threads``: the C path's threads over the batch (default: by the amount of
+    work); the result never depends on it."""
     if path not in PATHS:
         raise InputError(f"xylo path {path!r} is not one of {', '.join(PATHS)}")
     if clamps is not None and path != "plain":
@@ -219,15 +222,15 @@ def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
     unknown = sorted(set(record) - set(RECORDS))
     if unknown:
         raise InputError(f"xylo records {', '.join(unknown)} unknown; known: {', '.join(RECORDS)}")
+    if path == "c" or (path == "auto" and xylo_c.available()):
+        kept = xylo_c.run_c(net, check_counts(net, inputs), tuple(record), threads=threads)
+        return XyloTraces(**{k: kept.get(k) for k in RECORDS})  # type: ignore[arg-type]
     counts = np.minimum(check_counts(net, inputs), MAX_INPUT_EVENTS)
     T, B = counts.shape[:2]
     n, n_out = net.n_hidden, net.n_out
     w_in = effective_weights(net.weights_in, net.weight_shift_in)
     w_rec = effective_weights(net.weights_rec, net.weight_shift_rec)
     w_out = effective_weights(net.weights_out, net.weight_shift_out)[:, :, None]
-    if path == "c" or (path == "auto" and xylo_c.available()):
-        kept = xylo_c.run_c(net, counts, w_in, w_rec, w_out, tuple(record))
-        return XyloTraces(**{k: kept.get(k) for k in RECORDS})  # type: ignore[arg-type]
     parts = {k: (np.maximum(w, 0).reshape(w.shape[0], -1).astype(np.float64),
                  np.minimum(w, 0).reshape(w.shape[0], -1).astype(np.float64))
              for k, w in (("in", w_in), ("rec", w_rec), ("out", w_out))} if path != "plain" else {}
