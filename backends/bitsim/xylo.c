@@ -26,6 +26,9 @@
  * the variant or the thread count.
  */
 #define _POSIX_C_SOURCE 200809L
+/* fire_count's float division must vectorise: without this gcc treats the int->float conversion as possibly
+ * trapping (an FP exception flag) and will not if-convert the loop; no result depends on the flags */
+#pragma GCC optimize("no-trapping-math")
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,11 +71,18 @@ typedef struct {
     const int32_t *dsyn, *dmem, *dsyn_o, *dmem_o, *span, *sp_ptr, *sp_idx, *aptr, *atgt;
 } net_t;
 
+/* a source's dense weight row: w at lane 0 of its target population, non-zero only in [lo, hi) */
+typedef struct {
+    const int16_t *w;
+    int32_t lo, hi;
+} row_t;
+
 typedef struct {
     const net_t *net;
     int64_t T, B, b0, b1, isa, rc;
     const int64_t *inputs;
     int64_t *const *rec;
+    const row_t *rows; /* nin input rows, n recurrent rows, n readout rows */
 } job_t;
 
 AI int32_t sat16(int32_t x) { return x < LO ? LO : (x > HI ? HI : x); }
@@ -82,19 +92,22 @@ AI int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 AI int32_t dec(int32_t y, int32_t d) { return max32(y >> d, min32(y, 1)); }
 
 /* A run of consecutive dense sources for one population: their events are added target block by target block
- * (the per-target order is the sources' order either way). w points at lane 0 of the source's dense row, whose
- * lanes outside [lo, hi) are zero. */
+ * (the per-target order is the sources' order either way). A row's w points at lane 0 of the source's dense
+ * weights, whose lanes outside [lo, hi) are zero. */
+/* one source's events in a run: its row, its count c, and -(c >= 2), -(c >= 3) (masks for the x86 adds) */
 typedef struct {
-    const int16_t *w;
-    int32_t lo, hi, c;
+    const row_t *row;
+    int32_t c;
+    int16_t m2, m3;
 } src_t;
 
 /* Portable: source by source, a clean loop over the span that gcc vectorises; c > 1 as one add of c*w (int32:
  * repeated events of one weight from a state inside int16 saturate at one end only, so this equals c adds). */
 AI void run_add_portable(int16_t *restrict acc, const src_t *restrict src, int64_t m) {
     for (int64_t i = 0; i < m; i++) {
-        int16_t *a = acc + src[i].lo, *end = acc + src[i].hi;
-        const int16_t *w = src[i].w + src[i].lo;
+        const row_t *row = src[i].row;
+        int16_t *a = acc + row->lo, *end = acc + row->hi;
+        const int16_t *w = row->w + row->lo;
         int32_t c = src[i].c;
         if (c == 1) {
             for (; a < end; a += LANES, w += LANES)
@@ -110,26 +123,35 @@ AI void run_add_portable(int16_t *restrict acc, const src_t *restrict src, int64
 #define HAVE_X86_VARIANTS 1
 #include <immintrin.h>
 /* x86-64: the accumulators of a group of target lanes stay in vector registers over the whole run; each event is
- * one saturating int16 add (c events: c adds, exactly as XyloSim adds them), which gcc 12 does not derive from
- * C. A source skips the groups its span misses. */
-#define GROUP (4 * LANES)
+ * one saturating int16 add (c events: c adds, exactly as XyloSim adds them), which gcc 12 does not derive from C.
+ * The second and third events are added as (x AND mask), mask all-ones or zero by c, so that the usual counts
+ * 1..3 take no branch (a mispredicted trip count costs more than two adds); a source skips the groups its span
+ * misses. */
+#define EVENTS(adds, and, a, x, m2, m3, c)                    \
+    do {                                                      \
+        a = adds(a, x);                                       \
+        a = adds(a, and(x, m2));                              \
+        a = adds(a, and(x, m3));                              \
+        for (int32_t k_ = 3; k_ < (c); k_++) a = adds(a, x); \
+    } while (0)
+
 __attribute__((target("avx512f,avx512bw"))) static void run_add_avx512(int16_t *acc, const src_t *src, int64_t m,
                                                                        int32_t lo, int32_t hi) {
+    enum { G = 4 * LANES };
+#define E(a, x) EVENTS(_mm512_adds_epi16, _mm512_and_si512, a, x, m2, m3, c)
     int32_t g = lo;
-    for (; g + GROUP <= hi; g += GROUP) {
+    for (; g + G <= hi; g += G) {
         __m512i a0 = _mm512_loadu_si512(acc + g), a1 = _mm512_loadu_si512(acc + g + 32);
         __m512i a2 = _mm512_loadu_si512(acc + g + 64), a3 = _mm512_loadu_si512(acc + g + 96);
         for (int64_t i = 0; i < m; i++) {
-            if (src[i].lo >= g + GROUP || src[i].hi <= g) continue;
-            const int16_t *w = src[i].w + g;
-            __m512i x0 = _mm512_loadu_si512(w), x1 = _mm512_loadu_si512(w + 32);
-            __m512i x2 = _mm512_loadu_si512(w + 64), x3 = _mm512_loadu_si512(w + 96);
-            for (int32_t k = 0; k < src[i].c; k++) {
-                a0 = _mm512_adds_epi16(a0, x0);
-                a1 = _mm512_adds_epi16(a1, x1);
-                a2 = _mm512_adds_epi16(a2, x2);
-                a3 = _mm512_adds_epi16(a3, x3);
-            }
+            if (src[i].row->lo >= g + G || src[i].row->hi <= g) continue;
+            const int16_t *w = src[i].row->w + g;
+            int32_t c = src[i].c;
+            __m512i m2 = _mm512_set1_epi16(src[i].m2), m3 = _mm512_set1_epi16(src[i].m3);
+            E(a0, _mm512_loadu_si512(w));
+            E(a1, _mm512_loadu_si512(w + 32));
+            E(a2, _mm512_loadu_si512(w + 64));
+            E(a3, _mm512_loadu_si512(w + 96));
         }
         _mm512_storeu_si512(acc + g, a0);
         _mm512_storeu_si512(acc + g + 32, a1);
@@ -139,54 +161,69 @@ __attribute__((target("avx512f,avx512bw"))) static void run_add_avx512(int16_t *
     for (; g < hi; g += LANES) {
         __m512i a0 = _mm512_loadu_si512(acc + g);
         for (int64_t i = 0; i < m; i++) {
-            if (src[i].lo >= g + LANES || src[i].hi <= g) continue;
-            __m512i x0 = _mm512_loadu_si512(src[i].w + g);
-            for (int32_t k = 0; k < src[i].c; k++) a0 = _mm512_adds_epi16(a0, x0);
+            if (src[i].row->lo >= g + LANES || src[i].row->hi <= g) continue;
+            int32_t c = src[i].c;
+            __m512i m2 = _mm512_set1_epi16(src[i].m2), m3 = _mm512_set1_epi16(src[i].m3);
+            E(a0, _mm512_loadu_si512(src[i].row->w + g));
         }
         _mm512_storeu_si512(acc + g, a0);
     }
+#undef E
 }
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(p))
 #define ST(p, v) _mm256_storeu_si256((__m256i *)(p), v)
 __attribute__((target("avx2"))) static void run_add_avx2(int16_t *acc, const src_t *src, int64_t m, int32_t lo,
                                                          int32_t hi) {
+    enum { G = 2 * LANES };
+#define E(a, x) EVENTS(_mm256_adds_epi16, _mm256_and_si256, a, x, m2, m3, c)
     int32_t g = lo;
-    for (; g + GROUP <= hi; g += GROUP) {
+    for (; g + G <= hi; g += G) {
         __m256i a0 = LD(acc + g), a1 = LD(acc + g + 16), a2 = LD(acc + g + 32), a3 = LD(acc + g + 48);
-        __m256i a4 = LD(acc + g + 64), a5 = LD(acc + g + 80), a6 = LD(acc + g + 96), a7 = LD(acc + g + 112);
         for (int64_t i = 0; i < m; i++) {
-            if (src[i].lo >= g + GROUP || src[i].hi <= g) continue;
-            const int16_t *w = src[i].w + g;
-            for (int32_t k = 0; k < src[i].c; k++) {
-                a0 = _mm256_adds_epi16(a0, LD(w));
-                a1 = _mm256_adds_epi16(a1, LD(w + 16));
-                a2 = _mm256_adds_epi16(a2, LD(w + 32));
-                a3 = _mm256_adds_epi16(a3, LD(w + 48));
-                a4 = _mm256_adds_epi16(a4, LD(w + 64));
-                a5 = _mm256_adds_epi16(a5, LD(w + 80));
-                a6 = _mm256_adds_epi16(a6, LD(w + 96));
-                a7 = _mm256_adds_epi16(a7, LD(w + 112));
-            }
+            if (src[i].row->lo >= g + G || src[i].row->hi <= g) continue;
+            const int16_t *w = src[i].row->w + g;
+            int32_t c = src[i].c;
+            __m256i m2 = _mm256_set1_epi16(src[i].m2), m3 = _mm256_set1_epi16(src[i].m3);
+            E(a0, LD(w));
+            E(a1, LD(w + 16));
+            E(a2, LD(w + 32));
+            E(a3, LD(w + 48));
         }
         ST(acc + g, a0), ST(acc + g + 16, a1), ST(acc + g + 32, a2), ST(acc + g + 48, a3);
-        ST(acc + g + 64, a4), ST(acc + g + 80, a5), ST(acc + g + 96, a6), ST(acc + g + 112, a7);
     }
     for (; g < hi; g += LANES) {
         __m256i a0 = LD(acc + g), a1 = LD(acc + g + 16);
         for (int64_t i = 0; i < m; i++) {
-            if (src[i].lo >= g + LANES || src[i].hi <= g) continue;
-            const int16_t *w = src[i].w + g;
-            for (int32_t k = 0; k < src[i].c; k++) {
-                a0 = _mm256_adds_epi16(a0, LD(w));
-                a1 = _mm256_adds_epi16(a1, LD(w + 16));
-            }
+            if (src[i].row->lo >= g + LANES || src[i].row->hi <= g) continue;
+            const int16_t *w = src[i].row->w + g;
+            int32_t c = src[i].c;
+            __m256i m2 = _mm256_set1_epi16(src[i].m2), m3 = _mm256_set1_epi16(src[i].m3);
+            E(a0, LD(w));
+            E(a1, LD(w + 16));
         }
         ST(acc + g, a0), ST(acc + g + 16, a1);
     }
+#undef E
 }
 #undef LD
 #undef ST
+
+/* nonzero_u8 (below) 16 lanes at a time: compress the indices of the non-zero bytes; idx needs 16 spare entries
+ * (a whole vector is stored) and x readable up to m rounded up to 16 */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static int64_t nonzero_u8_avx512(const uint8_t *x, int64_t m,
+                                                                                     int32_t *idx) {
+    __m512i at = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int64_t k = 0;
+    for (int64_t i = 0; i < m; i += 16, at = _mm512_add_epi32(at, _mm512_set1_epi32(16))) {
+        __m128i bytes = _mm_loadu_si128((const __m128i *)(x + i));
+        __mmask16 hit = _mm_test_epi8_mask(bytes, bytes);
+        if (m - i < 16) hit &= (__mmask16)((1u << (m - i)) - 1);
+        _mm512_storeu_si512(idx + k, _mm512_maskz_compress_epi32(hit, at));
+        k += __builtin_popcount(hit);
+    }
+    return k;
+}
 #endif
 
 /* A population's pending run of dense sources (src[0 .. m), their spans' union [lo, hi)). */
@@ -210,21 +247,18 @@ AI void flush(int isa, int16_t *acc, pending_t *p) {
     p->m = 0;
 }
 
-/* c events of source row r (dense base w): a dense row joins the pending run (branch-free: an empty row is
- * written and not counted); a sparse row (only where the net has any) first flushes the run (order), then adds its
- * entries one by one */
-AI void add_events(int isa, int any_sparse, int16_t *restrict acc, pending_t *p, const int16_t *w,
-                   const int32_t *restrict span, const int32_t *restrict sp_ptr, const int32_t *restrict sp_idx,
-                   const int16_t *restrict sp_w, int64_t r, int32_t c) {
+/* c events of source row r: a dense row joins the pending run; a sparse row (only where the net has any) first
+ * flushes the run (order), then adds its entries one by one */
+AI void add_events(int isa, int any_sparse, int16_t *restrict acc, pending_t *p, const row_t *rows,
+                   const int32_t *restrict sp_ptr, const int32_t *restrict sp_idx, const int16_t *restrict sp_w,
+                   int64_t r, int32_t c) {
     if (any_sparse && sp_ptr[r] != sp_ptr[r + 1]) {
         flush(isa, acc, p);
         for (int32_t e = sp_ptr[r]; e < sp_ptr[r + 1]; e++)
             acc[sp_idx[e]] = (int16_t)sat16(acc[sp_idx[e]] + c * sp_w[e]);
         return;
     }
-    int32_t lo = span[2 * r], hi = span[2 * r + 1];
-    p->src[p->m] = (src_t){w, lo, hi, c};
-    p->m += lo < hi;
+    if (rows[r].lo < rows[r].hi) p->src[p->m++] = (src_t){&rows[r], c, (int16_t)-(c >= 2), (int16_t)-(c >= 3)};
 }
 
 /* the indices i < m with x[i] > 0, ascending, into idx (branch-free); returns their number */
@@ -237,7 +271,12 @@ AI int64_t nonzero_i64(const int64_t *restrict x, int64_t m, int32_t *restrict i
     return k;
 }
 
-AI int64_t nonzero_u8(const uint8_t *restrict x, int64_t m, int32_t *restrict idx) {
+AI int64_t nonzero_u8(int isa, const uint8_t *restrict x, int64_t m, int32_t *restrict idx) {
+#ifdef HAVE_X86_VARIANTS
+    if (isa == 2) return nonzero_u8_avx512(x, m, idx);
+#else
+    (void)isa;
+#endif
     int64_t k = 0;
     for (int64_t i = 0; i < m; i++) {
         idx[k] = (int32_t)i;
@@ -246,13 +285,14 @@ AI int64_t nonzero_u8(const uint8_t *restrict x, int64_t m, int32_t *restrict id
     return k;
 }
 
-/* min(floor(v / theta), 31) for v >= theta > 0; 31 for theta == 0 <= v; 0 for v < theta */
+/* min(floor(v / theta), 31) for v >= theta > 0; 31 for theta == 0 <= v; 0 for v < theta -- the spikes of
+ * ``while v >= theta and n < 31`` (v, theta <= 32767). The quotient is a float division truncated: IEEE division
+ * is correctly rounded, and for integers 0 <= v, theta < 2^15 that never rounds up to the next integer (v / theta =
+ * k - r / theta is at least 1 / theta below k + 1, more than half a float ulp of k + 1 < 2^16); checked for every
+ * pair. It vectorises, unlike an integer division. */
 AI int32_t fire_count(int32_t v, int32_t theta) {
-    int32_t k = v >= 16 * theta ? 16 : 0; /* the binary search, unrolled (a loop here stops vectorisation) */
-    k = v >= (k + 8) * theta ? k + 8 : k;
-    k = v >= (k + 4) * theta ? k + 4 : k;
-    k = v >= (k + 2) * theta ? k + 2 : k;
-    return v >= (k + 1) * theta ? k + 1 : k;
+    int32_t q = (int32_t)((float)(theta ? v : 31) / (float)max32(theta, 1)); /* theta 0: 31 / 1 */
+    return v >= theta ? min32(q, 31) : 0;
 }
 
 /* decays and membrane update of lanes [0, m); with `fire`, also the spike counts (min with cap) and the
@@ -312,7 +352,7 @@ AI int64_t run_body(const job_t *job, int isa) {
     size_t bytes = (size_t)(3 * np + 2 * nop) * sizeof(int16_t) + (size_t)(np + nop);
     int16_t *mem = malloc(bytes);
     src_t *srcs = malloc((size_t)(nin + 2 * n + 1) * sizeof(src_t));
-    int32_t *act = malloc((size_t)(nin + np) * sizeof(int32_t));
+    int32_t *act = malloc((size_t)(nin + np + 16) * sizeof(int32_t));
     if (!mem || !srcs || !act) {
         free(mem);
         free(srcs);
@@ -324,29 +364,27 @@ AI int64_t run_body(const job_t *job, int isa) {
     int16_t *acc = mem, *v = acc + 2 * np, *acc_o = v + np, *v_o = acc_o + nop;
     uint8_t *count = (uint8_t *)(v_o + nop), *count_o = count + np; /* count: also the spikes delivered at t+1 */
     int32_t *act_in = act, *act_hid = act + nin;
-    const int16_t *w_rec = net->w_rec, *w_out = net->w_out;
-    const int32_t *span_rec = net->span + 2 * nin, *ptr_rec = net->sp_ptr + nin;
-    const int32_t *span_out = span_rec + 2 * n, *ptr_out = ptr_rec + n;
+    const row_t *rows = job->rows;
     int64_t *const *rec = job->rec;
     for (int64_t b = job->b0; b < job->b1; b++) {
         memset(mem, 0, bytes);
         int64_t m_hid = 0;
         for (int64_t t = 0; t < T; t++) {
             const int64_t *x = job->inputs + (t * B + b) * nin;
+            if (t + 1 < T) /* the next step's counts are B * nin apart: too far for the hardware prefetcher */
+                for (int64_t i = 0; i < nin; i += 8) __builtin_prefetch(x + B * nin + i);
             int64_t m_in = nonzero_i64(x, nin, act_in);
             for (int64_t k = 0; k < m_in; k++) {
                 int64_t i = act_in[k];
                 int32_t c = (int32_t)(x[i] < net->max_in ? x[i] : net->max_in);
-                add_events(isa, any_sparse, acc, &hid, net->w_in + i * 2 * np, net->span, net->sp_ptr, net->sp_idx,
-                           net->sp_w, i, c);
+                add_events(isa, any_sparse, acc, &hid, rows, net->sp_ptr, net->sp_idx, net->sp_w, i, c);
             }
             for (int64_t k = 0; k < m_hid; k++) { /* the hidden neurons that spiked at t-1, ascending */
                 int64_t j = act_hid[k];
                 int32_t c = min32(count[j], (int32_t)net->cap_hid);
-                add_events(isa, any_sparse, acc, &hid, w_rec + j * 2 * np, span_rec, ptr_rec, net->sp_idx, net->sp_w,
-                           j, c);
-                add_events(isa, any_sparse, acc_o, &out, w_out + j * nop, span_out, ptr_out, net->sp_idx, net->sp_w,
-                           j, c);
+                add_events(isa, any_sparse, acc, &hid, rows + nin, net->sp_ptr + nin, net->sp_idx, net->sp_w, j, c);
+                add_events(isa, any_sparse, acc_o, &out, rows + nin + n, net->sp_ptr + nin + n, net->sp_idx,
+                           net->sp_w, j, c);
             }
             flush(isa, acc, &hid);
             flush(isa, acc_o, &out);
@@ -360,7 +398,7 @@ AI int64_t run_body(const job_t *job, int isa) {
             }
             evolve(nop, 0, 1, acc_o, NULL, v_o, net->dsyn_o, NULL, net->dmem_o, net->bias_o, net->theta_o, count_o,
                    (int32_t)net->cap_out);
-            m_hid = nonzero_u8(count, n, act_hid);
+            m_hid = nonzero_u8(isa, count, n, act_hid);
             int64_t at = (t * B + b) * n, ao = (t * B + b) * nout;
             if (rec[R_SPIKES]) store_u8(rec[R_SPIKES] + at, count, n);
             if (rec[R_ISYN]) store(rec[R_ISYN] + at, acc, n);
@@ -435,8 +473,17 @@ int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, co
     pthread_t tid[MAX_THREADS];
     int started[MAX_THREADS] = {0};
     isa = xylo_isa(isa);
+    int64_t nrows = net.nin + 2 * net.n;
+    row_t *rows = malloc((size_t)(nrows + 1) * sizeof(row_t));
+    if (!rows) return -1;
+    for (int64_t r = 0; r < nrows; r++) {
+        const int16_t *w = r < net.nin ? net.w_in + r * 2 * net.np
+                           : r < net.nin + net.n ? net.w_rec + (r - net.nin) * 2 * net.np
+                                                 : net.w_out + (r - net.nin - net.n) * net.nop;
+        rows[r] = (row_t){w, net.span[2 * r], net.span[2 * r + 1]};
+    }
     for (int64_t c = 0; c < nt; c++) {
-        job[c] = (job_t){&net, T, B, B * c / nt, B * (c + 1) / nt, isa, 0, inputs, rec};
+        job[c] = (job_t){&net, T, B, B * c / nt, B * (c + 1) / nt, isa, 0, inputs, rec, rows};
         if (c > 0) started[c] = pthread_create(&tid[c], NULL, job_run, &job[c]) == 0;
     }
     job_run(&job[0]);
@@ -448,5 +495,6 @@ int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, co
             job_run(&job[c]); /* no thread could be started: run its share here */
         if (job[c].rc) rc = job[c].rc;
     }
+    free(rows);
     return rc;
 }

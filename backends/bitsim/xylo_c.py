@@ -25,6 +25,8 @@ SOURCE = Path(__file__).with_name("xylo.c")
 RECORDS = ("spikes", "isyn", "isyn2", "vmem", "spikes_out", "isyn_out", "vmem_out")
 #: lanes per block (xylo.c's LANES): populations and dense spans are padded to multiples of it
 LANES = 32
+#: target lanes whose accumulators stay in registers over a run of sources (xylo.c, AVX-512: 4 x 32 lanes)
+GROUP = 4 * LANES
 #: a weight row is read densely (its aligned span of target lanes) when the span has at most this many lanes
 #: per non-zero weight, else as a list of (lane, weight); a vector lane costs a fraction of a scattered add
 DENSE_LANES_PER_WEIGHT = 32
@@ -60,8 +62,8 @@ def isa(request: str = "best") -> str:
     return next(name for name, code in ISAS.items() if code == got)
 
 
-def _pad(k: int) -> int:
-    return max(LANES, -(-k // LANES) * LANES)
+def _pad(k: int, to: int = LANES) -> int:
+    return max(to, -(-k // to) * to)
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,11 +95,12 @@ def _rows(weights: np.ndarray, dense_lanes: int) -> tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(weights, np.int16), spans, idx, val
 
 
-def _union(*spans: np.ndarray) -> tuple[int, int]:
-    """The lanes [lo, hi) that the non-empty spans cover together ((0, 0) when there are none)."""
+def _union(*spans: np.ndarray, group: int = LANES) -> tuple[int, int]:
+    """The lanes [lo, hi) that the non-empty spans cover together, widened to multiples of ``group`` (a group of
+    target lanes is added in registers, xylo.c's run_add_*); (0, 0) when there are none."""
     both = np.concatenate(spans)
     both = both[both[:, 0] < both[:, 1]]
-    return (int(both[:, 0].min()), int(both[:, 1].max())) if both.size else (0, 0)
+    return (int(both[:, 0].min()) // group * group, _pad(int(both[:, 1].max()), group)) if both.size else (0, 0)
 
 
 def _padded(values: np.ndarray, size: int, fill: int = 0, dtype: type = np.int16) -> np.ndarray:
@@ -118,7 +121,7 @@ def layout(net: XyloNet) -> Layout:
     w_rec = effective_weights(net.weights_rec, net.weight_shift_rec)
     w_out = effective_weights(net.weights_out, net.weight_shift_out)
     n_in, n, n_out = net.n_in, net.n_hidden, net.n_out
-    np_, nop = _pad(n), _pad(n_out)
+    np_, nop = _pad(n, GROUP // 2), _pad(n_out)  # the 2 * NP hidden lanes: whole groups
 
     def hidden_rows(w: np.ndarray) -> np.ndarray:  # [S, N, 2] -> [S, 2 * NP], synapse-major
         out = np.zeros((w.shape[0], 2, np_), np.int64)
@@ -143,7 +146,7 @@ def layout(net: XyloNet) -> Layout:
               _padded(net.dash_syn_out, nop, 0, np.int32), _padded(net.dash_mem_out, nop, 0, np.int32),
               _padded(net.bias_out, nop), _padded(net.threshold_out, nop, _THETA_PAD), aptr, atgt)
     meta = np.array([n_in, n, n_out, np_, nop, MAX_INPUT_EVENTS, MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES,
-                     int(any(net.aliases)), int(sp_ptr[-1] > 0), *_union(parts[0][1], parts[1][1]),
+                     int(any(net.aliases)), int(sp_ptr[-1] > 0), *_union(parts[0][1], parts[1][1], group=GROUP),
                      *_union(parts[2][1])], np.int64)
     ptr = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
     per_net[DENSE_LANES_PER_WEIGHT] = Layout(meta, arrays, ptr)
