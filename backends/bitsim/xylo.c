@@ -71,10 +71,11 @@ typedef struct {
     const int32_t *dsyn, *dmem, *dsyn_o, *dmem_o, *span, *sp_ptr, *sp_idx, *aptr, *atgt;
 } net_t;
 
-/* a source's dense weight row: w at lane 0 of its target population, non-zero only in [lo, hi) */
+/* a source's weights onto its target population: the dense row (w at lane 0, non-zero only in [lo, hi)), or
+ * the sparse entries [sp0, sp1) of sp_idx / sp_w (a row is one or the other) */
 typedef struct {
     const int16_t *w;
-    int32_t lo, hi;
+    int32_t lo, hi, sp0, sp1;
 } row_t;
 
 typedef struct {
@@ -91,42 +92,52 @@ AI int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 /* Xylo's decrement: y >> d (arithmetic), or 1 where that is 0 and y > 0 (y <= 0: y >> d <= 0 and >= y) */
 AI int32_t dec(int32_t y, int32_t d) { return max32(y >> d, min32(y, 1)); }
 
-/* A run of consecutive dense sources for one population: their events are added target block by target block
- * (the per-target order is the sources' order either way). A row's w points at lane 0 of the source's dense
- * weights, whose lanes outside [lo, hi) are zero. */
-/* one source's events in a run: its row, its count c, and -(c >= 2), -(c >= 3) (masks for the x86 adds) */
+/* The events of one step onto one population, from one or two "segments" of sources: segment s is the sources
+ * idx[0 .. m) (ascending) with rows rows[idx[k]] and counts cnt[idx[k]] (1..31). Segments come in event order
+ * (inputs, then hidden neurons), so the per-target order is kept whichever way the lanes are walked. */
 typedef struct {
-    const row_t *row;
-    int32_t c;
-    int16_t m2, m3;
-} src_t;
+    const row_t *rows;
+    const int32_t *idx;
+    const uint8_t *cnt;
+    int64_t m;
+} seg_t;
 
-/* Portable: source by source, a clean loop over the span that gcc vectorises; c > 1 as one add of c*w (int32:
+/* One source's c events on its dense span: a clean loop that gcc vectorises; c > 1 as one add of c*w (int32:
  * repeated events of one weight from a state inside int16 saturate at one end only, so this equals c adds). */
-AI void run_add_portable(int16_t *restrict acc, const src_t *restrict src, int64_t m) {
-    for (int64_t i = 0; i < m; i++) {
-        const row_t *row = src[i].row;
-        int16_t *a = acc + row->lo, *end = acc + row->hi;
-        const int16_t *w = row->w + row->lo;
-        int32_t c = src[i].c;
-        if (c == 1) {
-            for (; a < end; a += LANES, w += LANES)
-                for (int l = 0; l < LANES; l++) a[l] = (int16_t)sat16(a[l] + w[l]);
-        } else {
-            for (; a < end; a += LANES, w += LANES)
-                for (int l = 0; l < LANES; l++) a[l] = (int16_t)sat16(a[l] + c * w[l]);
-        }
+AI void span_add(int16_t *restrict acc, const row_t *row, int32_t c) {
+    int16_t *a = acc + row->lo, *end = acc + row->hi;
+    const int16_t *w = row->w + row->lo;
+    if (c == 1) {
+        for (; a < end; a += LANES, w += LANES)
+            for (int l = 0; l < LANES; l++) a[l] = (int16_t)sat16(a[l] + w[l]);
+    } else {
+        for (; a < end; a += LANES, w += LANES)
+            for (int l = 0; l < LANES; l++) a[l] = (int16_t)sat16(a[l] + c * w[l]);
     }
+}
+
+/* Source by source (portable, and any net with sparse rows): a row's dense span, or its sparse entries one by one. */
+AI void deliver_by_source(int16_t *restrict acc, const seg_t *seg, int64_t nseg, const int32_t *restrict sp_idx,
+                          const int16_t *restrict sp_w) {
+    for (int64_t s = 0; s < nseg; s++)
+        for (int64_t k = 0; k < seg[s].m; k++) {
+            int64_t r = seg[s].idx[k];
+            const row_t *row = &seg[s].rows[r];
+            int32_t c = seg[s].cnt[r];
+            if (row->lo < row->hi) span_add(acc, row, c);
+            for (int32_t e = row->sp0; e < row->sp1; e++)
+                acc[sp_idx[e]] = (int16_t)sat16(acc[sp_idx[e]] + c * sp_w[e]);
+        }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_X86_VARIANTS 1
 #include <immintrin.h>
-/* x86-64: the accumulators of a group of target lanes stay in vector registers over the whole run; each event is
- * one saturating int16 add (c events: c adds, exactly as XyloSim adds them), which gcc 12 does not derive from C.
- * The second and third events are added as (x AND mask), mask all-ones or zero by c, so that the usual counts
- * 1..3 take no branch (a mispredicted trip count costs more than two adds); a source skips the groups its span
- * misses. */
+/* x86-64, nets without sparse rows: the target lanes are walked in groups whose accumulators stay in vector
+ * registers over all the step's sources; each event is one saturating int16 add (c events: c adds, as XyloSim
+ * adds them), which gcc 12 does not derive from C. The second and third events are added as (x AND mask), the
+ * mask all-ones or zero by c, so that the usual counts 1..3 take no branch (a mispredicted trip count costs more
+ * than two adds); a source skips the groups its span misses. */
 #define EVENTS(adds, and, a, x, m2, m3, c)                    \
     do {                                                      \
         a = adds(a, x);                                       \
@@ -134,20 +145,25 @@ AI void run_add_portable(int16_t *restrict acc, const src_t *restrict src, int64
         a = adds(a, and(x, m3));                              \
         for (int32_t k_ = 3; k_ < (c); k_++) a = adds(a, x); \
     } while (0)
+/* for each source of the segments whose span meets lanes [g, g + width): row, c, and the masks m2, m3 */
+#define FOR_SOURCES(width, set1)                                                  \
+    for (int64_t s = 0; s < nseg; s++)                                           \
+        for (int64_t k = 0; k < seg[s].m; k++) {                                  \
+            const row_t *row = &seg[s].rows[seg[s].idx[k]];                       \
+            if (row->lo >= g + (width) || row->hi <= g) continue;                 \
+            int32_t c = seg[s].cnt[seg[s].idx[k]];                                \
+            const int16_t *w = row->w + g;                                        \
+            __typeof__(set1(0)) m2 = set1((short)-(c >= 2)), m3 = set1((short)-(c >= 3));
 
-__attribute__((target("avx512f,avx512bw"))) static void run_add_avx512(int16_t *acc, const src_t *src, int64_t m,
-                                                                       int32_t lo, int32_t hi) {
+__attribute__((target("avx512f,avx512bw"))) static void deliver_avx512(int16_t *acc, const seg_t *seg,
+                                                                       int64_t nseg, int32_t lo, int32_t hi) {
     enum { G = 4 * LANES };
 #define E(a, x) EVENTS(_mm512_adds_epi16, _mm512_and_si512, a, x, m2, m3, c)
     int32_t g = lo;
     for (; g + G <= hi; g += G) {
         __m512i a0 = _mm512_loadu_si512(acc + g), a1 = _mm512_loadu_si512(acc + g + 32);
         __m512i a2 = _mm512_loadu_si512(acc + g + 64), a3 = _mm512_loadu_si512(acc + g + 96);
-        for (int64_t i = 0; i < m; i++) {
-            if (src[i].row->lo >= g + G || src[i].row->hi <= g) continue;
-            const int16_t *w = src[i].row->w + g;
-            int32_t c = src[i].c;
-            __m512i m2 = _mm512_set1_epi16(src[i].m2), m3 = _mm512_set1_epi16(src[i].m3);
+        FOR_SOURCES(G, _mm512_set1_epi16)
             E(a0, _mm512_loadu_si512(w));
             E(a1, _mm512_loadu_si512(w + 32));
             E(a2, _mm512_loadu_si512(w + 64));
@@ -160,11 +176,8 @@ __attribute__((target("avx512f,avx512bw"))) static void run_add_avx512(int16_t *
     }
     for (; g < hi; g += LANES) {
         __m512i a0 = _mm512_loadu_si512(acc + g);
-        for (int64_t i = 0; i < m; i++) {
-            if (src[i].row->lo >= g + LANES || src[i].row->hi <= g) continue;
-            int32_t c = src[i].c;
-            __m512i m2 = _mm512_set1_epi16(src[i].m2), m3 = _mm512_set1_epi16(src[i].m3);
-            E(a0, _mm512_loadu_si512(src[i].row->w + g));
+        FOR_SOURCES(LANES, _mm512_set1_epi16)
+            E(a0, _mm512_loadu_si512(w));
         }
         _mm512_storeu_si512(acc + g, a0);
     }
@@ -173,18 +186,14 @@ __attribute__((target("avx512f,avx512bw"))) static void run_add_avx512(int16_t *
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(p))
 #define ST(p, v) _mm256_storeu_si256((__m256i *)(p), v)
-__attribute__((target("avx2"))) static void run_add_avx2(int16_t *acc, const src_t *src, int64_t m, int32_t lo,
+__attribute__((target("avx2"))) static void deliver_avx2(int16_t *acc, const seg_t *seg, int64_t nseg, int32_t lo,
                                                          int32_t hi) {
     enum { G = 2 * LANES };
 #define E(a, x) EVENTS(_mm256_adds_epi16, _mm256_and_si256, a, x, m2, m3, c)
     int32_t g = lo;
     for (; g + G <= hi; g += G) {
         __m256i a0 = LD(acc + g), a1 = LD(acc + g + 16), a2 = LD(acc + g + 32), a3 = LD(acc + g + 48);
-        for (int64_t i = 0; i < m; i++) {
-            if (src[i].row->lo >= g + G || src[i].row->hi <= g) continue;
-            const int16_t *w = src[i].row->w + g;
-            int32_t c = src[i].c;
-            __m256i m2 = _mm256_set1_epi16(src[i].m2), m3 = _mm256_set1_epi16(src[i].m3);
+        FOR_SOURCES(G, _mm256_set1_epi16)
             E(a0, LD(w));
             E(a1, LD(w + 16));
             E(a2, LD(w + 32));
@@ -194,11 +203,7 @@ __attribute__((target("avx2"))) static void run_add_avx2(int16_t *acc, const src
     }
     for (; g < hi; g += LANES) {
         __m256i a0 = LD(acc + g), a1 = LD(acc + g + 16);
-        for (int64_t i = 0; i < m; i++) {
-            if (src[i].row->lo >= g + LANES || src[i].row->hi <= g) continue;
-            const int16_t *w = src[i].row->w + g;
-            int32_t c = src[i].c;
-            __m256i m2 = _mm256_set1_epi16(src[i].m2), m3 = _mm256_set1_epi16(src[i].m3);
+        FOR_SOURCES(LANES, _mm256_set1_epi16)
             E(a0, LD(w));
             E(a1, LD(w + 16));
         }
@@ -208,6 +213,8 @@ __attribute__((target("avx2"))) static void run_add_avx2(int16_t *acc, const src
 }
 #undef LD
 #undef ST
+#undef FOR_SOURCES
+#undef EVENTS
 
 /* nonzero_u8 (below) 16 lanes at a time: compress the indices of the non-zero bytes; idx needs 16 spare entries
  * (a whole vector is stored) and x readable up to m rounded up to 16 */
@@ -226,51 +233,26 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static int64_t nonzero_u8_a
 }
 #endif
 
-/* A population's pending run of dense sources (src[0 .. m), their spans' union [lo, hi)). */
-typedef struct {
-    src_t *src;
-    int64_t m;
-    int32_t lo, hi;
-} pending_t;
-
-/* adds the pending run's events (`isa` is a constant after inlining) */
-AI void flush(int isa, int16_t *acc, pending_t *p) {
-    if (!p->m) return;
+/* one population's events of a step (`isa` is a constant after inlining) */
+AI void deliver(int isa, int by_source, int16_t *acc, const seg_t *seg, int64_t nseg, int32_t lo, int32_t hi,
+                const int32_t *sp_idx, const int16_t *sp_w) {
+    if (!seg[0].m && (nseg == 1 || !seg[1].m)) return;
 #ifdef HAVE_X86_VARIANTS
-    if (isa == 2)
-        run_add_avx512(acc, p->src, p->m, p->lo, p->hi);
-    else if (isa == 1)
-        run_add_avx2(acc, p->src, p->m, p->lo, p->hi);
-    else
-#endif
-        run_add_portable(acc, p->src, p->m);
-    p->m = 0;
-}
-
-/* c events of source row r: a dense row joins the pending run; a sparse row (only where the net has any) first
- * flushes the run (order), then adds its entries one by one */
-AI void add_events(int isa, int any_sparse, int16_t *restrict acc, pending_t *p, const row_t *rows,
-                   const int32_t *restrict sp_ptr, const int32_t *restrict sp_idx, const int16_t *restrict sp_w,
-                   int64_t r, int32_t c) {
-    if (any_sparse && sp_ptr[r] != sp_ptr[r + 1]) {
-        flush(isa, acc, p);
-        for (int32_t e = sp_ptr[r]; e < sp_ptr[r + 1]; e++)
-            acc[sp_idx[e]] = (int16_t)sat16(acc[sp_idx[e]] + c * sp_w[e]);
+    if (!by_source && isa == 2) {
+        deliver_avx512(acc, seg, nseg, lo, hi);
         return;
     }
-    if (rows[r].lo < rows[r].hi) p->src[p->m++] = (src_t){&rows[r], c, (int16_t)-(c >= 2), (int16_t)-(c >= 3)};
+    if (!by_source && isa == 1) {
+        deliver_avx2(acc, seg, nseg, lo, hi);
+        return;
+    }
+#else
+    (void)isa, (void)by_source, (void)lo, (void)hi;
+#endif
+    deliver_by_source(acc, seg, nseg, sp_idx, sp_w);
 }
 
 /* the indices i < m with x[i] > 0, ascending, into idx (branch-free); returns their number */
-AI int64_t nonzero_i64(const int64_t *restrict x, int64_t m, int32_t *restrict idx) {
-    int64_t k = 0;
-    for (int64_t i = 0; i < m; i++) {
-        idx[k] = (int32_t)i;
-        k += x[i] > 0;
-    }
-    return k;
-}
-
 AI int64_t nonzero_u8(int isa, const uint8_t *restrict x, int64_t m, int32_t *restrict idx) {
 #ifdef HAVE_X86_VARIANTS
     if (isa == 2) return nonzero_u8_avx512(x, m, idx);
@@ -348,19 +330,17 @@ AI void store_u8(int64_t *restrict dst, const uint8_t *restrict src, int64_t m) 
 AI int64_t run_body(const job_t *job, int isa) {
     const net_t *net = job->net;
     int64_t nin = net->nin, n = net->n, nout = net->nout, np = net->np, nop = net->nop, T = job->T, B = job->B;
-    int any_sparse = (int)net->any_sparse;
+    int by_source = isa == 0 || net->any_sparse;
     size_t bytes = (size_t)(3 * np + 2 * nop) * sizeof(int16_t) + (size_t)(np + nop);
     int16_t *mem = malloc(bytes);
-    src_t *srcs = malloc((size_t)(nin + 2 * n + 1) * sizeof(src_t));
+    uint8_t *xin = malloc((size_t)(nin + 16)); /* the step's clamped input counts */
     int32_t *act = malloc((size_t)(nin + np + 16) * sizeof(int32_t));
-    if (!mem || !srcs || !act) {
+    if (!mem || !xin || !act) {
         free(mem);
-        free(srcs);
+        free(xin);
         free(act);
         return -1;
     }
-    pending_t hid = {srcs, 0, (int32_t)net->hid_lo, (int32_t)net->hid_hi};
-    pending_t out = {srcs + nin + n, 0, (int32_t)net->out_lo, (int32_t)net->out_hi};
     int16_t *acc = mem, *v = acc + 2 * np, *acc_o = v + np, *v_o = acc_o + nop;
     uint8_t *count = (uint8_t *)(v_o + nop), *count_o = count + np; /* count: also the spikes delivered at t+1 */
     int32_t *act_in = act, *act_hid = act + nin;
@@ -368,26 +348,17 @@ AI int64_t run_body(const job_t *job, int isa) {
     int64_t *const *rec = job->rec;
     for (int64_t b = job->b0; b < job->b1; b++) {
         memset(mem, 0, bytes);
-        int64_t m_hid = 0;
+        seg_t hid[2] = {{rows, act_in, xin, 0}, {rows + nin, act_hid, count, 0}};
+        seg_t out = {rows + nin + n, act_hid, count, 0};
         for (int64_t t = 0; t < T; t++) {
             const int64_t *x = job->inputs + (t * B + b) * nin;
             if (t + 1 < T) /* the next step's counts are B * nin apart: too far for the hardware prefetcher */
                 for (int64_t i = 0; i < nin; i += 8) __builtin_prefetch(x + B * nin + i);
-            int64_t m_in = nonzero_i64(x, nin, act_in);
-            for (int64_t k = 0; k < m_in; k++) {
-                int64_t i = act_in[k];
-                int32_t c = (int32_t)(x[i] < net->max_in ? x[i] : net->max_in);
-                add_events(isa, any_sparse, acc, &hid, rows, net->sp_ptr, net->sp_idx, net->sp_w, i, c);
-            }
-            for (int64_t k = 0; k < m_hid; k++) { /* the hidden neurons that spiked at t-1, ascending */
-                int64_t j = act_hid[k];
-                int32_t c = min32(count[j], (int32_t)net->cap_hid);
-                add_events(isa, any_sparse, acc, &hid, rows + nin, net->sp_ptr + nin, net->sp_idx, net->sp_w, j, c);
-                add_events(isa, any_sparse, acc_o, &out, rows + nin + n, net->sp_ptr + nin + n, net->sp_idx,
-                           net->sp_w, j, c);
-            }
-            flush(isa, acc, &hid);
-            flush(isa, acc_o, &out);
+            for (int64_t i = 0; i < nin; i++) xin[i] = (uint8_t)min32((int32_t)x[i], (int32_t)net->max_in);
+            hid[0].m = nonzero_u8(0, xin, nin, act_in);
+            deliver(isa, by_source, acc, hid, 2, (int32_t)net->hid_lo, (int32_t)net->hid_hi, net->sp_idx, net->sp_w);
+            deliver(isa, by_source, acc_o, &out, 1, (int32_t)net->out_lo, (int32_t)net->out_hi, net->sp_idx,
+                    net->sp_w);
             if (net->aliases) { /* `fire` must be a constant for the loop to vectorise */
                 evolve(np, 1, 0, acc, acc + np, v, net->dsyn, net->dsyn + np, net->dmem, net->bias, net->theta,
                        count, (int32_t)net->cap_hid);
@@ -398,7 +369,7 @@ AI int64_t run_body(const job_t *job, int isa) {
             }
             evolve(nop, 0, 1, acc_o, NULL, v_o, net->dsyn_o, NULL, net->dmem_o, net->bias_o, net->theta_o, count_o,
                    (int32_t)net->cap_out);
-            m_hid = nonzero_u8(isa, count, n, act_hid);
+            hid[1].m = out.m = nonzero_u8(isa, count, n, act_hid); /* the hidden spikes delivered at t+1 */
             int64_t at = (t * B + b) * n, ao = (t * B + b) * nout;
             if (rec[R_SPIKES]) store_u8(rec[R_SPIKES] + at, count, n);
             if (rec[R_ISYN]) store(rec[R_ISYN] + at, acc, n);
@@ -410,7 +381,7 @@ AI int64_t run_body(const job_t *job, int isa) {
         }
     }
     free(mem);
-    free(srcs);
+    free(xin);
     free(act);
     return 0;
 }
@@ -480,7 +451,7 @@ int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, co
         const int16_t *w = r < net.nin ? net.w_in + r * 2 * net.np
                            : r < net.nin + net.n ? net.w_rec + (r - net.nin) * 2 * net.np
                                                  : net.w_out + (r - net.nin - net.n) * net.nop;
-        rows[r] = (row_t){w, net.span[2 * r], net.span[2 * r + 1]};
+        rows[r] = (row_t){w, net.span[2 * r], net.span[2 * r + 1], net.sp_ptr[r], net.sp_ptr[r + 1]};
     }
     for (int64_t c = 0; c < nt; c++) {
         job[c] = (job_t){&net, T, B, B * c / nt, B * (c + 1) / nt, isa, 0, inputs, rec, rows};
