@@ -62,7 +62,7 @@ enum {
     P_ATGT,     /* int32 */
     P_COUNT
 };
-/* records, each int64 [T][B][n or nout] or NULL (not kept) */
+/* records, each [T][B][n or nout] of int16, int32 or int64 (xylo_run's width), or NULL (not kept) */
 enum { R_SPIKES, R_ISYN, R_ISYN2, R_VMEM, R_SPIKES_OUT, R_ISYN_OUT, R_VMEM_OUT, R_COUNT };
 
 typedef struct {
@@ -82,7 +82,8 @@ typedef struct {
     const net_t *net;
     int64_t T, B, b0, b1, isa, rc;
     const int64_t *inputs;
-    int64_t *const *rec;
+    void *const *rec;
+    int64_t width; /* of a record element, bytes */
     const row_t *rows; /* nin input rows, n recurrent rows, n readout rows */
 } job_t;
 
@@ -155,33 +156,35 @@ AI void deliver_by_source(int16_t *restrict acc, const seg_t *seg, int64_t nseg,
             const int16_t *w = row->w + g;                                        \
             __typeof__(set1(0)) m2 = set1((short)-(c >= 2)), m3 = set1((short)-(c >= 3));
 
+/* AVX-512: nb (a constant after inlining) blocks of 32 lanes from lane g, the second and third events as masked
+ * adds */
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline void group_avx512(
+    int16_t *acc, const seg_t *seg, int64_t nseg, int32_t g, int nb) {
+    __m512i a[8];
+    _Pragma("GCC unroll 8") for (int q = 0; q < nb; q++) a[q] = _mm512_loadu_si512(acc + g + q * LANES);
+    for (int64_t s = 0; s < nseg; s++)
+        for (int64_t k = 0; k < seg[s].m; k++) {
+            const row_t *row = &seg[s].rows[seg[s].idx[k]];
+            if (row->lo >= g + nb * LANES || row->hi <= g) continue;
+            int32_t c = seg[s].cnt[seg[s].idx[k]];
+            const int16_t *w = row->w + g;
+            __mmask32 m2 = _cvtu32_mask32((uint32_t)-(c >= 2)), m3 = _cvtu32_mask32((uint32_t)-(c >= 3));
+            _Pragma("GCC unroll 8") for (int q = 0; q < nb; q++) {
+                __m512i x = _mm512_loadu_si512(w + q * LANES);
+                a[q] = _mm512_adds_epi16(a[q], x);
+                a[q] = _mm512_mask_adds_epi16(a[q], m2, a[q], x);
+                a[q] = _mm512_mask_adds_epi16(a[q], m3, a[q], x);
+                for (int32_t e = 3; e < c; e++) a[q] = _mm512_adds_epi16(a[q], x);
+            }
+        }
+    _Pragma("GCC unroll 8") for (int q = 0; q < nb; q++) _mm512_storeu_si512(acc + g + q * LANES, a[q]);
+}
+
 __attribute__((target("avx512f,avx512bw"))) static void deliver_avx512(int16_t *acc, const seg_t *seg,
                                                                        int64_t nseg, int32_t lo, int32_t hi) {
-    enum { G = 4 * LANES };
-#define E(a, x) EVENTS(_mm512_adds_epi16, _mm512_and_si512, a, x, m2, m3, c)
     int32_t g = lo;
-    for (; g + G <= hi; g += G) {
-        __m512i a0 = _mm512_loadu_si512(acc + g), a1 = _mm512_loadu_si512(acc + g + 32);
-        __m512i a2 = _mm512_loadu_si512(acc + g + 64), a3 = _mm512_loadu_si512(acc + g + 96);
-        FOR_SOURCES(G, _mm512_set1_epi16)
-            E(a0, _mm512_loadu_si512(w));
-            E(a1, _mm512_loadu_si512(w + 32));
-            E(a2, _mm512_loadu_si512(w + 64));
-            E(a3, _mm512_loadu_si512(w + 96));
-        }
-        _mm512_storeu_si512(acc + g, a0);
-        _mm512_storeu_si512(acc + g + 32, a1);
-        _mm512_storeu_si512(acc + g + 64, a2);
-        _mm512_storeu_si512(acc + g + 96, a3);
-    }
-    for (; g < hi; g += LANES) {
-        __m512i a0 = _mm512_loadu_si512(acc + g);
-        FOR_SOURCES(LANES, _mm512_set1_epi16)
-            E(a0, _mm512_loadu_si512(w));
-        }
-        _mm512_storeu_si512(acc + g, a0);
-    }
-#undef E
+    for (; g + 4 * LANES <= hi; g += 4 * LANES) group_avx512(acc, seg, nseg, g, 4);
+    for (; g < hi; g += LANES) group_avx512(acc, seg, nseg, g, 1);
 }
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(p))
@@ -318,13 +321,19 @@ static void fire_aliased(const net_t *net, int16_t *v, uint8_t *count) {
     }
 }
 
-AI void store(int64_t *restrict dst, const int16_t *restrict src, int64_t m) {
-    for (int64_t j = 0; j < m; j++) dst[j] = src[j];
-}
-
-AI void store_u8(int64_t *restrict dst, const uint8_t *restrict src, int64_t m) {
-    for (int64_t j = 0; j < m; j++) dst[j] = src[j];
-}
+/* m values into elements [at, at + m) of a record of int16, int32 or int64 (width 2, 4 or 8 bytes) */
+#define STORE_ROW(name, type)                                                                \
+    AI void name(void *restrict dst, int64_t at, const type *restrict src, int64_t m, int width) { \
+        if (width == 2)                                                                      \
+            for (int64_t j = 0; j < m; j++) ((int16_t *)dst)[at + j] = src[j];               \
+        else if (width == 4)                                                                 \
+            for (int64_t j = 0; j < m; j++) ((int32_t *)dst)[at + j] = src[j];               \
+        else                                                                                 \
+            for (int64_t j = 0; j < m; j++) ((int64_t *)dst)[at + j] = src[j];               \
+    }
+STORE_ROW(store, int16_t)
+STORE_ROW(store_u8, uint8_t)
+#undef STORE_ROW
 
 /* samples [b0, b1) from the reset state; 0, or -1 without memory */
 AI int64_t run_body(const job_t *job, int isa) {
@@ -345,7 +354,8 @@ AI int64_t run_body(const job_t *job, int isa) {
     uint8_t *count = (uint8_t *)(v_o + nop), *count_o = count + np; /* count: also the spikes delivered at t+1 */
     int32_t *act_in = act, *act_hid = act + nin;
     const row_t *rows = job->rows;
-    int64_t *const *rec = job->rec;
+    void *const *rec = job->rec;
+    int wd = (int)job->width;
     for (int64_t b = job->b0; b < job->b1; b++) {
         memset(mem, 0, bytes);
         seg_t hid[2] = {{rows, act_in, xin, 0}, {rows + nin, act_hid, count, 0}};
@@ -371,13 +381,13 @@ AI int64_t run_body(const job_t *job, int isa) {
                    (int32_t)net->cap_out);
             hid[1].m = out.m = nonzero_u8(isa, count, n, act_hid); /* the hidden spikes delivered at t+1 */
             int64_t at = (t * B + b) * n, ao = (t * B + b) * nout;
-            if (rec[R_SPIKES]) store_u8(rec[R_SPIKES] + at, count, n);
-            if (rec[R_ISYN]) store(rec[R_ISYN] + at, acc, n);
-            if (rec[R_ISYN2]) store(rec[R_ISYN2] + at, acc + np, n);
-            if (rec[R_VMEM]) store(rec[R_VMEM] + at, v, n);
-            if (rec[R_SPIKES_OUT]) store_u8(rec[R_SPIKES_OUT] + ao, count_o, nout);
-            if (rec[R_ISYN_OUT]) store(rec[R_ISYN_OUT] + ao, acc_o, nout);
-            if (rec[R_VMEM_OUT]) store(rec[R_VMEM_OUT] + ao, v_o, nout);
+            if (rec[R_SPIKES]) store_u8(rec[R_SPIKES], at, count, n, wd);
+            if (rec[R_ISYN]) store(rec[R_ISYN], at, acc, n, wd);
+            if (rec[R_ISYN2]) store(rec[R_ISYN2], at, acc + np, n, wd);
+            if (rec[R_VMEM]) store(rec[R_VMEM], at, v, n, wd);
+            if (rec[R_SPIKES_OUT]) store_u8(rec[R_SPIKES_OUT], ao, count_o, nout, wd);
+            if (rec[R_ISYN_OUT]) store(rec[R_ISYN_OUT], ao, acc_o, nout, wd);
+            if (rec[R_VMEM_OUT]) store(rec[R_VMEM_OUT], ao, v_o, nout, wd);
         }
     }
     free(mem);
@@ -426,10 +436,11 @@ static void *job_run(void *arg) {
     return NULL;
 }
 
-/* T steps of B samples (inputs int64 [T][B][nin], non-negative) over `threads` threads; `isa` as xylo_isa.
- * Returns 0, -1 when scratch memory could not be allocated, -2 on a bad argument. */
+/* T steps of B samples (inputs int64 [T][B][nin], non-negative) over `threads` threads; `isa` as xylo_isa;
+ * records of `width` bytes per element (2, 4 or 8). Returns 0, -1 when scratch memory could not be allocated,
+ * -2 on a bad argument. */
 int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, const int64_t *inputs,
-                 int64_t *const *rec, int64_t threads, int64_t isa) {
+                 void *const *rec, int64_t width, int64_t threads, int64_t isa) {
     net_t net = {
         meta[M_NIN], meta[M_N], meta[M_NOUT], meta[M_NP], meta[M_NOP], meta[M_MAX_IN], meta[M_CAP_HID],
         meta[M_CAP_OUT], meta[M_ALIASES], meta[M_ANY_SPARSE], meta[M_HID_LO], meta[M_HID_HI], meta[M_OUT_LO],
@@ -437,7 +448,9 @@ int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, co
         ptr[P_W_IN], ptr[P_W_REC], ptr[P_W_OUT], ptr[P_SP_W], ptr[P_BIAS], ptr[P_THETA], ptr[P_BIAS_OUT],
         ptr[P_THETA_OUT], ptr[P_DSYN], ptr[P_DMEM], ptr[P_DSYN_OUT], ptr[P_DMEM_OUT], ptr[P_SPAN], ptr[P_SP_PTR], ptr[P_SP_IDX], ptr[P_APTR], ptr[P_ATGT],
     };
-    if (net.np % LANES || net.nop % LANES || net.np < net.n || net.nop < net.nout || T < 0 || B < 0) return -2;
+    if (net.np % LANES || net.nop % LANES || net.np < net.n || net.nop < net.nout || T < 0 || B < 0 ||
+        (width != 2 && width != 4 && width != 8))
+        return -2;
     int64_t nt = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
     if (nt > B) nt = B > 0 ? B : 1;
     job_t job[MAX_THREADS];
@@ -454,7 +467,7 @@ int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, co
         rows[r] = (row_t){w, net.span[2 * r], net.span[2 * r + 1], net.sp_ptr[r], net.sp_ptr[r + 1]};
     }
     for (int64_t c = 0; c < nt; c++) {
-        job[c] = (job_t){&net, T, B, B * c / nt, B * (c + 1) / nt, isa, 0, inputs, rec, rows};
+        job[c] = (job_t){&net, T, B, B * c / nt, B * (c + 1) / nt, isa, 0, inputs, rec, width, rows};
         if (c > 0) started[c] = pthread_create(&tid[c], NULL, job_run, &job[c]) == 0;
     }
     job_run(&job[0]);

@@ -42,7 +42,7 @@ from snncompile.quant.clamps import ClampCounter, ClampEvent, clamp_events
 from snncompile.quant.qnodes import QGraph, QNeuron
 
 from . import xylo_c
-from .xylo_c import RECORDS
+from .xylo_c import RECORD_DTYPES, RECORDS
 
 LO, HI = -(1 << 15), (1 << 15) - 1
 PATHS = ("auto", "c", "fast", "plain")
@@ -50,8 +50,8 @@ PATHS = ("auto", "c", "fast", "plain")
 
 @dataclass(frozen=True)
 class XyloTraces:
-    """Per-step records, int64 ``[T, B, n]``, as XyloSim records them (after the step's decay and spikes);
-    a record not asked for (``run_xylo(record=...)``) is None."""
+    """Per-step records ``[T, B, n]`` as XyloSim records them (after the step's decay and spikes), int64 unless
+    ``run_xylo(dtype=...)`` asked for int16/int32; a record not asked for (``run_xylo(record=...)``) is None."""
 
     spikes: np.ndarray  # hidden spike counts (incl. alias spikes): what is delivered at t+1
     isyn: np.ndarray
@@ -209,12 +209,13 @@ def _fire_hidden(pop: _Pop, theta: np.ndarray, plan: _AliasPlan) -> np.ndarray:
 
 def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
              record: tuple[str, ...] = RECORDS, clamps: dict[str, np.ndarray] | None = None,
-             threads: int | None = None) -> XyloTraces:
+             threads: int | None = None, dtype: type = np.int64) -> XyloTraces:
     """Step ``net`` over input event counts ``[T, B, Nin]`` from the reset state (zeros); keep the ``record`` ed
     fields (all by default; the others are None). ``clamps``: a dict that the (plain) run fills with bool
     ``[T, B, n]`` arrays "i", "v", "i_out", "v_out": where a saturation changed a synapse (any event of the
     step) or the membrane update. ``threads``: the C path's threads over the batch (default: by the amount of
-    work); the result never depends on it."""
+    work); the result never depends on it. ``dtype``: of the records, int64 or -- a quarter of the memory, every
+    record fits -- int16 (or int32)."""
     if path not in PATHS:
         raise InputError(f"xylo path {path!r} is not one of {', '.join(PATHS)}")
     if clamps is not None and path != "plain":
@@ -222,8 +223,11 @@ def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
     unknown = sorted(set(record) - set(RECORDS))
     if unknown:
         raise InputError(f"xylo records {', '.join(unknown)} unknown; known: {', '.join(RECORDS)}")
+    if np.dtype(dtype) not in RECORD_DTYPES:
+        raise InputError(f"xylo records: dtype {np.dtype(dtype)} is not one of "
+                         f"{', '.join(str(d) for d in RECORD_DTYPES)}")
     if path == "c" or (path == "auto" and xylo_c.available()):
-        kept = xylo_c.run_c(net, check_counts(net, inputs), tuple(record), threads=threads)
+        kept = xylo_c.run_c(net, check_counts(net, inputs), tuple(record), threads=threads, dtype=dtype)
         return XyloTraces(**{k: kept.get(k) for k in RECORDS})  # type: ignore[arg-type]
     counts = np.minimum(check_counts(net, inputs), MAX_INPUT_EVENTS)
     T, B = counts.shape[:2]
@@ -263,7 +267,8 @@ def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
                            ("vmem", hid.v), ("spikes_out", spikes_out), ("isyn_out", out.isyn[:, :, 0]),
                            ("vmem_out", out.v)):
             rec[key][t] = value
-    return XyloTraces(**{k: rec[k] if k in record else None for k in RECORDS})  # type: ignore[arg-type]
+    return XyloTraces(**{k: rec[k].astype(dtype, copy=False) if k in record else None  # type: ignore[arg-type]
+                         for k in RECORDS})
 
 
 def uses_xylo(qgraph: QGraph) -> bool:

@@ -23,6 +23,8 @@ from . import ckernel
 
 SOURCE = Path(__file__).with_name("xylo.c")
 RECORDS = ("spikes", "isyn", "isyn2", "vmem", "spikes_out", "isyn_out", "vmem_out")
+#: record dtypes: every record fits int16 (the 16-bit states; spike counts <= 31)
+RECORD_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
 #: lanes per block (xylo.c's LANES): populations and dense spans are padded to multiples of it
 LANES = 32
 #: target lanes whose accumulators stay in registers over a run of sources (xylo.c, AVX-512: 4 x 32 lanes)
@@ -46,7 +48,7 @@ def _library() -> ctypes.CDLL:
         lib = ctypes.CDLL(str(ckernel.build(source_file=SOURCE)))
         lib.xylo_run.restype = ctypes.c_int64
         lib.xylo_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
-                                 ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+                                 ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
         lib.xylo_isa.restype = ctypes.c_int64
         lib.xylo_isa.argtypes = [ctypes.c_int64]
         _LOADED[key] = lib
@@ -104,7 +106,7 @@ def _union(*spans: np.ndarray, group: int = LANES) -> tuple[int, int]:
 
 
 def _padded(values: np.ndarray, size: int, fill: int = 0, dtype: type = np.int16) -> np.ndarray:
-    out = np.full(size, fill, dtype)
+    out: np.ndarray = np.full(size, fill, dtype)
     out[:values.size] = values
     return out
 
@@ -154,20 +156,24 @@ def layout(net: XyloNet) -> Layout:
 
 
 def run_c(net: XyloNet, counts: np.ndarray, record: tuple[str, ...] = RECORDS, *, threads: int | None = None,
-          isa: str = "best") -> dict[str, np.ndarray]:
-    """Records ``[T, B, n]`` (int64) of ``net`` on checked input counts (int64 ``[T, B, Nin]``, >= 0; the kernel
-    clamps them to 15); only those named in ``record`` are kept.
+          isa: str = "best", dtype: type = np.int64) -> dict[str, np.ndarray]:
+    """Records ``[T, B, n]`` of ``net`` on checked input counts (int64 ``[T, B, Nin]``, >= 0; the kernel clamps
+    them to 15); only those named in ``record`` are kept, as ``dtype`` (one of :data:`RECORD_DTYPES`).
     ``threads``: over the batch (default: by work, :func:`ckernel.threads_for`); ``isa``: a key of :data:`ISAS`."""
     if isa not in ISAS:
         raise InputError(f"xylo C kernel: ISA {isa!r} is not one of {', '.join(ISAS)}")
+    width = np.dtype(dtype).itemsize
+    if np.dtype(dtype) not in RECORD_DTYPES:
+        raise InputError(f"xylo records: dtype {np.dtype(dtype)} is not one of "
+                         f"{', '.join(str(d) for d in RECORD_DTYPES)}")
     lay = layout(net)
     x = np.ascontiguousarray(counts, np.int64)
     T, B, _ = x.shape
     n, n_out = net.n_hidden, net.n_out
-    out = {k: np.empty((T, B, n_out if k.endswith("_out") else n), np.int64) for k in RECORDS if k in record}
+    out = {k: np.empty((T, B, n_out if k.endswith("_out") else n), dtype) for k in RECORDS if k in record}
     recs = (ctypes.c_void_p * len(RECORDS))(*(out[k].ctypes.data if k in out else None for k in RECORDS))
     nthreads = ckernel.threads_for(T * B * (n + n_out)) if threads is None else threads
-    rc = _library().xylo_run(lay.meta.ctypes.data, lay.ptr, T, B, x.ctypes.data, recs, nthreads, ISAS[isa])
+    rc = _library().xylo_run(lay.meta.ctypes.data, lay.ptr, T, B, x.ctypes.data, recs, width, nthreads, ISAS[isa])
     if rc != 0:
         raise BackendError(f"bitsim xylo C kernel: {'out of memory' if rc == -1 else 'bad layout'} "
                            f"(code {rc}) for {n} hidden neurons")
