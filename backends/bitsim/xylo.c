@@ -41,9 +41,9 @@
 #define AI static inline __attribute__((always_inline))
 
 /* meta[] (int64 each) and ptr[] layout; xylo_c.py builds both */
-enum { M_NIN, M_N, M_NOUT, M_NP, M_NOP, M_MAX_IN, M_CAP_HID, M_CAP_OUT, M_ALIASES, M_ANY_SPARSE, M_HID_LO, M_HID_HI,
-       M_OUT_LO, M_OUT_HI, M_COUNT };
-/* M_ANY_SPARSE: some row is sparse; M_HID_LO/HI, M_OUT_LO/HI: the union of the dense spans onto each population */
+enum { M_NIN, M_N, M_NOUT, M_NP, M_NOP, M_MAX_IN, M_CAP_HID, M_CAP_OUT, M_ALIASES, M_ANY_SPARSE, M_NG_HID, M_NG_OUT,
+       M_COUNT };
+/* M_ANY_SPARSE: some row is sparse; M_NG_HID, M_NG_OUT: the number of lane groups of each population (P_G_*) */
 enum {
     P_W_IN,     /* int16 [nin][2 NP] */
     P_W_REC,    /* int16 [n][2 NP] */
@@ -60,15 +60,18 @@ enum {
     P_BIAS_OUT, P_THETA_OUT,     /* int16 [NOP] */
     P_APTR,     /* int32 [n + 1]: alias targets of hidden neuron j are atgt[aptr[j] .. aptr[j + 1]) */
     P_ATGT,     /* int32 */
+    P_G_HID,    /* int32 [M_NG_HID][2]: lane groups [start, end) of the hidden synapses (multiples of LANES, at most
+                 * 8 blocks), in which the dense spans lie; xylo_c.py's _groups */
+    P_G_OUT,    /* int32 [M_NG_OUT][2]: the same for the readout synapses */
     P_COUNT
 };
 /* records, each [T][B][n or nout] of int16, int32 or int64 (xylo_run's width), or NULL (not kept) */
 enum { R_SPIKES, R_ISYN, R_ISYN2, R_VMEM, R_SPIKES_OUT, R_ISYN_OUT, R_VMEM_OUT, R_COUNT };
 
 typedef struct {
-    int64_t nin, n, nout, np, nop, max_in, cap_hid, cap_out, aliases, any_sparse, hid_lo, hid_hi, out_lo, out_hi;
+    int64_t nin, n, nout, np, nop, max_in, cap_hid, cap_out, aliases, any_sparse, ng_hid, ng_out;
     const int16_t *w_in, *w_rec, *w_out, *sp_w, *bias, *theta, *bias_o, *theta_o;
-    const int32_t *dsyn, *dmem, *dsyn_o, *dmem_o, *span, *sp_ptr, *sp_idx, *aptr, *atgt;
+    const int32_t *dsyn, *dmem, *dsyn_o, *dmem_o, *span, *sp_ptr, *sp_idx, *aptr, *atgt, *g_hid, *g_out;
 } net_t;
 
 /* a source's weights onto its target population: the dense row (w at lane 0, non-zero only in [lo, hi)), or
@@ -181,16 +184,27 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) static inline void gr
 }
 
 __attribute__((target("avx512f,avx512bw"))) static void deliver_avx512(int16_t *acc, const seg_t *seg,
-                                                                       int64_t nseg, int32_t lo, int32_t hi) {
-    int32_t g = lo;
-    for (; g + 4 * LANES <= hi; g += 4 * LANES) group_avx512(acc, seg, nseg, g, 4);
-    for (; g < hi; g += LANES) group_avx512(acc, seg, nseg, g, 1);
+                                                                       int64_t nseg, const int32_t *groups,
+                                                                       int64_t ng) {
+    for (int64_t q = 0; q < ng; q++) {
+        int32_t g = groups[2 * q];
+        switch ((groups[2 * q + 1] - g) / LANES) { /* a constant block count for each copy of the group loop */
+        case 1: group_avx512(acc, seg, nseg, g, 1); break;
+        case 2: group_avx512(acc, seg, nseg, g, 2); break;
+        case 3: group_avx512(acc, seg, nseg, g, 3); break;
+        case 4: group_avx512(acc, seg, nseg, g, 4); break;
+        case 5: group_avx512(acc, seg, nseg, g, 5); break;
+        case 6: group_avx512(acc, seg, nseg, g, 6); break;
+        case 7: group_avx512(acc, seg, nseg, g, 7); break;
+        default: group_avx512(acc, seg, nseg, g, 8); break;
+        }
+    }
 }
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(p))
 #define ST(p, v) _mm256_storeu_si256((__m256i *)(p), v)
-__attribute__((target("avx2"))) static void deliver_avx2(int16_t *acc, const seg_t *seg, int64_t nseg, int32_t lo,
-                                                         int32_t hi) {
+__attribute__((target("avx2"))) static void deliver_avx2_group(int16_t *acc, const seg_t *seg, int64_t nseg,
+                                                               int32_t lo, int32_t hi) {
     enum { G = 2 * LANES };
 #define E(a, x) EVENTS(_mm256_adds_epi16, _mm256_and_si256, a, x, m2, m3, c)
     int32_t g = lo;
@@ -213,6 +227,10 @@ __attribute__((target("avx2"))) static void deliver_avx2(int16_t *acc, const seg
         ST(acc + g, a0), ST(acc + g + 16, a1);
     }
 #undef E
+}
+__attribute__((target("avx2"))) static void deliver_avx2(int16_t *acc, const seg_t *seg, int64_t nseg,
+                                                         const int32_t *groups, int64_t ng) {
+    for (int64_t q = 0; q < ng; q++) deliver_avx2_group(acc, seg, nseg, groups[2 * q], groups[2 * q + 1]);
 }
 #undef LD
 #undef ST
@@ -237,20 +255,20 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static int64_t nonzero_u8_a
 #endif
 
 /* one population's events of a step (`isa` is a constant after inlining) */
-AI void deliver(int isa, int by_source, int16_t *acc, const seg_t *seg, int64_t nseg, int32_t lo, int32_t hi,
-                const int32_t *sp_idx, const int16_t *sp_w) {
+AI void deliver(int isa, int by_source, int16_t *acc, const seg_t *seg, int64_t nseg, const int32_t *groups,
+                int64_t ng, const int32_t *sp_idx, const int16_t *sp_w) {
     if (!seg[0].m && (nseg == 1 || !seg[1].m)) return;
 #ifdef HAVE_X86_VARIANTS
     if (!by_source && isa == 2) {
-        deliver_avx512(acc, seg, nseg, lo, hi);
+        deliver_avx512(acc, seg, nseg, groups, ng);
         return;
     }
     if (!by_source && isa == 1) {
-        deliver_avx2(acc, seg, nseg, lo, hi);
+        deliver_avx2(acc, seg, nseg, groups, ng);
         return;
     }
 #else
-    (void)isa, (void)by_source, (void)lo, (void)hi;
+    (void)isa, (void)by_source, (void)groups, (void)ng;
 #endif
     deliver_by_source(acc, seg, nseg, sp_idx, sp_w);
 }
@@ -366,9 +384,8 @@ AI int64_t run_body(const job_t *job, int isa) {
                 for (int64_t i = 0; i < nin; i += 8) __builtin_prefetch(x + B * nin + i);
             for (int64_t i = 0; i < nin; i++) xin[i] = (uint8_t)min32((int32_t)x[i], (int32_t)net->max_in);
             hid[0].m = nonzero_u8(0, xin, nin, act_in);
-            deliver(isa, by_source, acc, hid, 2, (int32_t)net->hid_lo, (int32_t)net->hid_hi, net->sp_idx, net->sp_w);
-            deliver(isa, by_source, acc_o, &out, 1, (int32_t)net->out_lo, (int32_t)net->out_hi, net->sp_idx,
-                    net->sp_w);
+            deliver(isa, by_source, acc, hid, 2, net->g_hid, net->ng_hid, net->sp_idx, net->sp_w);
+            deliver(isa, by_source, acc_o, &out, 1, net->g_out, net->ng_out, net->sp_idx, net->sp_w);
             if (net->aliases) { /* `fire` must be a constant for the loop to vectorise */
                 evolve(np, 1, 0, acc, acc + np, v, net->dsyn, net->dsyn + np, net->dmem, net->bias, net->theta,
                        count, (int32_t)net->cap_hid);
@@ -443,10 +460,10 @@ int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, co
                  void *const *rec, int64_t width, int64_t threads, int64_t isa) {
     net_t net = {
         meta[M_NIN], meta[M_N], meta[M_NOUT], meta[M_NP], meta[M_NOP], meta[M_MAX_IN], meta[M_CAP_HID],
-        meta[M_CAP_OUT], meta[M_ALIASES], meta[M_ANY_SPARSE], meta[M_HID_LO], meta[M_HID_HI], meta[M_OUT_LO],
-        meta[M_OUT_HI],
+        meta[M_CAP_OUT], meta[M_ALIASES], meta[M_ANY_SPARSE], meta[M_NG_HID], meta[M_NG_OUT],
         ptr[P_W_IN], ptr[P_W_REC], ptr[P_W_OUT], ptr[P_SP_W], ptr[P_BIAS], ptr[P_THETA], ptr[P_BIAS_OUT],
-        ptr[P_THETA_OUT], ptr[P_DSYN], ptr[P_DMEM], ptr[P_DSYN_OUT], ptr[P_DMEM_OUT], ptr[P_SPAN], ptr[P_SP_PTR], ptr[P_SP_IDX], ptr[P_APTR], ptr[P_ATGT],
+        ptr[P_THETA_OUT], ptr[P_DSYN], ptr[P_DMEM], ptr[P_DSYN_OUT], ptr[P_DMEM_OUT], ptr[P_SPAN], ptr[P_SP_PTR],
+        ptr[P_SP_IDX], ptr[P_APTR], ptr[P_ATGT], ptr[P_G_HID], ptr[P_G_OUT],
     };
     if (net.np % LANES || net.nop % LANES || net.np < net.n || net.nop < net.nout || T < 0 || B < 0 ||
         (width != 2 && width != 4 && width != 8))

@@ -27,8 +27,8 @@ RECORDS = ("spikes", "isyn", "isyn2", "vmem", "spikes_out", "isyn_out", "vmem_ou
 RECORD_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
 #: lanes per block (xylo.c's LANES): populations and dense spans are padded to multiples of it
 LANES = 32
-#: target lanes whose accumulators stay in registers over a run of sources (xylo.c, AVX-512: 4 x 32 lanes)
-GROUP = 4 * LANES
+#: blocks of LANES whose accumulators stay in registers over a step's sources (xylo.c, AVX-512: up to 8 zmm)
+MAX_GROUP_BLOCKS = 8
 #: a weight row is read densely (its aligned span of target lanes) when the span has at most this many lanes
 #: per non-zero weight, else as a list of (lane, weight); a vector lane costs a fraction of a scattered add
 DENSE_LANES_PER_WEIGHT = 32
@@ -97,12 +97,26 @@ def _rows(weights: np.ndarray, dense_lanes: int) -> tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(weights, np.int16), spans, idx, val
 
 
-def _union(*spans: np.ndarray, group: int = LANES) -> tuple[int, int]:
-    """The lanes [lo, hi) that the non-empty spans cover together, widened to multiples of ``group`` (a group of
-    target lanes is added in registers, xylo.c's run_add_*); (0, 0) when there are none."""
-    both = np.concatenate(spans)
-    both = both[both[:, 0] < both[:, 1]]
-    return (int(both[:, 0].min()) // group * group, _pad(int(both[:, 1].max()), group)) if both.size else (0, 0)
+def _groups(*spans: np.ndarray, max_blocks: int = MAX_GROUP_BLOCKS) -> np.ndarray:
+    """The target-lane groups of one population, int32 ``[k, 2]`` (start, end): xylo.c adds a step's events group by
+    group with the group's accumulators in registers, and a source visits each group its span meets. The groups
+    are cut at the spans' ends (a source then covers whole groups, no lanes of its zeros), merged while adjacent
+    and at most ``max_blocks`` blocks of LANES, longer pieces split; lanes no span covers are in no group."""
+    live = np.concatenate(spans)
+    live = live[live[:, 0] < live[:, 1]]
+    cuts = np.unique(live)
+    pieces = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+              if ((live[:, 0] <= a) & (live[:, 1] >= b)).any()]
+    out: list[list[int]] = []
+    for a, b in pieces:
+        while a < b:
+            end = min(b, a + max_blocks * LANES)
+            if out and out[-1][1] == a and end - out[-1][0] <= max_blocks * LANES:
+                out[-1][1] = end
+            else:
+                out.append([a, end])
+            a = end
+    return np.array(out, np.int32).reshape(-1, 2)
 
 
 def _padded(values: np.ndarray, size: int, fill: int = 0, dtype: type = np.int16) -> np.ndarray:
@@ -123,7 +137,7 @@ def layout(net: XyloNet) -> Layout:
     w_rec = effective_weights(net.weights_rec, net.weight_shift_rec)
     w_out = effective_weights(net.weights_out, net.weight_shift_out)
     n_in, n, n_out = net.n_in, net.n_hidden, net.n_out
-    np_, nop = _pad(n, GROUP // 2), _pad(n_out)  # the 2 * NP hidden lanes: whole groups
+    np_, nop = _pad(n), _pad(n_out)
 
     def hidden_rows(w: np.ndarray) -> np.ndarray:  # [S, N, 2] -> [S, 2 * NP], synapse-major
         out = np.zeros((w.shape[0], 2, np_), np.int64)
@@ -147,9 +161,10 @@ def layout(net: XyloNet) -> Layout:
               _padded(net.dash_mem, np_, 0, np.int32), _padded(net.bias, np_), _padded(net.threshold, np_, _THETA_PAD),
               _padded(net.dash_syn_out, nop, 0, np.int32), _padded(net.dash_mem_out, nop, 0, np.int32),
               _padded(net.bias_out, nop), _padded(net.threshold_out, nop, _THETA_PAD), aptr, atgt)
+    groups_hid, groups_out = _groups(parts[0][1], parts[1][1]), _groups(parts[2][1])
+    arrays += tuple(np.concatenate([g, np.zeros((1, 2), np.int32)]) for g in (groups_hid, groups_out))  # never empty
     meta = np.array([n_in, n, n_out, np_, nop, MAX_INPUT_EVENTS, MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES,
-                     int(any(net.aliases)), int(sp_ptr[-1] > 0), *_union(parts[0][1], parts[1][1], group=GROUP),
-                     *_union(parts[2][1])], np.int64)
+                     int(any(net.aliases)), int(sp_ptr[-1] > 0), len(groups_hid), len(groups_out)], np.int64)
     ptr = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
     per_net[DENSE_LANES_PER_WEIGHT] = Layout(meta, arrays, ptr)
     return per_net[DENSE_LANES_PER_WEIGHT]
