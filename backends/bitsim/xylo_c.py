@@ -156,13 +156,13 @@ def layout(net: XyloNet) -> Layout:
     aptr = np.zeros(n + 1, np.int32)
     aptr[1:] = np.cumsum([len(a) for a in net.aliases])
     atgt = np.array([t for a in net.aliases for t in a] or [0], np.int32)
-    arrays = (parts[0][0], parts[1][0], parts[2][0], spans, sp_ptr, sp_idx, sp_w,
+    groups_hid, groups_out = _groups(parts[0][1], parts[1][1]), _groups(parts[2][1])
+    arrays: tuple[np.ndarray, ...] = (parts[0][0], parts[1][0], parts[2][0], spans, sp_ptr, sp_idx, sp_w,
               np.concatenate([_padded(net.dash_syn, np_, 0, np.int32), _padded(net.dash_syn_2, np_, 0, np.int32)]),
               _padded(net.dash_mem, np_, 0, np.int32), _padded(net.bias, np_), _padded(net.threshold, np_, _THETA_PAD),
               _padded(net.dash_syn_out, nop, 0, np.int32), _padded(net.dash_mem_out, nop, 0, np.int32),
-              _padded(net.bias_out, nop), _padded(net.threshold_out, nop, _THETA_PAD), aptr, atgt)
-    groups_hid, groups_out = _groups(parts[0][1], parts[1][1]), _groups(parts[2][1])
-    arrays += tuple(np.concatenate([g, np.zeros((1, 2), np.int32)]) for g in (groups_hid, groups_out))  # never empty
+              _padded(net.bias_out, nop), _padded(net.threshold_out, nop, _THETA_PAD), aptr, atgt,
+              *(np.concatenate([g, np.zeros((1, 2), np.int32)]) for g in (groups_hid, groups_out)))  # never empty
     meta = np.array([n_in, n, n_out, np_, nop, MAX_INPUT_EVENTS, MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES,
                      int(any(net.aliases)), int(sp_ptr[-1] > 0), len(groups_hid), len(groups_out)], np.int64)
     ptr = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
