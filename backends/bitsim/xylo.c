@@ -39,6 +39,7 @@
 #define LANES 32
 #define MAX_THREADS 64
 #define AI static inline __attribute__((always_inline))
+#define G_FIELDS 6
 
 /* meta[] (int64 each) and ptr[] layout; xylo_c.py builds both */
 enum { M_NIN, M_N, M_NOUT, M_NP, M_NOP, M_MAX_IN, M_CAP_HID, M_CAP_OUT, M_ALIASES, M_ANY_SPARSE, M_NG_HID, M_NG_OUT,
@@ -60,9 +61,10 @@ enum {
     P_BIAS_OUT, P_THETA_OUT,     /* int16 [NOP] */
     P_APTR,     /* int32 [n + 1]: alias targets of hidden neuron j are atgt[aptr[j] .. aptr[j + 1]) */
     P_ATGT,     /* int32 */
-    P_G_HID,    /* int32 [M_NG_HID][2]: lane groups [start, end) of the hidden synapses (multiples of LANES, at most
-                 * 8 blocks), in which the dense spans lie; xylo_c.py's _groups */
-    P_G_OUT,    /* int32 [M_NG_OUT][2]: the same for the readout synapses */
+    P_G_HID,    /* int32 [M_NG_HID][G_FIELDS]: lane groups of the hidden synapses (xylo_c.py's _groups): lanes
+                 * [start, end) (multiples of LANES, at most 8 blocks), then per segment (inputs, hidden sources)
+                 * the source indices [first, last + 1) whose dense span meets the group ((0, 0): none) */
+    P_G_OUT,    /* int32 [M_NG_OUT][G_FIELDS]: the same for the readout synapses (one segment) */
     P_COUNT
 };
 /* records, each [T][B][n or nout] of int16, int32 or int64 (xylo_run's width), or NULL (not kept) */
@@ -153,23 +155,30 @@ AI void deliver_by_source(int16_t *restrict acc, const seg_t *seg, int64_t nseg,
 #define FOR_SOURCES(width, set1)                                                  \
     for (int64_t s = 0; s < nseg; s++)                                           \
         for (int64_t k = 0; k < seg[s].m; k++) {                                  \
-            const row_t *row = &seg[s].rows[seg[s].idx[k]];                       \
+            int32_t j = seg[s].idx[k];                                            \
+            if (j < gd[2 + 2 * s]) continue;                                      \
+            if (j >= gd[3 + 2 * s]) break;                                        \
+            const row_t *row = &seg[s].rows[j];                                   \
             if (row->lo >= g + (width) || row->hi <= g) continue;                 \
-            int32_t c = seg[s].cnt[seg[s].idx[k]];                                \
+            int32_t c = seg[s].cnt[j];                                            \
             const int16_t *w = row->w + g;                                        \
             __typeof__(set1(0)) m2 = set1((short)-(c >= 2)), m3 = set1((short)-(c >= 3));
 
 /* AVX-512: nb (a constant after inlining) blocks of 32 lanes from lane g, the second and third events as masked
  * adds */
 __attribute__((target("avx512f,avx512bw"), always_inline)) static inline void group_avx512(
-    int16_t *acc, const seg_t *seg, int64_t nseg, int32_t g, int nb) {
+    int16_t *acc, const seg_t *seg, int64_t nseg, const int32_t *gd, int nb) {
+    int32_t g = gd[0];
     __m512i a[8];
     _Pragma("GCC unroll 8") for (int q = 0; q < nb; q++) a[q] = _mm512_loadu_si512(acc + g + q * LANES);
     for (int64_t s = 0; s < nseg; s++)
         for (int64_t k = 0; k < seg[s].m; k++) {
-            const row_t *row = &seg[s].rows[seg[s].idx[k]];
+            int32_t j = seg[s].idx[k];
+            if (j < gd[2 + 2 * s]) continue; /* before the group's first source */
+            if (j >= gd[3 + 2 * s]) break;   /* after its last */
+            const row_t *row = &seg[s].rows[j];
             if (row->lo >= g + nb * LANES || row->hi <= g) continue;
-            int32_t c = seg[s].cnt[seg[s].idx[k]];
+            int32_t c = seg[s].cnt[j];
             const int16_t *w = row->w + g;
             __mmask32 m2 = _cvtu32_mask32((uint32_t)-(c >= 2)), m3 = _cvtu32_mask32((uint32_t)-(c >= 3));
             _Pragma("GCC unroll 8") for (int q = 0; q < nb; q++) {
@@ -186,17 +195,16 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) static inline void gr
 __attribute__((target("avx512f,avx512bw"))) static void deliver_avx512(int16_t *acc, const seg_t *seg,
                                                                        int64_t nseg, const int32_t *groups,
                                                                        int64_t ng) {
-    for (int64_t q = 0; q < ng; q++) {
-        int32_t g = groups[2 * q];
-        switch ((groups[2 * q + 1] - g) / LANES) { /* a constant block count for each copy of the group loop */
-        case 1: group_avx512(acc, seg, nseg, g, 1); break;
-        case 2: group_avx512(acc, seg, nseg, g, 2); break;
-        case 3: group_avx512(acc, seg, nseg, g, 3); break;
-        case 4: group_avx512(acc, seg, nseg, g, 4); break;
-        case 5: group_avx512(acc, seg, nseg, g, 5); break;
-        case 6: group_avx512(acc, seg, nseg, g, 6); break;
-        case 7: group_avx512(acc, seg, nseg, g, 7); break;
-        default: group_avx512(acc, seg, nseg, g, 8); break;
+    for (const int32_t *gd = groups; gd < groups + G_FIELDS * ng; gd += G_FIELDS) {
+        switch ((gd[1] - gd[0]) / LANES) { /* a constant block count for each copy of the group loop */
+        case 1: group_avx512(acc, seg, nseg, gd, 1); break;
+        case 2: group_avx512(acc, seg, nseg, gd, 2); break;
+        case 3: group_avx512(acc, seg, nseg, gd, 3); break;
+        case 4: group_avx512(acc, seg, nseg, gd, 4); break;
+        case 5: group_avx512(acc, seg, nseg, gd, 5); break;
+        case 6: group_avx512(acc, seg, nseg, gd, 6); break;
+        case 7: group_avx512(acc, seg, nseg, gd, 7); break;
+        default: group_avx512(acc, seg, nseg, gd, 8); break;
         }
     }
 }
@@ -204,7 +212,8 @@ __attribute__((target("avx512f,avx512bw"))) static void deliver_avx512(int16_t *
 #define LD(p) _mm256_loadu_si256((const __m256i *)(p))
 #define ST(p, v) _mm256_storeu_si256((__m256i *)(p), v)
 __attribute__((target("avx2"))) static void deliver_avx2_group(int16_t *acc, const seg_t *seg, int64_t nseg,
-                                                               int32_t lo, int32_t hi) {
+                                                               const int32_t *gd) {
+    int32_t lo = gd[0], hi = gd[1];
     enum { G = 2 * LANES };
 #define E(a, x) EVENTS(_mm256_adds_epi16, _mm256_and_si256, a, x, m2, m3, c)
     int32_t g = lo;
@@ -230,7 +239,7 @@ __attribute__((target("avx2"))) static void deliver_avx2_group(int16_t *acc, con
 }
 __attribute__((target("avx2"))) static void deliver_avx2(int16_t *acc, const seg_t *seg, int64_t nseg,
                                                          const int32_t *groups, int64_t ng) {
-    for (int64_t q = 0; q < ng; q++) deliver_avx2_group(acc, seg, nseg, groups[2 * q], groups[2 * q + 1]);
+    for (int64_t q = 0; q < ng; q++) deliver_avx2_group(acc, seg, nseg, groups + G_FIELDS * q);
 }
 #undef LD
 #undef ST

@@ -119,6 +119,20 @@ def _groups(*spans: np.ndarray, max_blocks: int = MAX_GROUP_BLOCKS) -> np.ndarra
     return np.array(out, np.int32).reshape(-1, 2)
 
 
+def _group_table(groups: np.ndarray, *segments: np.ndarray) -> np.ndarray:
+    """xylo.c's group descriptors, int32 ``[k + 1, 6]``: each group's lanes, then per segment of sources (their
+    spans) the index range [first, last + 1) of those whose span meets the group ((0, 0): none); a zero row ends
+    the table (never empty)."""
+    table = np.zeros((len(groups) + 1, 6), np.int32)
+    for q, (a, b) in enumerate(groups):
+        table[q, :2] = a, b
+        for s, spans in enumerate(segments):
+            meets = np.flatnonzero((spans[:, 0] < b) & (spans[:, 1] > a) & (spans[:, 0] < spans[:, 1]))
+            if meets.size:
+                table[q, 2 + 2 * s: 4 + 2 * s] = meets[0], meets[-1] + 1
+    return table
+
+
 def _padded(values: np.ndarray, size: int, fill: int = 0, dtype: type = np.int16) -> np.ndarray:
     out: np.ndarray = np.full(size, fill, dtype)
     out[:values.size] = values
@@ -162,7 +176,7 @@ def layout(net: XyloNet) -> Layout:
               _padded(net.dash_mem, np_, 0, np.int32), _padded(net.bias, np_), _padded(net.threshold, np_, _THETA_PAD),
               _padded(net.dash_syn_out, nop, 0, np.int32), _padded(net.dash_mem_out, nop, 0, np.int32),
               _padded(net.bias_out, nop), _padded(net.threshold_out, nop, _THETA_PAD), aptr, atgt,
-              *(np.concatenate([g, np.zeros((1, 2), np.int32)]) for g in (groups_hid, groups_out)))  # never empty
+              _group_table(groups_hid, parts[0][1], parts[1][1]), _group_table(groups_out, parts[2][1]))
     meta = np.array([n_in, n, n_out, np_, nop, MAX_INPUT_EVENTS, MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES,
                      int(any(net.aliases)), int(sp_ptr[-1] > 0), len(groups_hid), len(groups_out)], np.int64)
     ptr = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
