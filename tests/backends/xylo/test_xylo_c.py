@@ -118,3 +118,18 @@ def test_layout_is_built_once_per_net() -> None:
     assert xylo_c.layout(net) is xylo_c.layout(net)
     x = random_counts(np.random.default_rng(4), 10, 2, net.n_in)
     assert first_mismatch(run_xylo(net, x, path="c"), run_xylo(net, x, path="c")) is None
+
+
+def test_lane_groups_are_cut_at_span_ends_merged_and_split() -> None:
+    def spans(*pairs: tuple[int, int]) -> np.ndarray:
+        return np.array(pairs, np.int32).reshape(-1, 2)
+
+    # the benchmark's shape: inputs onto [0, 128), a hidden layer onto [128, 320); an empty row joins nothing
+    assert xylo_c._groups(spans((0, 128)), spans((128, 320), (0, 0))).tolist() == [[0, 128], [128, 320]]
+    assert xylo_c._groups(spans((0, 640))).tolist() == [[0, 256], [256, 512], [512, 640]]  # at most 8 blocks
+    assert xylo_c._groups(spans((0, 64), (192, 256))).tolist() == [[0, 64], [192, 256]]  # no span: no group
+    assert xylo_c._groups(spans((0, 32), (32, 64), (0, 64))).tolist() == [[0, 64]]  # adjacent pieces merged
+    assert xylo_c._groups(spans((0, 0))).shape == (0, 2)
+    table = xylo_c._group_table(np.array([[0, 128], [128, 320]]), spans((0, 128), (0, 128)),
+                                spans((0, 0), (128, 320), (0, 0), (128, 256)))
+    assert table.tolist() == [[0, 128, 0, 2, 0, 0], [128, 320, 0, 0, 1, 4], [0, 0, 0, 0, 0, 0]]
