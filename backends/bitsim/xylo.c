@@ -1,6 +1,6 @@
 /* bitsim's xylo path in C: the rules of backends/bitsim/xylo.py (its module docstring), vectorised over the
  * target neurons of one sample, threads over the samples of a batch. Loaded by backends/bitsim/xylo_c.py, which
- * lays the network out (meta[], ptr[] below).
+ * lays the network out (meta[], ptr[] below) once per net.
  *
  * Layout. Hidden synapse states are int16, synapse-major: acc[s * NP + j] (NP = hidden neurons padded to a
  * multiple of LANES); readout synapses acc_o[j], NOP lanes. A source (input channel, hidden neuron as recurrent
@@ -10,15 +10,17 @@
  * zero bias and threshold 32767, so they stay 0 and never fire.
  *
  * Events. Saturation is per target lane, so one event of source i is ``acc[j] = sat16(acc[j] + w[i][j])`` for
- * every j independently: a clean loop over the lanes that gcc vectorises (saturating int16 adds). A source's
- * count c > 1 is one add of c*w per lane (in int32): repeated events of one weight from a state inside int16 can
- * only saturate at the end the weight points to, so this equals c single events. Sources go in ascending order
- * (inputs, then hidden neurons), which is the per-target event order.
+ * every j independently: a saturating int16 add across the lanes. Sources go in ascending order (inputs, then
+ * the hidden neurons that spiked at t-1, both as compacted index lists), which is the per-target event order.
+ * The portable build adds source by source with a clean loop that gcc vectorises (a count c > 1 as one add of
+ * c*w in int32: repeated events of one weight from a state inside int16 saturate at one end only, so this equals
+ * c events). The x86-64 builds walk the lanes in groups (xylo_c.py's _groups: cut where spans end, up to 8
+ * vectors) whose accumulators stay in registers over all the step's sources, each event one _adds_epi16.
  *
- * Neurons. The decays, the membrane update and the spike count are one loop over the lanes (int32 arithmetic);
- * the count ``min(floor(v / theta), 31)`` of the ``while v >= theta`` loop is found by a 5-step binary search
- * (v >= k*theta), exact, no division; theta 0 gives the full cap while v >= 0, as the loop does. With aliases the
- * counts are taken neuron by neuron in index order afterwards (a target's start count eats into its cap).
+ * Neurons. The decays, the membrane update and the spike count are one loop over the lanes (int32 arithmetic,
+ * vectorised by gcc); the count of the ``while v >= theta`` loop is min(v / theta, 31) as a float division (exact
+ * here, see fire_count); theta 0 gives the full cap while v >= 0, as the loop does. With aliases the counts are
+ * taken neuron by neuron in index order afterwards (a target's start count eats into its cap).
  *
  * ISA. The per-sample loop is compiled three times from the same C: portable (the compiler's baseline, e.g.
  * SSE2 on x86-64), and on x86-64 with gcc's target attribute for AVX2 and AVX-512BW; xylo_isa() picks the best

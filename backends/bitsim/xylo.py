@@ -25,8 +25,9 @@ step. ``path="plain"`` delivers event by event (the definition); ``"fast"`` sums
 synapse can only leave int16 if its start value plus all positive (or all negative) contributions does -- and
 for the batch rows where it could, adds source by source in event order (one saturating add of count x weight
 per source: repeated events of one weight saturate at one end only). ``"c"`` runs the same rules compiled
-(:mod:`.xylo_c`, gcc), one saturating add per source and target. ``"auto"`` is ``"c"`` where gcc exists, else
-``"fast"``. All give identical integers.
+(:mod:`.xylo_c`, gcc): each event a saturating int16 add across the target neurons (vector registers), the neuron
+update vectorised, threads over the batch. ``"auto"`` is ``"c"`` where gcc exists, else ``"fast"``. All give
+identical integers.
 """
 
 from __future__ import annotations
