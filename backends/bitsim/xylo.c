@@ -30,7 +30,9 @@
 #define _POSIX_C_SOURCE 200809L
 /* fire_count's float division must vectorise: without this gcc treats the int->float conversion as possibly
  * trapping (an FP exception flag) and will not if-convert the loop; no result depends on the flags */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
+#endif
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
