@@ -10,6 +10,7 @@ repeated call pays only for its inputs and records.
 from __future__ import annotations
 
 import ctypes
+import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +37,18 @@ DENSE_LANES_PER_WEIGHT = 32
 ISAS = {"portable": 0, "avx2": 1, "avx512": 2, "best": 1 << 30}
 _THETA_PAD = (1 << 15) - 1  # padding lanes: no weights, bias 0, this threshold: they stay 0 and never fire
 _LOADED: dict[Path, ctypes.CDLL] = {}
+_BY_ENV: dict[str, ctypes.CDLL] = {}
 
 
 def available() -> bool:
-    return ckernel.compiler_available()
+    """Whether the kernel can run: already loaded (no PATH lookup per call), or gcc is on PATH."""
+    return bool(_LOADED) or ckernel.compiler_available()
 
 
 def _library() -> ctypes.CDLL:
+    env = os.environ.get("SNNCOMPILE_CACHE", "")  # the cache directory's key, without building a Path per call
+    if env in _BY_ENV:
+        return _BY_ENV[env]
     key = ckernel.cache_dir()
     if key not in _LOADED:
         lib = ctypes.CDLL(str(ckernel.build(source_file=SOURCE)))
@@ -52,6 +58,7 @@ def _library() -> ctypes.CDLL:
         lib.xylo_isa.restype = ctypes.c_int64
         lib.xylo_isa.argtypes = [ctypes.c_int64]
         _LOADED[key] = lib
+    _BY_ENV[env] = _LOADED[key]
     return _LOADED[key]
 
 
