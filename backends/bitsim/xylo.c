@@ -145,28 +145,9 @@ AI void deliver_by_source(int16_t *restrict acc, const seg_t *seg, int64_t nseg,
 #include <immintrin.h>
 /* x86-64, nets without sparse rows: the target lanes are walked in groups whose accumulators stay in vector
  * registers over all the step's sources; each event is one saturating int16 add (c events: c adds, as XyloSim
- * adds them), which gcc 12 does not derive from C. The second and third events are added as (x AND mask), the
- * mask all-ones or zero by c, so that the usual counts 1..3 take no branch (a mispredicted trip count costs more
- * than two adds); a source skips the groups its span misses. */
-#define EVENTS(adds, and, a, x, m2, m3, c)                    \
-    do {                                                      \
-        a = adds(a, x);                                       \
-        a = adds(a, and(x, m2));                              \
-        a = adds(a, and(x, m3));                              \
-        for (int32_t k_ = 3; k_ < (c); k_++) a = adds(a, x); \
-    } while (0)
-/* for each source of the segments whose span meets lanes [g, g + width): row, c, and the masks m2, m3 */
-#define FOR_SOURCES(width, set1)                                                  \
-    for (int64_t s = 0; s < nseg; s++)                                           \
-        for (int64_t k = 0; k < seg[s].m; k++) {                                  \
-            int32_t j = seg[s].idx[k];                                            \
-            if (j < gd[2 + 2 * s]) continue;                                      \
-            if (j >= gd[3 + 2 * s]) break;                                        \
-            const row_t *row = &seg[s].rows[j];                                   \
-            if (row->lo >= g + (width) || row->hi <= g) continue;                 \
-            int32_t c = seg[s].cnt[j];                                            \
-            const int16_t *w = row->w + g;                                        \
-            __typeof__(set1(0)) m2 = set1((short)-(c >= 2)), m3 = set1((short)-(c >= 3));
+ * adds them), which gcc 12 does not derive from C. The second and third events are added under a mask that is
+ * all-ones or zero by c, so that the usual counts 1..3 take no branch (a mispredicted trip count costs more than
+ * two adds); a group visits only its sources' index range (gd[2..5]) and skips a source whose span misses it. */
 
 /* AVX-512: nb (a constant after inlining) blocks of 32 lanes from lane g, the second and third events as masked
  * adds */
@@ -213,42 +194,45 @@ __attribute__((target("avx512f,avx512bw"))) static void deliver_avx512(int16_t *
     }
 }
 
-#define LD(p) _mm256_loadu_si256((const __m256i *)(p))
-#define ST(p, v) _mm256_storeu_si256((__m256i *)(p), v)
-__attribute__((target("avx2"))) static void deliver_avx2_group(int16_t *acc, const seg_t *seg, int64_t nseg,
-                                                               const int32_t *gd) {
-    int32_t lo = gd[0], hi = gd[1];
-    enum { G = 2 * LANES };
-#define E(a, x) EVENTS(_mm256_adds_epi16, _mm256_and_si256, a, x, m2, m3, c)
-    int32_t g = lo;
-    for (; g + G <= hi; g += G) {
-        __m256i a0 = LD(acc + g), a1 = LD(acc + g + 16), a2 = LD(acc + g + 32), a3 = LD(acc + g + 48);
-        FOR_SOURCES(G, _mm256_set1_epi16)
-            E(a0, LD(w));
-            E(a1, LD(w + 16));
-            E(a2, LD(w + 32));
-            E(a3, LD(w + 48));
+/* AVX2: nb (a constant after inlining, at most 4) blocks of 32 lanes, two registers each, from lane g; the second
+ * and third events as (x AND mask) */
+__attribute__((target("avx2"), always_inline)) static inline void group_avx2(int16_t *acc, const seg_t *seg,
+                                                                          int64_t nseg, const int32_t *gd, int32_t g,
+                                                                          int nb) {
+    __m256i a[8];
+    _Pragma("GCC unroll 8") for (int q = 0; q < 2 * nb; q++) a[q] = _mm256_loadu_si256((const __m256i *)(acc + g) + q);
+    for (int64_t s = 0; s < nseg; s++)
+        for (int64_t k = 0; k < seg[s].m; k++) {
+            int32_t j = seg[s].idx[k];
+            if (j < gd[2 + 2 * s]) continue;
+            if (j >= gd[3 + 2 * s]) break;
+            const row_t *row = &seg[s].rows[j];
+            if (row->lo >= g + nb * LANES || row->hi <= g) continue;
+            int32_t c = seg[s].cnt[j];
+            const __m256i *w = (const __m256i *)(row->w + g);
+            __m256i m2 = _mm256_set1_epi16((short)-(c >= 2)), m3 = _mm256_set1_epi16((short)-(c >= 3));
+            _Pragma("GCC unroll 8") for (int q = 0; q < 2 * nb; q++) {
+                __m256i x = _mm256_loadu_si256(w + q);
+                a[q] = _mm256_adds_epi16(a[q], x);
+                a[q] = _mm256_adds_epi16(a[q], _mm256_and_si256(x, m2));
+                a[q] = _mm256_adds_epi16(a[q], _mm256_and_si256(x, m3));
+                for (int32_t e = 3; e < c; e++) a[q] = _mm256_adds_epi16(a[q], x);
+            }
         }
-        ST(acc + g, a0), ST(acc + g + 16, a1), ST(acc + g + 32, a2), ST(acc + g + 48, a3);
-    }
-    for (; g < hi; g += LANES) {
-        __m256i a0 = LD(acc + g), a1 = LD(acc + g + 16);
-        FOR_SOURCES(LANES, _mm256_set1_epi16)
-            E(a0, LD(w));
-            E(a1, LD(w + 16));
-        }
-        ST(acc + g, a0), ST(acc + g + 16, a1);
-    }
-#undef E
+    _Pragma("GCC unroll 8") for (int q = 0; q < 2 * nb; q++) _mm256_storeu_si256((__m256i *)(acc + g) + q, a[q]);
 }
+
 __attribute__((target("avx2"))) static void deliver_avx2(int16_t *acc, const seg_t *seg, int64_t nseg,
                                                          const int32_t *groups, int64_t ng) {
-    for (int64_t q = 0; q < ng; q++) deliver_avx2_group(acc, seg, nseg, groups + G_FIELDS * q);
+    for (const int32_t *gd = groups; gd < groups + G_FIELDS * ng; gd += G_FIELDS)
+        for (int32_t g = gd[0]; g < gd[1]; g += 4 * LANES) /* a group in pieces of at most 4 blocks */
+            switch ((gd[1] - g) / LANES) {
+            case 1: group_avx2(acc, seg, nseg, gd, g, 1); break;
+            case 2: group_avx2(acc, seg, nseg, gd, g, 2); break;
+            case 3: group_avx2(acc, seg, nseg, gd, g, 3); break;
+            default: group_avx2(acc, seg, nseg, gd, g, 4); break;
+            }
 }
-#undef LD
-#undef ST
-#undef FOR_SOURCES
-#undef EVENTS
 
 /* nonzero_u8 (below) 16 lanes at a time: compress the indices of the non-zero bytes; idx needs 16 spare entries
  * (a whole vector is stored) and x readable up to m rounded up to 16 */
