@@ -18,8 +18,8 @@
  * vectors) whose accumulators stay in registers over all the step's sources, each event one _adds_epi16.
  *
  * Neurons. The decays, the membrane update and the spike count are one loop over the lanes (int32 arithmetic,
- * vectorised by gcc); the count of the ``while v >= theta`` loop is min(v / theta, 31) as a float division (exact
- * here, see fire_count); theta 0 gives the full cap while v >= 0, as the loop does. With aliases the counts are
+ * vectorised by gcc); the count of the ``while v >= theta`` loop is min(v / theta, 31) as a float product with
+ * the rounded-up reciprocal (exact here, see fire_count); theta 0 gives the full cap while v >= 0, as the loop does. With aliases the counts are
  * taken neuron by neuron in index order afterwards (a target's start count eats into its cap).
  *
  * ISA. The per-sample loop is compiled three times from the same C: portable (the compiler's baseline, e.g.
@@ -28,7 +28,7 @@
  * the variant or the thread count.
  */
 #define _POSIX_C_SOURCE 200809L
-/* fire_count's float division must vectorise: without this gcc treats the int->float conversion as possibly
+/* fire_count's float arithmetic must vectorise: without this gcc treats the int->float conversion as possibly
  * trapping (an FP exception flag) and will not if-convert the loop; no result depends on the flags */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
@@ -69,6 +69,8 @@ enum {
                  * [start, end) (multiples of LANES, at most 8 blocks), then per segment (inputs, hidden sources)
                  * the source indices [first, last + 1) whose dense span meets the group ((0, 0): none) */
     P_G_OUT,    /* int32 [M_NG_OUT][G_FIELDS]: the same for the readout synapses (one segment) */
+    P_RINV,     /* float [NP]: 1 / threshold rounded up (1 for threshold 0), fire_count */
+    P_RINV_OUT, /* float [NOP] */
     P_COUNT
 };
 /* records, each [T][B][n or nout] of int16, int32 or int64 (xylo_run's width), or NULL (not kept) */
@@ -78,6 +80,7 @@ typedef struct {
     int64_t nin, n, nout, np, nop, max_in, cap_hid, cap_out, aliases, any_sparse, ng_hid, ng_out;
     const int16_t *w_in, *w_rec, *w_out, *sp_w, *bias, *theta, *bias_o, *theta_o;
     const int32_t *dsyn, *dmem, *dsyn_o, *dmem_o, *span, *sp_ptr, *sp_idx, *aptr, *atgt, *g_hid, *g_out;
+    const float *rinv, *rinv_o;
 } net_t;
 
 /* a source's weights onto its target population: the dense row (w at lane 0, non-zero only in [lo, hi)), or
@@ -286,12 +289,13 @@ AI int64_t nonzero_u8(int isa, const uint8_t *restrict x, int64_t m, int32_t *re
 }
 
 /* min(floor(v / theta), 31) for v >= theta > 0; 31 for theta == 0 <= v; 0 for v < theta -- the spikes of
- * ``while v >= theta and n < 31`` (v, theta <= 32767). The quotient is a float division truncated: IEEE division
- * is correctly rounded, and for integers 0 <= v, theta < 2^15 that never rounds up to the next integer (v / theta =
- * k - r / theta is at least 1 / theta below k + 1, more than half a float ulp of k + 1 < 2^16); checked for every
- * pair. It vectorises, unlike an integer division. */
-AI int32_t fire_count(int32_t v, int32_t theta) {
-    int32_t q = (int32_t)((float)(theta ? v : 31) / (float)max32(theta, 1)); /* theta 0: 31 / 1 */
+ * ``while v >= theta and n < 31`` (v, theta <= 32767) -- from rinv = 1 / theta rounded up to a float (1 for theta
+ * 0; xylo_c.py's _reciprocals). The truncated product is exact: it is >= v / theta, so an integer quotient k stays
+ * k, and below k + 1 otherwise, since v / theta is at least 1 / theta below k + 1 while the two roundings add at
+ * most 3 (k + 1) 2^-24 with (k + 1) theta < 2^16; checked for every pair. A multiply vectorises, unlike an integer
+ * division (and is cheaper than a float one). */
+AI int32_t fire_count(int32_t v, int32_t theta, float rinv) {
+    int32_t q = (int32_t)((float)(theta ? v : 31) * rinv); /* theta 0: 31 * 1 */
     return v >= theta ? min32(q, 31) : 0;
 }
 
@@ -299,7 +303,8 @@ AI int32_t fire_count(int32_t v, int32_t theta) {
  * subtraction; `two`: a second synapse at i2 (a compile-time constant after inlining) */
 AI void evolve(int64_t m, int two, int fire, int16_t *restrict i1, int16_t *restrict i2, int16_t *restrict v,
                const int32_t *restrict d1, const int32_t *restrict d2, const int32_t *restrict dm,
-               const int16_t *restrict bias, const int16_t *restrict theta, uint8_t *restrict count, int32_t cap) {
+               const int16_t *restrict bias, const int16_t *restrict theta, const float *restrict rinv,
+               uint8_t *restrict count, int32_t cap) {
 #pragma GCC ivdep
     for (int64_t j = 0; j < m; j++) {
         int32_t a = i1[j], b = two ? i2[j] : 0, vv = v[j];
@@ -312,7 +317,7 @@ AI void evolve(int64_t m, int two, int fire, int16_t *restrict i1, int16_t *rest
         i1[j] = (int16_t)a;
         if (two) i2[j] = (int16_t)b;
         if (fire) {
-            int32_t k = min32(fire_count(vv, theta[j]), cap);
+            int32_t k = min32(fire_count(vv, theta[j], rinv[j]), cap);
             vv -= k * theta[j];
             count[j] = (uint8_t)k;
         }
@@ -326,7 +331,7 @@ static void fire_aliased(const net_t *net, int16_t *v, uint8_t *count) {
     memset(count, 0, (size_t)net->np);
     for (int64_t j = 0; j < net->n; j++) {
         int32_t start = count[j], th = net->theta[j];
-        int32_t k = min32(fire_count(v[j], th), cap - start);
+        int32_t k = min32(fire_count(v[j], th, net->rinv[j]), cap - start);
         v[j] = (int16_t)(v[j] - k * th);
         count[j] = (uint8_t)(start + k);
         for (int32_t a = net->aptr[j]; a < net->aptr[j + 1]; a++) {
@@ -385,14 +390,14 @@ AI int64_t run_body(const job_t *job, int isa) {
             deliver(isa, by_source, acc_o, &out, 1, net->g_out, net->ng_out, net->sp_idx, net->sp_w);
             if (net->aliases) { /* `fire` must be a constant for the loop to vectorise */
                 evolve(np, 1, 0, acc, acc + np, v, net->dsyn, net->dsyn + np, net->dmem, net->bias, net->theta,
-                       count, (int32_t)net->cap_hid);
+                       net->rinv, count, (int32_t)net->cap_hid);
                 fire_aliased(net, v, count);
             } else {
                 evolve(np, 1, 1, acc, acc + np, v, net->dsyn, net->dsyn + np, net->dmem, net->bias, net->theta,
-                       count, (int32_t)net->cap_hid);
+                       net->rinv, count, (int32_t)net->cap_hid);
             }
-            evolve(nop, 0, 1, acc_o, NULL, v_o, net->dsyn_o, NULL, net->dmem_o, net->bias_o, net->theta_o, count_o,
-                   (int32_t)net->cap_out);
+            evolve(nop, 0, 1, acc_o, NULL, v_o, net->dsyn_o, NULL, net->dmem_o, net->bias_o, net->theta_o,
+                   net->rinv_o, count_o, (int32_t)net->cap_out);
             hid[1].m = out.m = nonzero_u8(isa, count, n, act_hid); /* the hidden spikes delivered at t+1 */
             int64_t at = (t * B + b) * n, ao = (t * B + b) * nout;
             if (rec[R_SPIKES]) store_u8(rec[R_SPIKES], at, count, n, wd);
@@ -460,7 +465,7 @@ int64_t xylo_run(const int64_t *meta, void *const *ptr, int64_t T, int64_t B, co
         meta[M_CAP_OUT], meta[M_ALIASES], meta[M_ANY_SPARSE], meta[M_NG_HID], meta[M_NG_OUT],
         ptr[P_W_IN], ptr[P_W_REC], ptr[P_W_OUT], ptr[P_SP_W], ptr[P_BIAS], ptr[P_THETA], ptr[P_BIAS_OUT],
         ptr[P_THETA_OUT], ptr[P_DSYN], ptr[P_DMEM], ptr[P_DSYN_OUT], ptr[P_DMEM_OUT], ptr[P_SPAN], ptr[P_SP_PTR],
-        ptr[P_SP_IDX], ptr[P_APTR], ptr[P_ATGT], ptr[P_G_HID], ptr[P_G_OUT],
+        ptr[P_SP_IDX], ptr[P_APTR], ptr[P_ATGT], ptr[P_G_HID], ptr[P_G_OUT], ptr[P_RINV], ptr[P_RINV_OUT],
     };
     if (net.np % LANES || net.nop % LANES || net.np < net.n || net.nop < net.nout || T < 0 || B < 0 ||
         (width != 2 && width != 4 && width != 8))

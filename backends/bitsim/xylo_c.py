@@ -140,6 +140,15 @@ def _group_table(groups: np.ndarray, *segments: np.ndarray) -> np.ndarray:
     return table
 
 
+def _reciprocals(theta: np.ndarray) -> np.ndarray:
+    """xylo.c's fire_count operands: float32 1 / theta rounded up (never below the exact value), 1 for theta 0."""
+    exact = 1.0 / np.maximum(theta, 1).astype(np.float64)
+    r = exact.astype(np.float32)
+    low = r.astype(np.float64) < exact
+    r[low] = np.nextafter(r[low], np.float32(np.inf))
+    return r
+
+
 def _padded(values: np.ndarray, size: int, fill: int = 0, dtype: type = np.int16) -> np.ndarray:
     out: np.ndarray = np.full(size, fill, dtype)
     out[:values.size] = values
@@ -183,7 +192,9 @@ def layout(net: XyloNet) -> Layout:
               _padded(net.dash_mem, np_, 0, np.int32), _padded(net.bias, np_), _padded(net.threshold, np_, _THETA_PAD),
               _padded(net.dash_syn_out, nop, 0, np.int32), _padded(net.dash_mem_out, nop, 0, np.int32),
               _padded(net.bias_out, nop), _padded(net.threshold_out, nop, _THETA_PAD), aptr, atgt,
-              _group_table(groups_hid, parts[0][1], parts[1][1]), _group_table(groups_out, parts[2][1]))
+              _group_table(groups_hid, parts[0][1], parts[1][1]), _group_table(groups_out, parts[2][1]),
+              _reciprocals(_padded(net.threshold, np_, _THETA_PAD)),
+              _reciprocals(_padded(net.threshold_out, nop, _THETA_PAD)))
     meta = np.array([n_in, n, n_out, np_, nop, MAX_INPUT_EVENTS, MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES,
                      int(any(net.aliases)), int(sp_ptr[-1] > 0), len(groups_hid), len(groups_out)], np.int64)
     ptr = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))

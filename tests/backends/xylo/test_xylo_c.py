@@ -133,3 +133,18 @@ def test_lane_groups_are_cut_at_span_ends_merged_and_split() -> None:
     table = xylo_c._group_table(np.array([[0, 128], [128, 320]]), spans((0, 128), (0, 128)),
                                 spans((0, 0), (128, 320), (0, 0), (128, 256)))
     assert table.tolist() == [[0, 128, 0, 2, 0, 0], [128, 320, 0, 0, 1, 4], [0, 0, 0, 0, 0, 0]]
+
+
+def test_spike_count_from_rounded_up_reciprocal_is_exact() -> None:
+    """xylo.c's fire_count: trunc(v * r), r = 1 / theta rounded up to float32, equals v // theta for 16-bit
+    operands. Checked at every quotient boundary (v = k theta and k theta - 1, k = 1..32, all thresholds) in
+    float32 arithmetic as the kernel does it; every (v, theta) pair was checked once in C."""
+    theta = np.arange(1, 1 << 15, dtype=np.int64)
+    r = xylo_c._reciprocals(theta)
+    assert (r.astype(np.float64) >= 1.0 / theta).all()
+    k = np.arange(1, 33)[:, None]
+    for v in (k * theta, k * theta - 1, k * theta + 1):
+        ok = v <= (1 << 15) - 1
+        q = (v.astype(np.float32) * r).astype(np.int64)
+        assert np.array_equal(q[ok], (v // theta)[ok])
+    assert xylo_c._reciprocals(np.array([0]))[0] == 1.0
