@@ -148,3 +148,12 @@ def test_spike_count_from_rounded_up_reciprocal_is_exact() -> None:
         q = (v.astype(np.float32) * r).astype(np.int64)
         assert np.array_equal(q[ok], (v // theta)[ok])
     assert xylo_c._reciprocals(np.array([0]))[0] == 1.0
+
+
+def test_run_xylo_threads_reach_the_kernel() -> None:
+    rng = np.random.default_rng(9)
+    net = random_net(rng)
+    x = random_counts(rng, 15, 6, net.n_in)
+    want = run_xylo(net, x, path="plain")
+    for threads in (1, 3, 6):
+        assert first_mismatch(want, run_xylo(net, x, threads=threads)) is None, threads  # path "auto": the C kernel
