@@ -25,8 +25,9 @@ step. ``path="plain"`` delivers event by event (the definition); ``"fast"`` sums
 synapse can only leave int16 if its start value plus all positive (or all negative) contributions does -- and
 for the batch rows where it could, adds source by source in event order (one saturating add of count x weight
 per source: repeated events of one weight saturate at one end only). ``"c"`` runs the same rules compiled
-(:mod:`.xylo_c`, gcc), one saturating add per source and target. ``"auto"`` is ``"c"`` where gcc exists, else
-``"fast"``. All give identical integers.
+(:mod:`.xylo_c`, gcc): each event a saturating int16 add across the target neurons (vector registers), the neuron
+update vectorised, threads over the batch. ``"auto"`` is ``"c"`` where gcc exists, else ``"fast"``. All give
+identical integers.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from snncompile.quant.clamps import ClampCounter, ClampEvent, clamp_events
 from snncompile.quant.qnodes import QGraph, QNeuron
 
 from . import xylo_c
-from .xylo_c import RECORDS
+from .xylo_c import RECORD_DTYPES, RECORDS
 
 LO, HI = -(1 << 15), (1 << 15) - 1
 PATHS = ("auto", "c", "fast", "plain")
@@ -50,8 +51,8 @@ PATHS = ("auto", "c", "fast", "plain")
 
 @dataclass(frozen=True)
 class XyloTraces:
-    """Per-step records, int64 ``[T, B, n]``, as XyloSim records them (after the step's decay and spikes);
-    a record not asked for (``run_xylo(record=...)``) is None."""
+    """Per-step records ``[T, B, n]`` as XyloSim records them (after the step's decay and spikes), int64 unless
+    ``run_xylo(dtype=...)`` asked for int16/int32; a record not asked for (``run_xylo(record=...)``) is None."""
 
     spikes: np.ndarray  # hidden spike counts (incl. alias spikes): what is delivered at t+1
     isyn: np.ndarray
@@ -90,12 +91,13 @@ def check_counts(net: XyloNet, inputs: np.ndarray) -> np.ndarray:
     arr = np.asarray(inputs)
     if arr.ndim != 3 or arr.shape[2] != net.n_in:
         raise InputError(f"xylo inputs: shape {arr.shape} does not match [T, B, {net.n_in}]")
-    as_int = arr.astype(np.int64)
+    as_int = arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f" and np.any(as_int != arr):
         raise InputError("xylo inputs: event counts must be integers")
-    if as_int.size and (as_int.min() < 0 or as_int.max() > 255):
-        raise InputError(f"xylo inputs: event count {int(as_int.min() if as_int.min() < 0 else as_int.max())} is "
-                         "outside [0, 255] (Xylo's input interface takes 8-bit counts, clamped to 15)")
+    lo, hi = (int(as_int.min()), int(as_int.max())) if as_int.size else (0, 0)
+    if lo < 0 or hi > 255:
+        raise InputError(f"xylo inputs: event count {lo if lo < 0 else hi} is outside [0, 255] (Xylo's input "
+                         "interface takes 8-bit counts, clamped to 15)")
     return as_int
 
 
@@ -207,11 +209,14 @@ def _fire_hidden(pop: _Pop, theta: np.ndarray, plan: _AliasPlan) -> np.ndarray:
 
 
 def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
-             record: tuple[str, ...] = RECORDS, clamps: dict[str, np.ndarray] | None = None) -> XyloTraces:
+             record: tuple[str, ...] = RECORDS, clamps: dict[str, np.ndarray] | None = None,
+             threads: int | None = None, dtype: type = np.int64) -> XyloTraces:
     """Step ``net`` over input event counts ``[T, B, Nin]`` from the reset state (zeros); keep the ``record`` ed
     fields (all by default; the others are None). ``clamps``: a dict that the (plain) run fills with bool
     ``[T, B, n]`` arrays "i", "v", "i_out", "v_out": where a saturation changed a synapse (any event of the
-    step) or the membrane update."""
+    step) or the membrane update. ``threads``: the C path's threads over the batch (default: by the amount of
+    work); the result never depends on it. ``dtype``: of the records, int64 or -- a quarter of the memory, every
+    record fits -- int16 (or int32)."""
     if path not in PATHS:
         raise InputError(f"xylo path {path!r} is not one of {', '.join(PATHS)}")
     if clamps is not None and path != "plain":
@@ -219,15 +224,18 @@ def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
     unknown = sorted(set(record) - set(RECORDS))
     if unknown:
         raise InputError(f"xylo records {', '.join(unknown)} unknown; known: {', '.join(RECORDS)}")
+    if np.dtype(dtype) not in RECORD_DTYPES:
+        raise InputError(f"xylo records: dtype {np.dtype(dtype)} is not one of "
+                         f"{', '.join(str(d) for d in RECORD_DTYPES)}")
+    if path == "c" or (path == "auto" and xylo_c.available()):
+        kept = xylo_c.run_c(net, check_counts(net, inputs), tuple(record), threads=threads, dtype=dtype)
+        return XyloTraces(**{k: kept.get(k) for k in RECORDS})  # type: ignore[arg-type]
     counts = np.minimum(check_counts(net, inputs), MAX_INPUT_EVENTS)
     T, B = counts.shape[:2]
     n, n_out = net.n_hidden, net.n_out
     w_in = effective_weights(net.weights_in, net.weight_shift_in)
     w_rec = effective_weights(net.weights_rec, net.weight_shift_rec)
     w_out = effective_weights(net.weights_out, net.weight_shift_out)[:, :, None]
-    if path == "c" or (path == "auto" and xylo_c.available()):
-        kept = xylo_c.run_c(net, counts, w_in, w_rec, w_out, tuple(record))
-        return XyloTraces(**{k: kept.get(k) for k in RECORDS})  # type: ignore[arg-type]
     parts = {k: (np.maximum(w, 0).reshape(w.shape[0], -1).astype(np.float64),
                  np.minimum(w, 0).reshape(w.shape[0], -1).astype(np.float64))
              for k, w in (("in", w_in), ("rec", w_rec), ("out", w_out))} if path != "plain" else {}
@@ -260,7 +268,8 @@ def run_xylo(net: XyloNet, inputs: np.ndarray, *, path: str = "auto",
                            ("vmem", hid.v), ("spikes_out", spikes_out), ("isyn_out", out.isyn[:, :, 0]),
                            ("vmem_out", out.v)):
             rec[key][t] = value
-    return XyloTraces(**{k: rec[k] if k in record else None for k in RECORDS})  # type: ignore[arg-type]
+    return XyloTraces(**{k: rec[k].astype(dtype, copy=False) if k in record else None  # type: ignore[arg-type]
+                         for k in RECORDS})
 
 
 def uses_xylo(qgraph: QGraph) -> bool:
