@@ -1,0 +1,114 @@
+"""The placement search's one-pass costs equal their definitions (hypothesis, random networks and tiny specs):
+
+* ``CostModel.longest`` == the binary search over ``usage`` + ``core_fits`` (the definition: the largest range
+  whose CoreUsage fits, with and without other groups already on the core), for every start and assignment;
+* ``CostModel.routes`` / ``out_axons`` == the distinct (pre, lag, destination core) rows of every synapse, by
+  ``np.unique`` of the rows (the definition), under random core assignments;
+* ``distinct_rows`` gives the same rows through its boolean table and through its sort.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from loihi_cases import KINDS, random_loihi_qgraph
+from snncompile.backends.loihi import CoreSpec
+from snncompile.backends.loihi import cost as cost_module
+from snncompile.backends.loihi.cost import CostModel, GroupCost, distinct_rows
+from snncompile.backends.loihi.netlist import lower
+from snncompile.backends.loihi.rules import core_fits
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def searched(cm: CostModel, layer: str, start: int, base: list[GroupCost], core_of: np.ndarray) -> int:
+    """The definition: binary search of the largest fitting c over full CoreUsage evaluations."""
+    size = cm.netlist.populations[layer].size
+    room = cm.spec.neurons_per_core - sum(g.stop - g.start for g in base)
+    lo, hi = 0, max(0, min(size - start, room))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if core_fits(cm.usage(0, [*base, cm.group(layer, start, start + mid)], core_of), cm.spec):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def unique_routes(cm: CostModel, source: str, start: int, stop: int, core_of: np.ndarray) -> np.ndarray:
+    rows = [np.stack([p.pre, np.full(len(p.pre), t.lag), core_of[cm.offset[p.target] + p.post]], axis=1)
+            for p in cm.netlist.projections for t in p.taps if t.source == source]
+    if not rows:
+        return np.zeros((0, 3), np.int64)
+    r = np.concatenate(rows)
+    r = r[(r[:, 2] >= 0) & (r[:, 0] >= start) & (r[:, 0] < stop)]
+    return np.unique(r, axis=0).reshape(-1, 3)
+
+
+def small_spec(rng: np.random.Generator) -> CoreSpec:
+    """Capacities small enough that every resource binds somewhere (even one neuron may not fit)."""
+    return CoreSpec(name="small", neurons_per_core=int(rng.integers(1, 13)), input_axons=int(rng.integers(1, 120)),
+                    output_axons=int(rng.integers(1, 40)), synaptic_memory_bits=int(rng.integers(1, 48)) * 256,
+                    cores_per_chip=4)
+
+
+def random_assignment(cm: CostModel, rng: np.random.Generator) -> np.ndarray:
+    core_of = rng.integers(-1, 4, cm.total_neurons)
+    return core_of if rng.random() < 0.8 else np.full(cm.total_neurons, -1, np.int64)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10**6), kind=st.sampled_from(KINDS), spec_seed=st.integers(0, 10**6))
+def test_longest_equals_the_binary_search(seed: int, kind: str, spec_seed: int) -> None:
+    graph, _ = random_loihi_qgraph(seed, kind)
+    rng = np.random.default_rng(spec_seed)
+    cm = CostModel(lower(graph), small_spec(rng))
+    core_of = random_assignment(cm, rng)
+    for layer in cm.layers:
+        size = cm.netlist.populations[layer].size
+        others = [g for g in cm.layers if g != layer]
+        for start in range(size):
+            bases: list[list[GroupCost]] = [[]]
+            if others:
+                other = others[int(rng.integers(len(others)))]
+                n = cm.netlist.populations[other].size
+                a = int(rng.integers(n))
+                bases.append([cm.group(other, a, int(rng.integers(a + 1, n + 1)))])
+            if start > 0:  # the same layer's earlier neurons on the core (shared axons)
+                bases.append([cm.group(layer, 0, int(rng.integers(1, start + 1)))])
+            for base in bases:
+                assert cm.longest(layer, start, base, core_of) == searched(cm, layer, start, base, core_of), \
+                    (layer, start, [(g.layer, g.start, g.stop) for g in base])
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10**6), kind=st.sampled_from(KINDS), spec_seed=st.integers(0, 10**6))
+def test_routes_and_out_axons_equal_the_distinct_rows(seed: int, kind: str, spec_seed: int) -> None:
+    graph, _ = random_loihi_qgraph(seed, kind)
+    rng = np.random.default_rng(spec_seed)
+    cm = CostModel(lower(graph), small_spec(rng))
+    for _ in range(3):
+        core_of = random_assignment(cm, rng)
+        for name, pop in cm.netlist.populations.items():
+            a = int(rng.integers(pop.size + 1))
+            b = int(rng.integers(a, pop.size + 1))
+            for start, stop in ((0, pop.size), (a, b)):
+                want = unique_routes(cm, name, start, stop, core_of)
+                assert cm.routes(name, start, stop, core_of).tolist() == want.tolist(), (name, start, stop)
+                if not pop.is_input:
+                    assert cm.out_axons(name, start, stop, core_of) == len(want)
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 2), st.integers(0, 5)), max_size=60))
+def test_distinct_rows_table_and_sort_agree(rows: list[tuple[int, int, int]]) -> None:
+    arr = np.asarray(rows, np.int64).reshape(-1, 3)
+    cols = [[arr[:, 0]], [arr[:, 1]], [arr[:, 2]]]
+    want = np.unique(arr, axis=0).reshape(-1, 3).tolist()
+    assert distinct_rows(*cols, (10, 3, 6)).tolist() == want
+    limit = cost_module.TABLE_LIMIT
+    try:
+        cost_module.TABLE_LIMIT = 0  # force the sort
+        assert distinct_rows(*cols, (10, 3, 6)).tolist() == want
+    finally:
+        cost_module.TABLE_LIMIT = limit
