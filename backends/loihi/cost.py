@@ -29,6 +29,7 @@ from .netlist import Netlist, Projection
 from .rules import CoreUsage, check_weight_bits
 from .spec import CoreSpec
 
+RUN_LIMIT = 4096  # runs of targets on one core before _marked_rows marks per synapse
 TABLE_LIMIT = 1 << 26  # entries of the boolean (pre, lag, core) table before distinct_rows sorts instead
 
 
@@ -207,19 +208,42 @@ class CostModel:
         if self._routes_for is not core_of:
             self._routes_for, self._route_table, self._out_prefix = core_of, {}, {}
         if source not in self._route_table:
-            pre, lag, core = [], [], []
-            for proj in self.netlist.projections:
-                for tap in proj.taps:
-                    if tap.source == source:
-                        dest = core_of[self.offset[proj.target] + proj.post]
-                        keep = dest >= 0
-                        pre.append(np.asarray(proj.pre, np.int64)[keep])
-                        lag.append(np.full(int(keep.sum()), tap.lag, np.int64))
-                        core.append(dest[keep])
             size = self.netlist.populations[source].size
-            n_cores = int(core_of.max(initial=-1)) + 1
-            self._route_table[source] = distinct_rows(pre, lag, core, (size, self.max_lag + 1, n_cores))
+            shape = (size, self.max_lag + 1, int(core_of.max(initial=-1)) + 1)
+            taps = [(p, t.lag) for p in self.netlist.projections for t in p.taps if t.source == source]
+            if int(np.prod(shape, dtype=np.int64)) <= TABLE_LIMIT:
+                self._route_table[source] = self._marked_rows(taps, core_of, shape)
+            else:
+                pre, lag, core = [], [], []
+                for proj, tap_lag in taps:
+                    dest = core_of[self.offset[proj.target] + proj.post]
+                    keep = dest >= 0
+                    pre.append(np.asarray(proj.pre, np.int64)[keep])
+                    lag.append(np.full(int(keep.sum()), tap_lag, np.int64))
+                    core.append(dest[keep])
+                self._route_table[source] = distinct_rows(pre, lag, core, shape)
         return self._route_table[source]
+
+    def _marked_rows(self, taps: list[tuple[Projection, int]], core_of: np.ndarray, shape: tuple[int, int, int]
+                     ) -> np.ndarray:
+        """:func:`distinct_rows` by marking the boolean table one run of targets on one core at a time (synapses
+        are sorted by target, so a run's sources are one slice: no per-synapse index arithmetic)."""
+        seen = np.zeros(shape, bool)
+        for proj, lag in taps:
+            size = self.netlist.populations[proj.target].size
+            dest = core_of[self.offset[proj.target]:self.offset[proj.target] + size]
+            cuts = np.flatnonzero(np.diff(dest)) + 1
+            if len(cuts) > RUN_LIMIT:  # scattered assignment: mark per synapse
+                d = dest[proj.post]
+                keep = d >= 0
+                seen[proj.pre[keep], lag, d[keep]] = True
+                continue
+            bounds = np.searchsorted(proj.post, np.concatenate([[0], cuts, [size]]))
+            for a, b, core in zip(bounds[:-1].tolist(), bounds[1:].tolist(), dest[np.concatenate([[0], cuts])].tolist(),
+                                  strict=True):
+                if core >= 0 and b > a:
+                    seen[proj.pre[a:b], lag, core] = True
+        return np.argwhere(seen).astype(np.int64)
 
     def routes(self, source: str, start: int, stop: int, core_of: np.ndarray) -> np.ndarray:
         """Distinct (pre, lag, destination core) rows for neurons start..stop-1 of ``source``, sorted.

@@ -82,7 +82,11 @@ Placement = list[list[GroupCost]]
 
 
 def _fits(cm: CostModel, groups: list[GroupCost], estimate: np.ndarray) -> bool:
-    return core_fits(cm.usage(0, groups, estimate), cm.spec)
+    spec = cm.spec  # neurons and memory first: they are sums, the axons a union
+    if sum(g.stop - g.start for g in groups) > spec.neurons_per_core or \
+            sum(g.memory_bits for g in groups) > spec.synaptic_memory_bits:
+        return False
+    return core_fits(cm.usage(0, groups, estimate), spec)
 
 
 def _longest(cm: CostModel, layer: str, start: int, base: list[GroupCost], estimate: np.ndarray) -> int:
