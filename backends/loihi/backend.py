@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from snncompile.atomic import write_dir
-from snncompile.errors import InputError, QuantizationError, UnsupportedNodeError
+from snncompile.errors import QuantizationError, UnsupportedNodeError
 from snncompile.quant.qnodes import QGraph, QNeuron
 
 from . import mapfile

@@ -300,9 +300,10 @@ class _Run:
                     out[:, pos] = self.sent(s)[t - lg][:, column[pos]]
         return out
 
-    def component(self, comp: list[int]) -> None:
-        """Simulate the blocks ``comp`` (one strongly connected component) for every step."""
-        inside = set(comp)
+    def component(self, comp: list[int], wave: bool = False) -> None:
+        """Simulate the blocks ``comp`` for every step: one strongly connected component, or (``wave``) blocks
+        with no sender among them, whose compartments then step as one array."""
+        inside = set() if wave else set(comp)
         internal: dict[tuple[int, int], np.ndarray] = {}
         for b in comp:
             for j, inp in enumerate(self.blocks[b].inputs):
@@ -312,25 +313,40 @@ class _Run:
                     self.accumulate_all(inp, ext, self.acc[b][j])
                 if mine.any():
                     internal[(b, j)] = np.flatnonzero(mine)
-        states = {b: (self.blocks[b].regs["u0"][None].repeat(self.B, 0), self.blocks[b].regs["v0"][None]
-                      .repeat(self.B, 0)) for b in comp}
-        dendrite = {b: None if internal else self._dendrite(b) for b in comp}
+        if not internal:  # every input known: the compartments of all blocks step together
+            self._step([self.blocks[b] for b in comp], comp, np.concatenate([self._dendrite(b) for b in comp], 2))
+            return
         for t in range(self.T):
             for b in comp:
-                blk = self.blocks[b]
-                a_in = dendrite[b][t] if dendrite[b] is not None else self._dendrite_at(b, t)
-                u, v = states[b]
-                r = blk.regs
-                u = _rtz_decay(u, 4096 - (r["du"] + 1)) + (a_in << 6)
-                u = np.where(u > _HALF, u - _FULL, np.where(u <= -_HALF, u + _FULL, u))
-                v = np.clip(_rtz_decay(v, 4096 - r["dv"]) + u + r["bias"], -(_HALF - 1), _HALF - 1)
-                s = v > (r["vth"] << 6)
-                v = np.where(s, 0, v)
-                states[b] = (u, v)
-                self.spikes[b][t], self.u[b][t], self.v[b][t] = s, u, v
+                self._step([self.blocks[b]], [b], self._dendrite_at(b, t)[None], t)
             for (b, j), rows in internal.items():
                 inp = self.blocks[b].inputs[j]
                 self.acc[b][j][t] += inp.product(self.arrived(inp, rows, t), rows)
+
+    def _step(self, blocks: list[_Block], ids: list[int], a_in: np.ndarray, t0: int = 0) -> None:
+        """The compartment update of ``blocks`` (concatenated) for steps t0 .. t0 + len(a_in) - 1, from the state
+        after step t0 - 1 (the initial u0, v0 at t0 = 0)."""
+        r = {f: np.concatenate([blk.regs[f] for blk in blocks]) for f in ("du", "dv", "vth", "bias")}
+        if t0 == 0:
+            u = np.concatenate([blk.regs["u0"] for blk in blocks])[None].repeat(self.B, 0)
+            v = np.concatenate([blk.regs["v0"] for blk in blocks])[None].repeat(self.B, 0)
+        else:
+            u = np.concatenate([self.u[b][t0 - 1] for b in ids], 1)
+            v = np.concatenate([self.v[b][t0 - 1] for b in ids], 1)
+        fu, fv, th = 4096 - (r["du"] + 1), 4096 - r["dv"], r["vth"] << 6
+        rec = {k: np.zeros(a_in.shape, np.int64) for k in ("s", "u", "v")}
+        for k in range(len(a_in)):
+            u = _rtz_decay(u, fu) + (a_in[k] << 6)
+            u = np.where(u > _HALF, u - _FULL, np.where(u <= -_HALF, u + _FULL, u))
+            v = np.clip(_rtz_decay(v, fv) + u + r["bias"], -(_HALF - 1), _HALF - 1)
+            s = v > th
+            v = np.where(s, 0, v)
+            rec["s"][k], rec["u"][k], rec["v"][k] = s, u, v
+        steps, a = slice(t0, t0 + len(a_in)), 0
+        for b, blk in zip(ids, blocks, strict=True):
+            cols = slice(a, a + blk.n)
+            self.spikes[b][steps], self.u[b][steps], self.v[b][steps] = (rec[k][:, :, cols] for k in "suv")
+            a += blk.n
 
     def _dendrite(self, b: int) -> np.ndarray:
         """a_in of block b for every step, from its complete accumulators."""
@@ -356,9 +372,30 @@ def simulate(mapping: tuple[Mapping[str, Any], Mapping[str, np.ndarray]],
     blocks = _blocks(index, arrays)
     run = _Run(index, blocks, data)
     with _one_blas_thread():
-        for comp in _components(blocks):
-            run.component(comp)
+        for comp, wave in _waves(blocks, _components(blocks)):
+            run.component(comp, wave)
     return _traces(index, data, run)
+
+
+def _waves(blocks: list[_Block], components: list[list[int]]) -> list[tuple[list[int], bool]]:
+    """The components in order, consecutive single blocks that neither feed each other nor themselves joined
+    into one wave (``True``): a layer's blocks step as one array."""
+    out: list[tuple[list[int], bool]] = []
+    wave: list[int] = []
+    for comp in components:
+        senders = {int(s) for inp in blocks[comp[0]].inputs for s in np.unique(inp.sender[inp.sender >= 0])}
+        simple = len(comp) == 1 and comp[0] not in senders
+        if simple and not senders & set(wave):
+            wave.append(comp[0])
+            continue
+        if wave:
+            out.append((wave, True))
+        wave = [comp[0]] if simple else []
+        if not simple:
+            out.append((comp, False))
+    if wave:
+        out.append((wave, True))
+    return out
 
 
 def _one_blas_thread() -> AbstractContextManager[Any]:

@@ -116,15 +116,19 @@ class CostModel:
 
     def _pre_table(self, proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(sorted keys pre * W + post, their posts, the distinct sources, W) of ``proj``: any neuron range's
-        synapse lists are then two binary searches per source (:meth:`range_lists`), not a sort of the range."""
+        synapse lists are then two binary searches per source (:meth:`range_lists`), not a sort of the range.
+        Keys, posts and sources share one integer type (int32 when the keys fit), so searches never convert."""
         width = int(proj.post.max(initial=-1)) + 2
         pre = np.asarray(proj.pre, np.int64)
+        counts = np.bincount(pre) if pre.size else np.zeros(0, np.int64)
+        pres = np.flatnonzero(counts)
         # synapses are sorted by (post, pre): a stable sort by pre alone sorts by (pre, post); as uint16 numpy
         # sorts it by radix in linear time
-        small = pre.size == 0 or int(pre.max()) < (1 << 16)
-        order = np.argsort(pre.astype(np.uint16) if small else pre, kind="stable")
-        keys = pre[order] * width + np.asarray(proj.post, np.int64)[order]
-        return keys, np.asarray(proj.post, np.int64)[order], np.unique(pre), width
+        order = np.argsort(pre.astype(np.uint16) if len(counts) <= (1 << 16) else pre, kind="stable")
+        dtype = np.int32 if len(counts) * width < (1 << 31) else np.int64
+        posts = np.asarray(proj.post)[order].astype(dtype)
+        keys = np.repeat((pres * width).astype(dtype), counts[pres]) + posts
+        return keys, posts, pres.astype(dtype), width
 
     def range_lists(self, proj: Projection, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sources, synapse counts, memory bits) of the lists of ``proj`` into neurons start..stop-1: the numbers
@@ -140,7 +144,7 @@ class CostModel:
         bits_syn = self.weight_bits[proj.name] + int(proj.delay - 1).bit_length()
         dense_bits = block_bits(span, bits_syn, self.spec)
         sparse_bits = block_bits(count, bits_syn + index_bits(span, self.spec), self.spec)
-        return pres[has], count, np.minimum(dense_bits, sparse_bits)
+        return pres[has].astype(np.int64), count, np.minimum(dense_bits, sparse_bits)
 
     # -- synapse lists and memory -------------------------------------------------------------------------------------
     def sliced(self, proj: Projection, start: int, stop: int) -> slice:
@@ -306,7 +310,7 @@ class CostModel:
             hi = np.searchsorted(keys, pres * width + min(stop, width - 1), side="left")
             count = hi - lo
             has = count > 0
-            lo, count, pre = lo[has], count[has], pres[has]
+            lo, count, pre = lo[has], count[has], pres[has].astype(np.int64)
             head = np.cumsum(count) - count  # where each list starts among the gathered synapses
             rank = np.arange(int(count.sum())) - np.repeat(head, count)
             post = posts[np.repeat(lo, count) + rank]  # the lists' synapses, by source, targets ascending

@@ -65,7 +65,9 @@ def offsets(counts: list[int]) -> np.ndarray:
 def to_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     """The arrays as one uncompressed .npz (zip of .npy files)."""
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v, np.int64) if k.endswith("_offsets") else narrow(v) for k, v in arrays.items()})
+    stored: dict[str, Any] = {k: np.asarray(v, np.int64) if k.endswith("_offsets") else narrow(v)
+                              for k, v in arrays.items()}
+    np.savez(buf, **stored)
     return buf.getvalue()
 
 

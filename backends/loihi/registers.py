@@ -77,7 +77,7 @@ def lava_weights(weights: np.ndarray, num_weight_bits: int = 8, sign_mode: str |
     if not isinstance(num_weight_bits, (int, np.integer)) or not 1 <= num_weight_bits <= WEIGHT_BITS:
         raise QuantizationError(f"lava_weights: num_weight_bits {num_weight_bits!r} is outside 1..{WEIGHT_BITS}")
     mode = _sign_mode(sign_mode, w)
-    w = w.astype(np.int64)
+    w = w.astype(np.int64, copy=False)  # not changed in place below
     if mode == "inhibitory":
         w = -w
     lo = -(1 << WEIGHT_BITS) if mode == "mixed" else 0
@@ -104,13 +104,24 @@ def weight_mantissa_error(weights: np.ndarray) -> tuple[tuple[int, ...], int, st
 
 
 def num_weight_bits(weights: np.ndarray) -> int:
-    """The smallest Lava ``num_weight_bits`` (1..8) that leaves valid weights unchanged."""
+    """The smallest Lava ``num_weight_bits`` (1..8) that leaves valid weights unchanged (8 when none does).
+
+    In one pass instead of one :func:`lava_weights` per width: with b bits Lava clips and then clears the lowest
+    ``k = 8 - b + (1 if mixed)`` bits, which leaves the weights unchanged iff they lie in the clip range and all
+    have k trailing zero bits (of the magnitude; a two's complement value has the same trailing zeros), i.e.
+    ``b = 8 + mixed - z`` for z the trailing zeros of the OR of all weights.
+    """
     w = np.asarray(weights, np.int64)
     mode = sign_mode_of(w)
-    for bits in range(1, WEIGHT_BITS + 1):
-        if np.array_equal(lava_weights(w, bits, mode), w):
-            return bits
-    return WEIGHT_BITS
+    lo, hi = {"mixed": (-(1 << WEIGHT_BITS), (1 << WEIGHT_BITS) - 1), "excitatory": (0, (1 << WEIGHT_BITS) - 1),
+              "inhibitory": (1 - (1 << WEIGHT_BITS), 0)}[mode]
+    if w.size and (int(w.min()) < lo or int(w.max()) > hi):
+        return WEIGHT_BITS
+    bits = int(np.bitwise_or.reduce(w, axis=None)) if w.size else 0
+    if bits == 0:
+        return 1
+    zeros = (bits & -bits).bit_length() - 1
+    return min(WEIGHT_BITS, max(1, WEIGHT_BITS + (mode == "mixed") - zeros))
 
 
 def split_bias(bias: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

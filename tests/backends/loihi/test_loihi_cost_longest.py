@@ -17,6 +17,7 @@ from snncompile.backends.loihi import CoreSpec
 from snncompile.backends.loihi import cost as cost_module
 from snncompile.backends.loihi.cost import CostModel, GroupCost, distinct_rows
 from snncompile.backends.loihi.netlist import lower
+from snncompile.backends.loihi.registers import lava_weights, num_weight_bits, sign_mode_of
 from snncompile.backends.loihi.rules import core_fits
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,3 +113,16 @@ def test_distinct_rows_table_and_sort_agree(rows: list[tuple[int, int, int]]) ->
         assert distinct_rows(*cols, (10, 3, 6)).tolist() == want
     finally:
         cost_module.TABLE_LIMIT = limit
+
+
+def num_weight_bits_by_trial(w: np.ndarray) -> int:
+    """The definition: the smallest width whose lava_weights leaves the weights unchanged, else 8."""
+    mode = sign_mode_of(w)
+    return next((b for b in range(1, 9) if np.array_equal(lava_weights(w, b, mode), w)), 8)
+
+
+@given(st.lists(st.integers(-300, 300), min_size=0, max_size=12), st.integers(0, 8), st.sampled_from([1, -1, 0]))
+def test_num_weight_bits_in_one_pass_equals_the_trials(values: list[int], shift: int, sign: int) -> None:
+    w = np.asarray(values, np.int64) << shift
+    w = np.abs(w) * sign if sign else w  # excitatory, inhibitory or as drawn
+    assert num_weight_bits(w) == num_weight_bits_by_trial(w), w.tolist()
