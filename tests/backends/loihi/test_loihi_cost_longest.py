@@ -4,7 +4,8 @@
   whose CoreUsage fits, with and without other groups already on the core), for every start and assignment;
 * ``CostModel.routes`` / ``out_axons`` == the distinct (pre, lag, destination core) rows of every synapse, by
   ``np.unique`` of the rows (the definition), under random core assignments;
-* ``distinct_rows`` gives the same rows through its boolean table and through its sort.
+* ``distinct_rows`` gives the same rows through its boolean table and through its sort;
+* ``num_weight_bits`` (one pass) == the smallest width whose ``lava_weights`` leaves the weights unchanged.
 """
 
 from __future__ import annotations
