@@ -338,7 +338,7 @@ class _Run:
         for k in range(len(a_in)):
             u = _rtz_decay(u, fu) + (a_in[k] << 6)
             u = np.where(u > _HALF, u - _FULL, np.where(u <= -_HALF, u + _FULL, u))
-            v = np.clip(_rtz_decay(v, fv) + u + r["bias"], -(_HALF - 1), _HALF - 1)
+            v = np.minimum(np.maximum(_rtz_decay(v, fv) + u + r["bias"], -(_HALF - 1)), _HALF - 1)
             s = v > th
             v = np.where(s, 0, v)
             rec["s"][k], rec["u"][k], rec["v"][k] = s, u, v

@@ -113,6 +113,7 @@ class CostModel:
         self._route_table: dict[str, np.ndarray] = {}
         self._out_prefix: dict[str, np.ndarray] = {}
         self._memory_floor = {name: self._floor_prefix(name) for name in self.layers}
+        self._tables: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def _pre_table(self, proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(sorted keys pre * W + post, their posts, the distinct sources, W) of ``proj``: any neuron range's
@@ -283,6 +284,18 @@ class CostModel:
             floor += len(proj.taps) * bits * np.bincount(proj.post, minlength=size)
         return np.concatenate([[0], np.cumsum(floor)])
 
+    def _list_cost_table(self, proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A list's cost as tables over its span and count, both at most neurons_per_core inside one core: (dense
+        [span], sparse [index width level, count], the level of every span) -- block_bits and index_bits once."""
+        if proj.name not in self._tables:
+            n = np.arange(self.spec.neurons_per_core + 1, dtype=np.int64)
+            bits_syn = self.weight_bits[proj.name] + int(proj.delay - 1).bit_length()
+            widths = np.unique(index_bits(n, self.spec))
+            sparse = np.stack([block_bits(n, bits_syn + int(w), self.spec) for w in widths])
+            level = np.searchsorted(widths, index_bits(n, self.spec))
+            self._tables[proj.name] = (block_bits(n, bits_syn, self.spec), sparse, level)
+        return self._tables[proj.name]
+
     def longest(self, layer: str, start: int, base: list[GroupCost], core_of: np.ndarray) -> int:
         """The largest c such that ``base`` plus neurons start..start+c-1 of ``layer`` fit one core (0 if none).
 
@@ -315,9 +328,8 @@ class CostModel:
             rank = np.arange(int(count.sum())) - np.repeat(head, count)
             post = posts[np.repeat(lo, count) + rank]  # the lists' synapses, by source, targets ascending
             span = post - np.repeat(posts[lo], count) + 1
-            bits_syn = self.weight_bits[proj.name] + int(proj.delay - 1).bit_length()
-            cost = np.minimum(block_bits(span, bits_syn, spec),
-                              block_bits(rank + 1, bits_syn + index_bits(span, spec), spec))
+            dense_tab, sparse_tab, level = self._list_cost_table(proj)
+            cost = np.minimum(dense_tab[span], sparse_tab[level[span], rank + 1])
             added = cost - np.concatenate([[0], cost[:-1]])
             added[head] = cost[head]
             memory += len(proj.taps) * np.bincount(post - start, weights=added, minlength=room)

@@ -131,8 +131,8 @@ def lower_neuron(name: str, node: Node, qgraph: QGraph) -> Part:
 def dense_synapses(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pre, post, w) of the nonzero entries of weight[post, pre], sorted by (post, pre)."""
     flat = np.flatnonzero(weight).astype(np.int64, copy=False)
-    post, pre = np.divmod(flat, weight.shape[1])
-    return pre, post, weight.reshape(-1)[flat].astype(np.int64, copy=False)
+    post = np.repeat(np.arange(weight.shape[0], dtype=np.int64), np.count_nonzero(weight, axis=1))
+    return flat - post * weight.shape[1], post, weight.reshape(-1)[flat].astype(np.int64, copy=False)
 
 
 def conv_synapses(weight: np.ndarray, in_shape: tuple[int, ...], out_shape: tuple[int, ...],

@@ -87,12 +87,22 @@ def lava_weights(weights: np.ndarray, num_weight_bits: int = 8, sign_mode: str |
     return -w if mode == "inhibitory" else w
 
 
+def _clip_range(mode: str) -> tuple[int, int]:
+    """The weights :func:`lava_weights` leaves unclipped under ``mode``."""
+    top = (1 << WEIGHT_BITS) - 1
+    return {"mixed": (-(1 << WEIGHT_BITS), top), "excitatory": (0, top), "inhibitory": (-top, 0)}[mode]
+
+
 def weight_mantissa_error(weights: np.ndarray) -> tuple[tuple[int, ...], int, str] | None:
     """None when Lava keeps ``weights`` unchanged (8 bits, its own sign mode); else (index, value, rule)."""
     w = np.asarray(weights, np.int64)
     if w.size == 0:
         return None
     mode = sign_mode_of(w)
+    lo, hi = _clip_range(mode)
+    odd = mode == "mixed" and int(np.bitwise_or.reduce(w, axis=None)) & 1
+    if lo <= int(w.min()) and int(w.max()) <= hi and not odd:
+        return None  # lava_weights keeps w: inside the clip range, and even when mixed (three reductions, no copy)
     bad = lava_weights(w, WEIGHT_BITS, mode) != w
     if not bad.any():
         return None
@@ -113,8 +123,7 @@ def num_weight_bits(weights: np.ndarray) -> int:
     """
     w = np.asarray(weights, np.int64)
     mode = sign_mode_of(w)
-    lo, hi = {"mixed": (-(1 << WEIGHT_BITS), (1 << WEIGHT_BITS) - 1), "excitatory": (0, (1 << WEIGHT_BITS) - 1),
-              "inhibitory": (1 - (1 << WEIGHT_BITS), 0)}[mode]
+    lo, hi = _clip_range(mode)
     if w.size and (int(w.min()) < lo or int(w.max()) > hi):
         return WEIGHT_BITS
     bits = int(np.bitwise_or.reduce(w, axis=None)) if w.size else 0

@@ -18,7 +18,7 @@ from snncompile.backends.loihi import CoreSpec
 from snncompile.backends.loihi import cost as cost_module
 from snncompile.backends.loihi.cost import CostModel, GroupCost, distinct_rows
 from snncompile.backends.loihi.netlist import lower
-from snncompile.backends.loihi.registers import lava_weights, num_weight_bits, sign_mode_of
+from snncompile.backends.loihi.registers import lava_weights, num_weight_bits, sign_mode_of, weight_mantissa_error
 from snncompile.backends.loihi.rules import core_fits
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -127,3 +127,11 @@ def test_num_weight_bits_in_one_pass_equals_the_trials(values: list[int], shift:
     w = np.asarray(values, np.int64) << shift
     w = np.abs(w) * sign if sign else w  # excitatory, inhibitory or as drawn
     assert num_weight_bits(w) == num_weight_bits_by_trial(w), w.tolist()
+
+
+@given(st.lists(st.integers(-300, 300), min_size=1, max_size=12), st.sampled_from([1, -1, 0]))
+def test_weight_mantissa_error_fast_path_equals_the_definition(values: list[int], sign: int) -> None:
+    w = np.asarray(values, np.int64)
+    w = np.abs(w) * sign if sign else w
+    kept = bool(np.array_equal(lava_weights(w, 8, sign_mode_of(w)), w))
+    assert (weight_mantissa_error(w) is None) == kept, w.tolist()
