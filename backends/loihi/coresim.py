@@ -59,6 +59,14 @@ def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
     return acc << exp if exp >= 0 else acc >> (-exp)
 
 
+def _shift_inplace(acc: np.ndarray, exp: int) -> np.ndarray:
+    if exp >= 0:
+        acc <<= exp
+    else:
+        acc >>= -exp
+    return acc
+
+
 @dataclass
 class _Input:
     """One projection's synapses into a block: row r is an input axon fed by ``sender[r]`` (a block id, or
@@ -253,11 +261,20 @@ class _Run:
     def __init__(self, index: Mapping[str, Any], blocks: list[_Block], data: dict[str, np.ndarray]) -> None:
         self.blocks, self.T, self.B = blocks, *next(iter(data.values())).shape[:2]
         self.host = {-1 - i: data[p["name"]] for i, p in enumerate(index["populations"]) if p["kind"] == "host"}
-        shape = [(self.T, self.B, b.n) for b in blocks]
-        self.spikes = [np.zeros(sh, np.int64) for sh in shape]
-        self.u = [np.zeros(sh, np.int64) for sh in shape]
-        self.v = [np.zeros(sh, np.int64) for sh in shape]
-        self.acc = [[np.zeros(sh, np.int64) for _ in b.inputs] for b, sh in zip(blocks, shape, strict=True)]
+        # every block's records are views into its population's traces, and its accumulators into its projection's
+        # [T, B, target] array (one copy of each trace, not one per block and another for the result)
+        sizes = {p["name"]: int(np.prod(p["shape"], dtype=np.int64)) for p in index["populations"]}
+        self.population = {name: {k: np.zeros((self.T, self.B, sizes[name]), np.int64) for k in ("out", "i", "v")}
+                           for name in {b.population for b in blocks}}
+        targets = {i: p["target"] for i, p in enumerate(index["projections"])}
+        self.projection = {i: np.zeros((self.T, self.B, sizes[targets[i]]), np.int64)
+                           for i in sorted({inp.projection for b in blocks for inp in b.inputs})}
+        cols = [slice(b.start, b.start + b.n) for b in blocks]
+        self.spikes = [self.population[b.population]["out"][:, :, c] for b, c in zip(blocks, cols, strict=True)]
+        self.u = [self.population[b.population]["i"][:, :, c] for b, c in zip(blocks, cols, strict=True)]
+        self.v = [self.population[b.population]["v"][:, :, c] for b, c in zip(blocks, cols, strict=True)]
+        self.acc = [[self.projection[inp.projection][:, :, c] for inp in b.inputs]
+                    for b, c in zip(blocks, cols, strict=True)]
         self._sent: dict[tuple[int, str], np.ndarray] = {}
 
     def sent(self, sender: int) -> np.ndarray:
@@ -268,7 +285,7 @@ class _Run:
         key = (sender, np.dtype(dtype).str)
         if key not in self._sent:
             x = self.sent(sender)
-            self._sent[key] = x.reshape(self.T * self.B, x.shape[2]).astype(dtype)
+            self._sent[key] = x.astype(dtype, order="C").reshape(self.T * self.B, x.shape[2])
         return self._sent[key]
 
     def accumulate_all(self, inp: _Input, rows: np.ndarray, acc: np.ndarray) -> None:
@@ -418,23 +435,14 @@ def _traces(index: Mapping[str, Any], data: dict[str, np.ndarray], run: _Run) ->
         if node["kind"] == "input":
             traces[name] = {"out": data[name].reshape(T, B, *node["shape"])}
         elif node["kind"] == "neuron":
-            traces[name] = {k: np.zeros((T, B, size[name]), np.int64) for k in ("out", "i", "v")}
-    first: dict[str, int] = {}
-    for p_idx, p in enumerate(index["projections"]):
-        first.setdefault(p["weights"], p_idx)
-        if first[p["weights"]] == p_idx:
-            traces[p["weights"]] = {"out": np.zeros((T, B, size[p["weights"]]), np.int64)}
-    by_projection = {p_idx: weights for weights, p_idx in first.items()}
-    for b, blk in enumerate(run.blocks):
-        sl = slice(blk.start, blk.start + blk.n)
-        rec = traces[blk.population]
-        rec["out"][:, :, sl], rec["i"][:, :, sl], rec["v"][:, :, sl] = run.spikes[b], run.u[b], run.v[b]
-        for inp, acc in zip(blk.inputs, run.acc[b], strict=True):
-            if inp.projection in by_projection:
-                traces[by_projection[inp.projection]]["out"][:, :, sl] = _shift(acc, inp.exp)
-    for name, node in nodes.items():
-        if node["kind"] in ("neuron", "weights"):
-            traces[name] = {k: a.reshape(T, B, *node["shape"]) for k, a in traces[name].items()}
+            rec = run.population.get(name) or {k: np.zeros((T, B, size[name]), np.int64) for k in ("out", "i", "v")}
+            traces[name] = {k: rec[k].reshape(T, B, *node["shape"]) for k in ("out", "i", "v")}
+    for p_idx, p in enumerate(index["projections"]):  # a weight node's trace: its first projection's output
+        if p["weights"] not in traces:
+            acc = run.projection.get(p_idx)
+            out = (np.zeros((T, B, size[p["weights"]]), np.int64) if acc is None
+                   else _shift_inplace(acc, p["weight_exp"]))
+            traces[p["weights"]] = {"out": out.reshape(T, B, *nodes[p["weights"]]["shape"])}
 
     def passed(name: str) -> np.ndarray:
         """A pass-through node: the sum of its inputs (a recurrent input one step late, zeros at t=0)."""
