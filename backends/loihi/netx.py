@@ -108,10 +108,10 @@ def _effective_weights(p: Projection, n_in: int, n_out: int) -> np.ndarray:
     if n_in * n_out > MAX_DENSE_ENTRIES:
         raise _fail("netx_size", f"node '{p.weights}': a dense matrix of {n_out} x {n_in} entries (at most "
                                  f"{MAX_DENSE_ENTRIES} are written)")
-    eff = p.weight.astype(np.int64)
-    if p.weight_exp >= 0:
+    eff = np.asarray(p.weight, np.int64)  # not changed in place: the shifts below make new arrays
+    if p.weight_exp > 0:
         eff = eff << p.weight_exp
-    else:
+    elif p.weight_exp < 0:
         k = -p.weight_exp
         if np.any(eff % (1 << k)):
             i = int(np.argmax(eff % (1 << k) != 0))
