@@ -5,7 +5,8 @@
 * ``CostModel.routes`` / ``out_axons`` == the distinct (pre, lag, destination core) rows of every synapse, by
   ``np.unique`` of the rows (the definition), under random core assignments;
 * ``distinct_rows`` gives the same rows through its boolean table and through its sort;
-* ``num_weight_bits`` (one pass) == the smallest width whose ``lava_weights`` leaves the weights unchanged.
+* ``num_weight_bits`` (one pass) == the smallest width whose ``lava_weights`` leaves the weights unchanged;
+* ``weight_mantissa_error``'s reductions and the encoder's in-place ``_mantissas`` == their definitions.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from loihi_cases import KINDS, random_loihi_qgraph
 from snncompile.backends.loihi import CoreSpec
 from snncompile.backends.loihi import cost as cost_module
 from snncompile.backends.loihi.cost import CostModel, GroupCost, distinct_rows
+from snncompile.backends.loihi.encode import _mantissas
 from snncompile.backends.loihi.netlist import lower
 from snncompile.backends.loihi.registers import lava_weights, num_weight_bits, sign_mode_of, weight_mantissa_error
 from snncompile.backends.loihi.rules import core_fits
+
+from snncompile.quant.scales import round_half_away
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -135,3 +139,21 @@ def test_weight_mantissa_error_fast_path_equals_the_definition(values: list[int]
     w = np.abs(w) * sign if sign else w
     kept = bool(np.array_equal(lava_weights(w, 8, sign_mode_of(w)), w))
     assert (weight_mantissa_error(w) is None) == kept, w.tolist()
+
+
+def mantissas_by_definition(w: np.ndarray, mode: str, bits: int) -> np.ndarray:
+    """The definition: step * round_half_away(w / step), clipped to the mode's mantissa range (its int64 product
+    wraps beyond |w| ~ 2^55; the encoder's scales keep |w| near 256, and _mantissas saturates there instead)."""
+    step = 1 << (8 - bits + (1 if mode == "mixed" else 0))
+    q = step * round_half_away(w / step)
+    lo, hi = {"mixed": (-256, 256 - step), "excitatory": (0, 256 - step), "inhibitory": (-(256 - step), 0)}[mode]
+    return np.clip(q, lo, hi)
+
+
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.integers(-600, 600).map(lambda k: k / 2),
+                          st.sampled_from([0.5, -0.5, 1.5, -2.5, 1e12, -1e12, 0.49999999999999994])),
+                min_size=1, max_size=20),
+       st.sampled_from(["mixed", "excitatory", "inhibitory"]), st.integers(1, 8), st.booleans())
+def test_mantissas_in_place_equal_the_definition(values: list[float], mode: str, bits: int, single: bool) -> None:
+    w = np.asarray(values, np.float32 if single else np.float64)
+    assert _mantissas(w.copy(), mode, bits).tolist() == mantissas_by_definition(w, mode, bits).tolist()
