@@ -78,21 +78,26 @@ class _Input:
     sender: np.ndarray
     column: np.ndarray
     lag: np.ndarray
-    matrix: np.ndarray  # int64 [rows, n]
-    fmatrix: np.ndarray | None = None  # the exact float copy, when one exists
-
-    def __post_init__(self) -> None:
-        bound = int(np.abs(self.matrix).sum(axis=0).max(initial=0))
-        if bound < (1 << 24):
-            self.fmatrix = self.matrix.astype(np.float32)
-        elif bound < (1 << 53):
-            self.fmatrix = self.matrix.astype(np.float64)
+    weights: np.ndarray  # [rows, n]: float32 / float64 when that is exact (see above), else int64
 
     def product(self, arrived: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """int64 ``arrived @ matrix[rows]`` for 0/1 messages ``arrived`` [R, len(rows)] (exact, see above)."""
-        if self.fmatrix is None:
-            return arrived.astype(np.int64) @ self.matrix[rows]
-        return (arrived.astype(self.fmatrix.dtype) @ self.fmatrix[rows]).astype(np.int64)
+        """int64 ``arrived @ weights[rows]`` for 0/1 messages ``arrived`` [R, len(rows)] (exact, see above)."""
+        return (arrived.astype(self.weights.dtype) @ self.weights[rows]).astype(np.int64)
+
+
+def _exact_matrix(flat: np.ndarray, weight: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The matrix summing ``weight`` at the flat indices ``flat``, in the narrowest exact product type: float32 when
+    every column's absolute sum is below 2^24, float64 below 2^52 (then the float64 sums themselves are exact),
+    else int64."""
+    m = np.bincount(flat, weights=weight, minlength=shape[0] * shape[1]).reshape(shape)
+    bound = float(np.abs(m).sum(axis=0).max(initial=0.0))
+    if bound < (1 << 24):
+        return m.astype(np.float32)
+    if bound < (1 << 52):
+        return m
+    exact = np.zeros(shape[0] * shape[1], np.int64)
+    np.add.at(exact, flat, np.asarray(weight, np.int64))
+    return exact.reshape(shape)
 
 
 @dataclass
@@ -181,10 +186,9 @@ def _blocks(index: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[
             raise InputError(f"loihi mapping: core {int(list_core[lists[0]])}: a synapse list spans compartments of "
                              "two groups")
         rows, pos = np.unique(ao[list_core[lists]] + list_axon[lists], return_inverse=True)
-        matrix = np.bincount(np.repeat(pos * n, lens) + local, weights=w, minlength=len(rows) * n)
         blocks[b].inputs.append(_Input(
             p, int(projections[p]["weight_exp"]), int(projections[p]["delay"]), sender[rows], column[rows], lag[rows],
-            np.rint(matrix).astype(np.int64).reshape(len(rows), n)))
+            _exact_matrix(np.repeat(pos * n, lens) + local, w, (len(rows), n))))
     return blocks
 
 
@@ -293,8 +297,8 @@ class _Run:
         per (sender, lag), the sender's spikes [T*B, n_sender] times the rows' weights placed at their sender
         columns (one axon per source neuron and lag, so no two rows share a column)."""
         T, B = self.T, self.B
-        dtype = inp.fmatrix.dtype if inp.fmatrix is not None else np.dtype(np.int64)
-        weights = inp.fmatrix if inp.fmatrix is not None else inp.matrix
+        weights = inp.weights
+        dtype = weights.dtype
         sender, lag = inp.sender[rows], inp.lag[rows]
         for s in np.unique(sender).tolist():
             x = self.sent_2d(s, dtype)

@@ -99,3 +99,19 @@ def test_blocks_feeding_themselves_step_with_their_own_messages(seed: int) -> No
                    cores_per_chip=8)
     for spec in ("loihi1", two):
         assert first_trace_mismatch(want, BACKEND.run(graph, inputs, core_spec=spec)) == "", spec
+
+
+@pytest.mark.parametrize("scale, dtype", [(255, np.float32), (1 << 23, np.float64), (1 << 51, np.int64)])
+def test_synapse_products_pick_an_exact_type(scale: int, dtype: type) -> None:
+    """float32 only while a column's absolute weight sum stays below 2^24, float64 below 2^52, else int64; each
+    product equals the int64 one exactly."""
+    from snncompile.backends.loihi.coresim import _exact_matrix, _Input
+
+    rng = np.random.default_rng(0)
+    rows, n = 6, 4
+    w = rng.integers(-scale, scale + 1, rows * n, dtype=np.int64)
+    m = _exact_matrix(np.arange(rows * n), w.astype(np.float64) if scale < (1 << 51) else w, (rows, n))
+    assert m.dtype == dtype
+    inp = _Input(0, 0, 1, np.zeros(rows, np.int64), np.arange(rows), np.zeros(rows, np.int64), m)
+    x = rng.integers(0, 2, (50, rows))
+    assert inp.product(x).tolist() == (x @ w.reshape(rows, n)).tolist()
