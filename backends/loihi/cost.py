@@ -156,7 +156,8 @@ class CostModel:
         """The synapse lists of ``proj`` (one tap) into neurons start..stop-1."""
         sl = self.sliced(proj, start, stop)
         pre, post = proj.pre[sl], proj.post[sl]
-        order = np.argsort(pre, kind="stable")  # posts stay ascending inside each source
+        small = pre.size == 0 or int(pre.max()) < (1 << 16)  # radix sort as uint16; posts stay ascending per source
+        order = np.argsort(pre.astype(np.uint16) if small else pre, kind="stable")
         uniq, first, count = np.unique(pre[order], return_index=True, return_counts=True)
         low = post[order][first]
         span = post[order][first + count - 1] - low + 1
