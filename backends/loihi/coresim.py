@@ -42,9 +42,9 @@ import numpy as np
 
 from snncompile.errors import InputError
 
+from .coretraces import Traces, assemble, spike_inputs
 from .mapfile import entry_compartments
 
-Traces = dict[str, dict[str, np.ndarray]]
 _HALF = 1 << 23
 _FULL = 1 << 24
 NOBODY = -(1 << 40)  # the sender of an input axon no route reaches (it never receives a message)
@@ -57,14 +57,6 @@ def _rtz_decay(y: np.ndarray, factor: np.ndarray) -> np.ndarray:
 
 def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
     return acc << exp if exp >= 0 else acc >> (-exp)
-
-
-def _shift_inplace(acc: np.ndarray, exp: int) -> np.ndarray:
-    if exp >= 0:
-        acc <<= exp
-    else:
-        acc >>= -exp
-    return acc
 
 
 @dataclass
@@ -236,29 +228,6 @@ def _components(blocks: list[_Block]) -> list[list[int]]:
     return order[::-1]  # Tarjan emits sinks first
 
 
-def _inputs(index: Mapping[str, Any], inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    hosts = [p for p in index["populations"] if p["kind"] == "host"]
-    if not isinstance(inputs, Mapping):
-        if len(hosts) != 1:
-            raise InputError(f"the mapping has {len(hosts)} inputs; pass a dict of arrays")
-        inputs = {hosts[0]["name"]: inputs}
-    out, steps = {}, set()
-    for p in hosts:
-        if p["name"] not in inputs:
-            raise InputError(f"no data for input node '{p['name']}'")
-        arr = np.asarray(inputs[p["name"]])
-        if arr.ndim != len(p["shape"]) + 2 or list(arr.shape[2:]) != list(p["shape"]):
-            raise InputError(f"input '{p['name']}': data of shape {arr.shape} does not match [T, B, *{p['shape']}]")
-        as_int = np.rint(arr).astype(np.int64) if arr.dtype.kind == "f" else arr.astype(np.int64)
-        if np.any((as_int != arr) | (as_int < 0) | (as_int > 1)):
-            raise InputError(f"input '{p['name']}': values must be spikes (0 or 1)")
-        out[p["name"]] = as_int.reshape(arr.shape[0], arr.shape[1], -1)
-        steps.add(arr.shape[:2])
-    if len(steps) != 1:
-        raise InputError(f"inputs disagree on [T, B]: {sorted(steps)}")
-    return out
-
-
 class _Run:
     """The state of one simulation: every block's spikes, u, v and per-projection accumulators over [T, B]."""
 
@@ -389,13 +358,13 @@ def simulate(mapping: tuple[Mapping[str, Any], Mapping[str, np.ndarray]],
              inputs: np.ndarray | Mapping[str, np.ndarray]) -> Traces:
     """Run a mapping ((index, arrays) of :mod:`.mapfile`) on spike inputs ``[T, B, *shape]``; bitsim's traces."""
     index, arrays = mapping
-    data = _inputs(index, inputs)
+    data = spike_inputs(index, inputs)
     blocks = _blocks(index, arrays)
     run = _Run(index, blocks, data)
     with _one_blas_thread():
         for comp, wave in _waves(blocks, _components(blocks)):
             run.component(comp, wave)
-    return _traces(index, data, run)
+    return assemble(index, data, run.T, run.B, run.population, run.projection)
 
 
 def _waves(blocks: list[_Block], components: list[list[int]]) -> list[tuple[list[int], bool]]:
@@ -428,37 +397,3 @@ def _one_blas_thread() -> AbstractContextManager[Any]:
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency; without it BLAS keeps its threads
         return nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def _traces(index: Mapping[str, Any], data: dict[str, np.ndarray], run: _Run) -> Traces:
-    T, B = run.T, run.B
-    nodes = {node["name"]: node for node in index["nodes"]}
-    size = {name: int(np.prod(node["shape"], dtype=np.int64)) for name, node in nodes.items()}
-    traces: Traces = {}
-    for name, node in nodes.items():
-        if node["kind"] == "input":
-            traces[name] = {"out": data[name].reshape(T, B, *node["shape"])}
-        elif node["kind"] == "neuron":
-            rec = run.population.get(name) or {k: np.zeros((T, B, size[name]), np.int64) for k in ("out", "i", "v")}
-            traces[name] = {k: rec[k].reshape(T, B, *node["shape"]) for k in ("out", "i", "v")}
-    for p_idx, p in enumerate(index["projections"]):  # a weight node's trace: its first projection's output
-        if p["weights"] not in traces:
-            acc = run.projection.get(p_idx)
-            out = (np.zeros((T, B, size[p["weights"]]), np.int64) if acc is None
-                   else _shift_inplace(acc, p["weight_exp"]))
-            traces[p["weights"]] = {"out": out.reshape(T, B, *nodes[p["weights"]]["shape"])}
-
-    def passed(name: str) -> np.ndarray:
-        """A pass-through node: the sum of its inputs (a recurrent input one step late, zeros at t=0)."""
-        if name not in traces:
-            node = nodes[name]
-            total = np.zeros((T, B, size[name]), np.int64)
-            for pred, recurrent in node["inputs"]:
-                x = passed(pred).reshape(T, B, size[name])
-                total += np.concatenate([np.zeros_like(x[:1]), x[:-1]]) if recurrent else x
-            traces[name] = {"out": total.reshape(T, B, *node["shape"])}
-        return traces[name]["out"]
-
-    for name in nodes:
-        passed(name)
-    return {name: traces[name] for name in nodes}

@@ -114,6 +114,7 @@ class CostModel:
         self._out_prefix: dict[str, np.ndarray] = {}
         self._memory_floor = {name: self._floor_prefix(name) for name in self.layers}
         self._tables: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._longest: dict[tuple[str, int, tuple[tuple[str, int, int], ...]], int] = {}
 
     def _pre_table(self, proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(sorted keys pre * W + post, their posts, the distinct sources, W) of ``proj``: any neuron range's
@@ -303,17 +304,31 @@ class CostModel:
         Every resource only grows with the range, so this is the binary search over :meth:`usage` -- computed in
         one pass: per synapse list, the cost added by each synapse in target order (the list's cost is a function
         of its count and span), summed per target neuron and accumulated; input axons by the first target of each
-        axon not on the core yet; output axons from :meth:`out_prefix`.
+        axon not on the core yet; output axons from :meth:`out_prefix`. The part without output axons does not
+        depend on ``core_of`` and is remembered (the mapper's rounds ask again under a new assignment).
         """
+        spec = self.spec
+        base_out = sum(self.out_axons(g.layer, g.start, g.stop, core_of) for g in base)
+        if base_out > spec.output_axons:
+            return 0
+        key = (layer, start, tuple((g.layer, g.start, g.stop) for g in base))
+        if key not in self._longest:
+            self._longest[key] = self._longest_in(layer, start, base)
+        c = self._longest[key]
+        prefix = self.out_prefix(layer, core_of)  # nondecreasing: the fitting c are a prefix
+        return int(np.searchsorted(prefix[start + 1:start + c + 1], prefix[start] + spec.output_axons - base_out,
+                                   side="right"))
+
+    def _longest_in(self, layer: str, start: int, base: list[GroupCost]) -> int:
+        """:meth:`longest` by neurons, input axons and synaptic memory alone."""
         spec = self.spec
         size = self.netlist.populations[layer].size
         base_mem = sum(g.memory_bits for g in base)
-        base_out = sum(self.out_axons(g.layer, g.start, g.stop, core_of) for g in base)
         floor = self._memory_floor[layer]
         room = min(size - start, spec.neurons_per_core - sum(g.stop - g.start for g in base))
         room = min(room, int(np.searchsorted(floor, floor[start] + spec.synaptic_memory_bits - base_mem,
                                              side="right")) - 1 - start)
-        if room <= 0 or base_out > spec.output_axons:
+        if room <= 0:
             return 0
         stop = start + room
         memory = np.zeros(room, np.float64)
@@ -338,8 +353,6 @@ class CostModel:
                 axon_ids.append(self.axon_base[(tap.source, tap.lag)] + pre)
                 firsts.append(posts[lo])
         fits = np.cumsum(memory) + base_mem <= spec.synaptic_memory_bits
-        fits &= self.out_prefix(layer, core_of)[start + 1:stop + 1] - self.out_prefix(layer, core_of)[start] \
-            <= spec.output_axons - base_out
         have = np.unique(np.concatenate([g.axons for g in base])) if base else np.zeros(0, np.int64)
         if axon_ids:
             ids, first = np.concatenate(axon_ids), np.concatenate(firsts)

@@ -70,7 +70,11 @@ def test_longest_equals_the_binary_search(seed: int, kind: str, spec_seed: int) 
     graph, _ = random_loihi_qgraph(seed, kind)
     rng = np.random.default_rng(spec_seed)
     cm = CostModel(lower(graph), small_spec(rng))
-    core_of = random_assignment(cm, rng)
+    for core_of in (random_assignment(cm, rng), random_assignment(cm, rng)):  # the second reuses remembered parts
+        check_longest(cm, core_of, rng)
+
+
+def check_longest(cm: CostModel, core_of: np.ndarray, rng: np.random.Generator) -> None:
     for layer in cm.layers:
         size = cm.netlist.populations[layer].size
         others = [g for g in cm.layers if g != layer]
