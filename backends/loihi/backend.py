@@ -1,7 +1,8 @@
 """The loihi backend object (docs/loihi.md): ``check``, ``map``, ``emit`` and ``run``.
 
-The artifact folder holds ``mapping.json`` (:mod:`.tables`; everything the core simulator needs),
-``cores.csv`` (one row per core), ``cores.txt`` (the printed table) and ``summary.json``. It is written
+The artifact folder holds ``mapping.json`` + ``mapping.npz`` (:mod:`.mapfile`; everything the core simulator
+needs), ``cores.csv`` (one row per core), ``cores.txt`` (the printed table), ``summary.json`` and, when netx
+holds the network, ``network.net``. It is written
 atomically (a temporary sibling folder renamed into place); a network that does not fit raises ResourceError
 before anything is written.
 """
@@ -17,18 +18,19 @@ from typing import Any
 import numpy as np
 
 from snncompile.atomic import write_dir
-from snncompile.errors import InputError, QuantizationError, UnsupportedNodeError
+from snncompile.errors import QuantizationError, UnsupportedNodeError
 from snncompile.quant.qnodes import QGraph, QNeuron
 
+from . import mapfile
 from .coresim import Traces, simulate
+from .mapfile import ARRAYS_FILE, MAPPING_FILE
 from .mapper import LoihiMapping, map_network
 from .netlist import Netlist, lower
 from .netx import NETX_FILE, netx_bytes
 from .rules import LoihiRuleError, as_rule_error
 from .spec import CoreSpec, load_core_spec
-from .tables import FORMAT, cores_csv, format_table, mapping_tables
+from .tables import cores_csv, format_table, mapping_arrays
 
-MAPPING_FILE = "mapping.json"
 CORES_FILE = "cores.csv"
 TABLE_FILE = "cores.txt"
 SUMMARY_FILE = "summary.json"
@@ -49,17 +51,8 @@ def measured_rates(qgraph: QGraph, inputs: Inputs, golden: Mapping[str, Mapping[
 
 
 def read_mapping(artifact: str | Path) -> dict[str, Any]:
-    """mapping.json from an artifact folder (or the file itself)."""
-    path = Path(artifact)
-    if path.is_dir():
-        path = path / MAPPING_FILE
-    try:
-        tables = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"loihi: cannot read mapping '{path}' ({exc})") from None
-    if not isinstance(tables, dict) or tables.get("format") != FORMAT:
-        raise InputError(f"loihi: '{path}' is not a {FORMAT} mapping")
-    return tables
+    """The expanded per-core tables (:func:`.mapfile.expand`) of an artifact folder (or its mapping.json)."""
+    return mapfile.expand(*mapfile.read(artifact))
 
 
 @dataclass(frozen=True)
@@ -98,7 +91,8 @@ class LoihiBackend:
     def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Inputs | None = None, *,
              core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None,
              netx: str = "auto", golden: Any = None) -> dict[str, Any]:
-        """Write mapping.json, cores.csv, cores.txt, summary.json and network.net into ``out_dir`` (atomically).
+        """Write mapping.json, mapping.npz, cores.csv, cores.txt, summary.json and network.net into ``out_dir``
+        (atomically).
 
         network.net (lava-dl netx HDF5, :mod:`.netx`) is written when netx holds the network exactly; otherwise
         (``netx="auto"``) summary["netx"]["reason"] names the netx rule it breaks, or (``"required"``) that
@@ -110,35 +104,34 @@ class LoihiBackend:
         before anything is written when the network does not fit.
         """
         mapping = self.map(qgraph, core_spec=core_spec, rates=rates, inputs=inputs, golden=golden)
-        tables = mapping_tables(mapping)
+        index, arrays = mapping_arrays(mapping)
         table = format_table(mapping)
         files: dict[str, str | bytes] = {}
         try:
             files[NETX_FILE], layers = netx_bytes(qgraph, mapping.netlist)
-            tables["summary"]["netx"] = {"file": NETX_FILE, "layers": len(layers)}
+            index["summary"]["netx"] = {"file": NETX_FILE, "layers": len(layers)}
             convs = sum(layer.conv is not None for layer in layers)
             table += f"\n{NETX_FILE} (lava-dl netx HDF5): {len(layers) - convs} dense, {convs} conv layers\n"
         except LoihiRuleError as exc:
             if netx == "required":
                 raise
-            tables["summary"]["netx"] = {"file": None, "reason": str(exc)}
+            index["summary"]["netx"] = {"file": None, "reason": str(exc)}
             table += f"\n{NETX_FILE} not written: {exc}\n"
         files |= {
-            MAPPING_FILE: json.dumps(tables, separators=(",", ":")) + "\n",
+            MAPPING_FILE: json.dumps(index, indent=1) + "\n",
+            ARRAYS_FILE: mapfile.to_bytes(arrays),
             CORES_FILE: cores_csv(mapping),
             TABLE_FILE: table,
-            SUMMARY_FILE: json.dumps(tables["summary"], indent=2) + "\n",
+            SUMMARY_FILE: json.dumps(index["summary"], indent=2) + "\n",
         }
-        return {"files": write_dir(out_dir, files), "summary": tables["summary"], "table": table}
+        return {"files": write_dir(out_dir, files), "summary": index["summary"], "table": table}
 
     def run(self, artifact_or_qgraph: str | Path | QGraph, inputs: Inputs, *,
             core_spec: SpecArg | None = None) -> Traces:
         """Core-simulate an emitted folder (its mapping.json) or a QGraph (mapped with ``core_spec`` first)."""
         if isinstance(artifact_or_qgraph, QGraph):
-            tables = mapping_tables(self.map(artifact_or_qgraph, core_spec=core_spec))
-        else:
-            tables = read_mapping(artifact_or_qgraph)
-        return simulate(tables, inputs)
+            return simulate(mapping_arrays(self.map(artifact_or_qgraph, core_spec=core_spec)), inputs)
+        return simulate(mapfile.read(artifact_or_qgraph), inputs)
 
 
 BACKEND = LoihiBackend()

@@ -209,10 +209,17 @@ def _mantissas(w: np.ndarray, mode: str, bits: int = 8) -> np.ndarray:
     """Round scaled float weights to ``bits``-bit Loihi mantissas valid under ``mode`` (Lava's clip and truncation:
     8 bits mixed are even values in [-256, 254])."""
     step = _step(mode, bits)
-    q = step * round_half_away(w / step)
-    if mode == "mixed":
-        return np.clip(q, -256, 256 - step)
-    return np.clip(q, 0, 256 - step) if mode == "excitatory" else np.clip(q, -(256 - step), 0)
+    lo, hi = {"mixed": (-256, 256 - step), "excitatory": (0, 256 - step), "inhibitory": (-(256 - step), 0)}[mode]
+    # step * round_half_away(w / step), clipped to [lo, hi], in place on one float and one int array (millions of
+    # weights): |w / step| is first limited to 1024 (any larger value clips to the same bound, since step >= 1),
+    # and sign(x) * floor(|x| + 0.5) == trunc(x + copysign(0.5, x)) in floating point (negation is exact)
+    x = np.divide(w, step, dtype=np.float64)
+    np.clip(x, -1024.0, 1024.0, out=x)
+    x += np.copysign(0.5, x)
+    np.trunc(x, out=x)
+    q = x.astype(np.int64)
+    q *= step
+    return np.clip(q, lo, hi, out=q)
 
 
 def _split_scaled_bias(name: str, b: np.ndarray, netx: bool = False) -> np.ndarray:
@@ -290,7 +297,9 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     scales: dict[str, Any] = {}
     for name, fold in plan.layers.items():
         s = scale[fold.groups].reshape(-1, *([1] * (weights[name].ndim - 1)))
-        mant = _mantissas(s * weights[name] / 2.0 ** (exps[name] + INPUT_SHIFT), modes[name], weight_bits)
+        scaled = s * weights[name]
+        scaled /= 2.0 ** (exps[name] + INPUT_SHIFT)
+        mant = _mantissas(scaled, modes[name], weight_bits)
         node = fg.nodes[name]
         common: dict[str, Any] = dict(name=name, weight=mant, w_bits=9, shift=exps[name])
         if isinstance(node, Linear):

@@ -8,7 +8,7 @@ fan-in (its distinct input axons must fit one core). Then two strategies build c
 (cores, messages) wins, ties to the first:
 
 ``layers``  each layer is cut into the fewest contiguous neuron groups that fit a core alone (greedy longest
-            prefix by binary search -- optimal for a capacity that only grows with the range -- then evened out
+            prefix -- optimal for a capacity that only grows with the range -- then evened out
             when the even cut fits), and the groups are packed first-fit into cores in graph order. Keeps a layer
             on few cores (few messages); small layers share cores.
 ``fill``    layers in graph order fill cores as a single neuron sequence, a core taking the longest prefix that
@@ -82,21 +82,18 @@ Placement = list[list[GroupCost]]
 
 
 def _fits(cm: CostModel, groups: list[GroupCost], estimate: np.ndarray) -> bool:
-    return core_fits(cm.usage(0, groups, estimate), cm.spec)
+    spec = cm.spec  # neurons and memory first: they are sums, the axons a union
+    if sum(g.stop - g.start for g in groups) > spec.neurons_per_core or \
+            sum(g.memory_bits for g in groups) > spec.synaptic_memory_bits:
+        return False
+    return core_fits(cm.usage(0, groups, estimate), spec)
 
 
 def _longest(cm: CostModel, layer: str, start: int, base: list[GroupCost], estimate: np.ndarray) -> int:
-    """The largest c such that ``base`` plus neurons start..start+c-1 of ``layer`` fit one core (0 if none)."""
-    size = cm.netlist.populations[layer].size
-    room = cm.spec.neurons_per_core - sum(g.stop - g.start for g in base)
-    lo, hi = 0, max(0, min(size - start, room))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if _fits(cm, [*base, cm.group(layer, start, start + mid)], estimate):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    """The largest c such that ``base`` plus neurons start..start+c-1 of ``layer`` fit one core (0 if none):
+    the binary search over :func:`_fits` (every resource only grows with the range), in one pass
+    (:meth:`.cost.CostModel.longest`)."""
+    return cm.longest(layer, start, base, estimate)
 
 
 def _alone_error(cm: CostModel, core: int, layer: str, start: int, estimate: np.ndarray) -> ResourceError:

@@ -129,8 +129,10 @@ def lower_neuron(name: str, node: Node, qgraph: QGraph) -> Part:
 
 
 def dense_synapses(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    post, pre = np.nonzero(weight)
-    return pre.astype(np.int64), post.astype(np.int64), weight[post, pre].astype(np.int64)
+    """(pre, post, w) of the nonzero entries of weight[post, pre], sorted by (post, pre)."""
+    flat = np.flatnonzero(weight).astype(np.int64, copy=False)
+    post = np.repeat(np.arange(weight.shape[0], dtype=np.int64), np.count_nonzero(weight, axis=1))
+    return flat - post * weight.shape[1], post, weight.reshape(-1)[flat].astype(np.int64, copy=False)
 
 
 def conv_synapses(weight: np.ndarray, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
@@ -165,8 +167,10 @@ def lower_weights(name: str, node: Node, qgraph: QGraph) -> Part:
         assert isinstance(node, QConv2d)
         syn = conv_synapses(w, qgraph.input_shape(name), qgraph.shapes[name], node.stride, node.padding,
                             node.dilation, node.groups)
-    order = np.lexsort((syn[0], syn[1]))
-    return {"kind": "weights", "synapses": tuple(a[order] for a in syn), "weight_exp": int(node.shift),
+    if not isinstance(node, QDense):  # np.nonzero already lists a dense matrix's synapses by (post, pre)
+        order = np.lexsort((syn[0], syn[1]))
+        syn = (syn[0][order], syn[1][order], syn[2][order])
+    return {"kind": "weights", "synapses": syn, "weight_exp": int(node.shift),
             "sign_mode": sign_mode_of(w), "num_weight_bits": num_weight_bits(w)}
 
 

@@ -108,11 +108,10 @@ def _effective_weights(p: Projection, n_in: int, n_out: int) -> np.ndarray:
     if n_in * n_out > MAX_DENSE_ENTRIES:
         raise _fail("netx_size", f"node '{p.weights}': a dense matrix of {n_out} x {n_in} entries (at most "
                                  f"{MAX_DENSE_ENTRIES} are written)")
-    w = np.zeros((n_out, n_in), np.int64)
-    eff = p.weight.astype(np.int64)
-    if p.weight_exp >= 0:
+    eff = np.asarray(p.weight, np.int64)  # not changed in place: the shifts below make new arrays
+    if p.weight_exp > 0:
         eff = eff << p.weight_exp
-    else:
+    elif p.weight_exp < 0:
         k = -p.weight_exp
         if np.any(eff % (1 << k)):
             i = int(np.argmax(eff % (1 << k) != 0))
@@ -120,7 +119,11 @@ def _effective_weights(p: Projection, n_in: int, n_out: int) -> np.ndarray:
                                         f"{int(p.pre[i])}) with weight_exp {p.weight_exp} is not an integer multiple "
                                         "of the exponent; netx stores integer weights at exponent 0")
         eff = eff >> k
-    w[p.post, p.pre] = eff
+    if len(eff) == n_in * n_out:  # every entry a synapse, sorted by (post, pre): the matrix in C order
+        w = eff.reshape(n_out, n_in)
+    else:
+        w = np.zeros((n_out, n_in), np.int64)
+        w.reshape(-1)[p.post * n_in + p.pre] = eff
     _check_range(p.weights, w, p.weight_exp)
     return w
 

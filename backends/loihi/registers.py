@@ -77,7 +77,7 @@ def lava_weights(weights: np.ndarray, num_weight_bits: int = 8, sign_mode: str |
     if not isinstance(num_weight_bits, (int, np.integer)) or not 1 <= num_weight_bits <= WEIGHT_BITS:
         raise QuantizationError(f"lava_weights: num_weight_bits {num_weight_bits!r} is outside 1..{WEIGHT_BITS}")
     mode = _sign_mode(sign_mode, w)
-    w = w.astype(np.int64)
+    w = w.astype(np.int64, copy=False)  # not changed in place below
     if mode == "inhibitory":
         w = -w
     lo = -(1 << WEIGHT_BITS) if mode == "mixed" else 0
@@ -87,12 +87,22 @@ def lava_weights(weights: np.ndarray, num_weight_bits: int = 8, sign_mode: str |
     return -w if mode == "inhibitory" else w
 
 
+def _clip_range(mode: str) -> tuple[int, int]:
+    """The weights :func:`lava_weights` leaves unclipped under ``mode``."""
+    top = (1 << WEIGHT_BITS) - 1
+    return {"mixed": (-(1 << WEIGHT_BITS), top), "excitatory": (0, top), "inhibitory": (-top, 0)}[mode]
+
+
 def weight_mantissa_error(weights: np.ndarray) -> tuple[tuple[int, ...], int, str] | None:
     """None when Lava keeps ``weights`` unchanged (8 bits, its own sign mode); else (index, value, rule)."""
     w = np.asarray(weights, np.int64)
     if w.size == 0:
         return None
     mode = sign_mode_of(w)
+    lo, hi = _clip_range(mode)
+    odd = mode == "mixed" and int(np.bitwise_or.reduce(w, axis=None)) & 1
+    if lo <= int(w.min()) and int(w.max()) <= hi and not odd:
+        return None  # lava_weights keeps w: inside the clip range, and even when mixed (three reductions, no copy)
     bad = lava_weights(w, WEIGHT_BITS, mode) != w
     if not bad.any():
         return None
@@ -104,13 +114,23 @@ def weight_mantissa_error(weights: np.ndarray) -> tuple[tuple[int, ...], int, st
 
 
 def num_weight_bits(weights: np.ndarray) -> int:
-    """The smallest Lava ``num_weight_bits`` (1..8) that leaves valid weights unchanged."""
+    """The smallest Lava ``num_weight_bits`` (1..8) that leaves valid weights unchanged (8 when none does).
+
+    In one pass instead of one :func:`lava_weights` per width: with b bits Lava clips and then clears the lowest
+    ``k = 8 - b + (1 if mixed)`` bits, which leaves the weights unchanged iff they lie in the clip range and all
+    have k trailing zero bits (of the magnitude; a two's complement value has the same trailing zeros), i.e.
+    ``b = 8 + mixed - z`` for z the trailing zeros of the OR of all weights.
+    """
     w = np.asarray(weights, np.int64)
     mode = sign_mode_of(w)
-    for bits in range(1, WEIGHT_BITS + 1):
-        if np.array_equal(lava_weights(w, bits, mode), w):
-            return bits
-    return WEIGHT_BITS
+    lo, hi = _clip_range(mode)
+    if w.size and (int(w.min()) < lo or int(w.max()) > hi):
+        return WEIGHT_BITS
+    bits = int(np.bitwise_or.reduce(w, axis=None)) if w.size else 0
+    if bits == 0:
+        return 1
+    zeros = (bits & -bits).bit_length() - 1
+    return min(WEIGHT_BITS, max(1, WEIGHT_BITS + (mode == "mixed") - zeros))
 
 
 def split_bias(bias: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,7 +1,8 @@
-"""The mapping as data: mapping.json (every core's compartments, axons, synapse lists and routes), the per-core
-table (cores.csv and the printed table) and the summary. Pure functions of a :class:`~.mapper.LoihiMapping`.
+"""The mapping as data: the arrays of mapping.json + mapping.npz (:mod:`.mapfile`: every core's compartments,
+axons, synapse lists and routes), the expanded per-core tables, the per-core table (cores.csv and the printed
+table) and the summary. Pure functions of a :class:`~.mapper.LoihiMapping`.
 
-mapping.json (``format`` = ``snncompile-loihi-mapping/1``; docs/loihi.md has the field reference)::
+The expanded tables (:func:`mapping_tables`; format 1's layout, docs/loihi.md §7)::
 
     core_spec      the CoreSpec (CoreSpec.to_dict)
     nodes          [{name, kind: input|neuron|weights|pass, shape, inputs: [[predecessor, recurrent], ...]}]
@@ -25,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from .mapfile import ARRAYS_FILE, FORMAT, HOST, SECTIONS, expand, offsets
 from .mapper import LoihiMapping
 from .registers import REGISTER_FIELDS
 from .spec import CAPACITY_FIELDS
 
-FORMAT = "snncompile-loihi-mapping/1"
+__all__ = ["FORMAT", "mapping_arrays", "mapping_tables"]
 CSV_COLUMNS = ("core", "chip", "allocation", "neurons", "neurons_capacity", "synapses", "input_axons",
                "input_axons_capacity", "output_axons", "output_axons_capacity", "synaptic_memory_bits",
                "synaptic_memory_capacity_bits", "utilisation_percent", "binding_resource")
@@ -44,94 +46,131 @@ def _axon_keys(m: LoihiMapping) -> list[np.ndarray]:
     return out
 
 
-def _decode_axons(m: LoihiMapping, keys: np.ndarray) -> list[list[Any]]:
-    bases = sorted((b, src, lag) for (src, lag), b in m.cost.axon_base.items())
-    starts = np.array([b for b, _, _ in bases], np.int64)
-    which = np.searchsorted(starts, keys, side="right") - 1
-    return [[bases[w][1], bases[w][2], int(k - bases[w][0])] for k, w in zip(keys.tolist(), which.tolist(),
-                                                                              strict=True)]
+def _decode_axons(m: LoihiMapping, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(population index, lag, source neuron) of global axon ids."""
+    pop_id = {name: i for i, name in enumerate(m.netlist.populations)}
+    bases = sorted((b, pop_id[src], lag) for (src, lag), b in m.cost.axon_base.items())
+    table = np.array(bases, np.int64).reshape(-1, 3)
+    which = np.searchsorted(table[:, 0], keys, side="right") - 1
+    return table[which, 1], table[which, 2], keys - table[which, 0]
 
 
 def _synapse_lists(m: LoihiMapping, keys: np.ndarray, groups: tuple[tuple[str, int, int], ...]
-                   ) -> list[dict[str, Any]]:
+                   ) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray], list[np.ndarray]]:
+    """One core's lists (columns list_*), stored weights and sparse compartments, in the order: group,
+    projection into it, tap, source neuron."""
     pidx = {p.name: i for i, p in enumerate(m.netlist.projections)}
-    rows: list[dict[str, Any]] = []
+    cols: dict[str, list[np.ndarray]] = {f: [] for f in ("list_axon", "list_projection", "list_dense", "list_base",
+                                                         "list_length", "list_bits")}
+    weights: list[np.ndarray] = []
+    sparse: list[np.ndarray] = []
     base = 0
     for layer, start, stop in groups:
         for proj in m.cost.into[layer]:
             lists = m.cost.lists(proj, start, stop)
             sl = m.cost.sliced(proj, start, stop)
             post, w = proj.post[sl][lists.order], proj.weight[sl][lists.order]
+            length = np.where(lists.dense, lists.span, lists.count)
+            head = np.cumsum(length) - length  # where each list's entries start
+            rank = np.arange(len(post)) - np.repeat(lists.start, lists.count)
+            dense = np.repeat(lists.dense, lists.count)
+            at = np.repeat(head, lists.count) + np.where(dense, post - np.repeat(lists.low, lists.count), rank)
+            stored = np.zeros(int(length.sum()), np.int64)
+            stored[at] = w
+            local = post[~dense] - start + base  # sparse synapses, in list order
             for tap in proj.taps:
-                axon_ids = np.searchsorted(keys, m.cost.axon_base[(tap.source, tap.lag)] + lists.pre)
-                for i in range(len(lists.pre)):
-                    a, n = int(lists.start[i]), int(lists.count[i])
-                    local = post[a:a + n] - start + base
-                    row: dict[str, Any] = {"axon": int(axon_ids[i]), "projection": pidx[proj.name]}
-                    if lists.dense[i]:
-                        full = np.zeros(int(lists.span[i]), np.int64)
-                        full[local - local[0]] = w[a:a + n]
-                        row.update(encoding="dense", base=int(local[0]), weights=full.tolist())
-                    else:
-                        row.update(encoding="sparse", compartments=local.tolist(), weights=w[a:a + n].tolist())
-                    row["bits"] = int(lists.bits[i])
-                    rows.append(row)
+                cols["list_axon"].append(np.searchsorted(keys, m.cost.axon_base[(tap.source, tap.lag)] + lists.pre))
+                cols["list_projection"].append(np.full(len(lists.pre), pidx[proj.name], np.int64))
+                cols["list_dense"].append(lists.dense.astype(np.int64))
+                cols["list_base"].append(lists.low - start + base)
+                cols["list_length"].append(length)
+                cols["list_bits"].append(lists.bits)
+                weights.append(stored)
+                sparse.append(local)
         base += stop - start
-    return rows
+    return cols, weights, sparse
 
 
-def _compartments(m: LoihiMapping, groups: tuple[tuple[str, int, int], ...]) -> list[dict[str, Any]]:
-    out, base = [], 0
-    for layer, start, stop in groups:
-        regs = m.netlist.populations[layer].registers
-        assert regs is not None
-        sel = regs.select(start, stop)
-        out.append({"population": layer, "start": start, "stop": stop, "base": base,
-                    **{f: getattr(sel, f).tolist() for f in REGISTER_FIELDS}})
-        base += stop - start
-    return out
-
-
-def _routes(m: LoihiMapping, keys: list[np.ndarray]) -> tuple[list[list[list[int]]], list[list[Any]]]:
-    """Per core its output axons [compartment, dest_core, dest_axon]; and the host routes."""
-    per_core: list[list[list[int]]] = [[] for _ in m.cores]
-    host: list[list[Any]] = []
-    local: dict[tuple[str, int], tuple[int, int]] = {}
+def _routes(m: LoihiMapping, keys: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per core its output axons int64 [k, 3] (compartment, dest_core, dest_axon), in population order; and the
+    host routes int64 [k, 4] (population index, neuron, dest_core, dest_axon)."""
+    span = max([int(k.max(initial=-1)) + 1 for k in keys] + [1])
+    flat = np.concatenate([d * span + k for d, k in enumerate(keys)] + [np.zeros(0, np.int64)])
+    first = np.concatenate([[0], np.cumsum([len(k) for k in keys])])
+    local = np.full(m.cost.total_neurons, -1, np.int64)  # compartment of every placed neuron on its core
     for alloc in m.cores:
         base = 0
         for layer, a, b in alloc.usage.groups:
-            for n in range(a, b):
-                local[(layer, n)] = (alloc.index, base + n - a)
+            off = m.cost.offset[layer]
+            local[off + a:off + b] = base + np.arange(b - a)
             base += b - a
-    for name, pop in m.netlist.populations.items():
+    sent: list[np.ndarray] = []
+    host: list[np.ndarray] = []
+    for i, (name, pop) in enumerate(m.netlist.populations.items()):
         rows = m.cost.routes(name, 0, pop.size, m.core_of)
-        for pre, lag, dest in rows.tolist():
-            axon = int(np.searchsorted(keys[dest], m.cost.axon_base[(name, lag)] + pre))
-            if pop.is_input:
-                host.append([name, pre, dest, axon])
-            else:
-                core, comp = local[(name, pre)]
-                per_core[core].append([comp, dest, axon])
-    return per_core, host
+        if not len(rows):
+            continue
+        lag_base = np.full(m.cost.max_lag + 1, -1, np.int64)
+        for lag in range(m.cost.max_lag + 1):
+            lag_base[lag] = m.cost.axon_base.get((name, lag), -1)
+        query = rows[:, 2] * span + lag_base[rows[:, 1]] + rows[:, 0]
+        pos = np.minimum(np.searchsorted(flat, query), len(flat) - 1)
+        assert np.array_equal(flat[pos], query), f"a route of '{name}' ends on no core's axon"
+        axon = pos - first[rows[:, 2]]
+        if pop.is_input:
+            host.append(np.stack([np.full(len(rows), i), rows[:, 0], rows[:, 2], axon], axis=1))
+        else:
+            off = m.cost.offset[name]
+            sent.append(np.stack([m.core_of[off + rows[:, 0]], local[off + rows[:, 0]], rows[:, 2], axon], axis=1))
+    every = np.concatenate(sent) if sent else np.zeros((0, 4), np.int64)
+    every = every[np.argsort(every[:, 0], kind="stable")]
+    cuts = np.searchsorted(every[:, 0], np.arange(len(m.cores) + 1))
+    per_core = [every[cuts[k]:cuts[k + 1], 1:] for k in range(len(m.cores))]
+    return per_core, np.concatenate(host) if host else np.zeros((0, 4), np.int64)
 
 
-def mapping_tables(m: LoihiMapping) -> dict[str, Any]:
-    """The whole mapping as JSON-ready data (the module docstring lists the fields)."""
+def mapping_arrays(m: LoihiMapping) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The whole mapping as (index, arrays): what mapping.json and mapping.npz hold (:mod:`.mapfile`)."""
     keys = _axon_keys(m)
     out_axons, host = _routes(m, keys)
+    cols: dict[str, list[np.ndarray]] = {}
+    counts: dict[str, list[int]] = {off: [] for off in SECTIONS}
     cores = []
     for alloc, k in zip(m.cores, keys, strict=True):
+        comps, base = [], 0
+        for layer, start, stop in alloc.usage.groups:
+            regs = m.netlist.populations[layer].registers
+            assert regs is not None
+            sel = regs.select(start, stop)
+            for f in REGISTER_FIELDS:
+                cols.setdefault(f, []).append(np.asarray(getattr(sel, f), np.int64))
+            comps.append({"population": layer, "start": start, "stop": stop, "base": base})
+            base += stop - start
+        counts["compartment_offsets"].append(base)
+        for f, v in zip(SECTIONS["axon_offsets"], _decode_axons(m, k), strict=True):
+            cols.setdefault(f, []).append(v)
+        counts["axon_offsets"].append(len(k))
+        lists, weights, sparse = _synapse_lists(m, k, alloc.usage.groups)
+        for f, parts in lists.items():
+            cols.setdefault(f, []).extend(parts)
+        cols.setdefault("weight", []).extend(weights)
+        cols.setdefault("sparse_compartment", []).extend(sparse)
+        counts["list_offsets"].append(sum(len(p) for p in lists["list_axon"]))
+        for j, f in enumerate(SECTIONS["route_offsets"]):
+            cols.setdefault(f, []).append(out_axons[alloc.index][:, j])
+        counts["route_offsets"].append(len(out_axons[alloc.index]))
         cores.append({
-            "core": alloc.index, "chip": alloc.chip,
-            "compartments": _compartments(m, alloc.usage.groups),
-            "input_axons": _decode_axons(m, k),
-            "synapse_lists": _synapse_lists(m, k, alloc.usage.groups),
-            "output_axons": out_axons[alloc.index],
+            "core": alloc.index, "chip": alloc.chip, "compartments": comps,
             "usage": {r: alloc.usage.used(r) for r in CAPACITY_FIELDS} | {"synapses": alloc.usage.synapses},
             "capacity": {r: m.spec.capacity(r) for r in CAPACITY_FIELDS},
             "utilisation_percent": {r: round(v, 3) for r, v in alloc.utilisation(m.spec).items()},
             "binding_resource": alloc.binding(m.spec),
         })
+    arrays = {f: np.concatenate([*parts, np.zeros(0, np.int64)]) for f, parts in cols.items()}
+    for f in (*REGISTER_FIELDS, *(g for fields in SECTIONS.values() for g in fields), "weight", "sparse_compartment"):
+        arrays.setdefault(f, np.zeros(0, np.int64))
+    arrays |= {off: offsets(c) for off, c in counts.items()}
+    arrays |= {f: host[:, j] for j, f in enumerate(HOST)}
     projections = [{
         "name": p.name, "weights": p.weights, "target": p.target,
         "sources": [{"population": t.source, "lag": t.lag} for t in p.taps], "weight_exp": p.weight_exp,
@@ -139,8 +178,9 @@ def mapping_tables(m: LoihiMapping) -> dict[str, Any]:
         "stored_weight_bits": m.cost.weight_bits[p.name], "synapses": int(len(p.pre)) * len(p.taps),
         "shape": list(p.out_shape),
     } for p in m.netlist.projections]
-    return {
+    index = {
         "format": FORMAT,
+        "arrays": {"file": ARRAYS_FILE, "lengths": {f: int(len(v)) for f, v in arrays.items()}},
         "core_spec": m.spec.to_dict(),
         "nodes": [{"name": n.name, "kind": n.kind, "shape": list(n.shape), "inputs": [list(i) for i in n.inputs]}
                   for n in m.netlist.nodes],
@@ -148,9 +188,14 @@ def mapping_tables(m: LoihiMapping) -> dict[str, Any]:
                         for p in m.netlist.populations.values()],
         "projections": projections,
         "cores": cores,
-        "host_routes": host,
         "summary": summary(m),
     }
+    return index, arrays
+
+
+def mapping_tables(m: LoihiMapping) -> dict[str, Any]:
+    """The whole mapping as expanded JSON-ready tables (format 1's layout: :func:`.mapfile.expand`)."""
+    return expand(*mapping_arrays(m))
 
 
 def summary(m: LoihiMapping) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from snncompile.quant.qnodes import QDense, QGraph
 
 DIGITS = Path(__file__).resolve().parents[3] / "models" / "digits-mlp" / "test.npz"
 GOLDEN = Path(__file__).with_name("golden_loihi_mapping.json")
-FILES = ["mapping.json", "cores.csv", "cores.txt", "summary.json"]
+FILES = ["mapping.json", "mapping.npz", "cores.csv", "cores.txt", "summary.json"]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_core_spec_from_a_json_file(tmp_path: Path) -> None:
 
 def test_run_rejects_what_is_not_a_mapping(tmp_path: Path) -> None:
     (tmp_path / "mapping.json").write_text(json.dumps({"format": "other"}))
-    with pytest.raises(InputError, match="is not a snncompile-loihi-mapping/1 mapping"):
+    with pytest.raises(InputError, match="is not a snncompile-loihi-mapping/2 mapping"):
         BACKEND.run(tmp_path, np.zeros((2, 1, 3)))
     with pytest.raises(InputError, match=r"input 'input': data of shape \(2, 1, 4\) does not match"):
         BACKEND.run(small_net(), np.zeros((2, 1, 4)))
