@@ -32,7 +32,8 @@ def simulate(
     from .xylo import run_xylo_graph, uses_xylo
 
     if uses_xylo(qgraph):  # Xylo's per-event saturation: its own path
-        return run_xylo_graph(qgraph, inputs, path="plain" if path == "plain" else "auto", allow_counts=allow_counts)
+        return run_xylo_graph(qgraph, inputs, path="plain" if path == "plain" else "auto", allow_counts=allow_counts,
+                              keep=keep, narrow=narrow)
     return simulate_with_clamps(qgraph, inputs, path=path, allow_counts=allow_counts, keep=keep, narrow=narrow)[0]
 
 

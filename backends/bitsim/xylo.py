@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from snncompile.backends.xylo.spec import MAX_HIDDEN_SPIKES, MAX_INPUT_EVENTS, MAX_OUTPUT_SPIKES, XyloNet
@@ -43,7 +44,12 @@ from snncompile.quant.clamps import ClampCounter, ClampEvent, clamp_events
 from snncompile.quant.qnodes import QGraph, QNeuron
 
 from . import xylo_c
+from .cache import cached
+from .traces import Keep, resolve_keep
 from .xylo_c import RECORD_DTYPES, RECORDS
+
+if TYPE_CHECKING:
+    from snncompile.backends.xylo.lower import XyloMapping
 
 LO, HI = -(1 << 15), (1 << 15) - 1
 PATHS = ("auto", "c", "fast", "plain")
@@ -278,18 +284,36 @@ def uses_xylo(qgraph: QGraph) -> bool:
 
 
 def run_xylo_graph(qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *, path: str = "auto",
-                   allow_counts: bool = False) -> dict[str, dict[str, np.ndarray]]:
+                   allow_counts: bool = False, keep: Keep = None,
+                   narrow: bool = True) -> dict[str, dict[str, np.ndarray]]:
     """bitsim's traces of a QGraph under the xylo preset: the graph mapped onto Xylo
     (:func:`snncompile.backends.xylo.lower.lower`, which refuses what Xylo cannot compute) and stepped by
-    :func:`run_xylo`. The generic executors hand such graphs here: their exact accumulation would differ."""
-    from snncompile.backends.xylo.lower import lower, traces_by_node
+    :func:`run_xylo`. The generic executors hand such graphs here: their exact accumulation would differ.
+    ``keep`` as :func:`snncompile.backends.bitsim.simulate` (only the records the asked traces need are kept);
+    ``narrow``: Xylo's records in int16 (every register is 16 bits) and spike counts uint8 (at most 31),
+    else int64; a weight layer's "out" stays int64."""
+    from snncompile.backends.xylo.lower import records_for, traces_by_node
 
     from .plain import check_inputs
 
     data = check_inputs(qgraph, inputs, allow_counts=allow_counts)
     x = next(iter(data.values()))
-    mapping = lower(qgraph)
-    return traces_by_node(mapping, x, dict(run_xylo(mapping.net, x, path=path).items()))
+    mapping = cached(qgraph, "xylo_mapping", lambda: _lower(qgraph))
+    want = None if keep is None else resolve_keep(qgraph, keep)
+    record = records_for(mapping, want)
+    xt = run_xylo(mapping.net, x, path=path, record=record, dtype=np.int16 if narrow else np.int64)
+    traces = traces_by_node(mapping, x, dict(xt.items()), want)
+    if narrow:
+        for name in (*mapping.hidden, *mapping.readout):
+            if "out" in traces.get(name, {}):
+                traces[name]["out"] = traces[name]["out"].astype(np.uint8)
+    return traces
+
+
+def _lower(qgraph: QGraph) -> XyloMapping:
+    from snncompile.backends.xylo.lower import lower
+
+    return lower(qgraph)
 
 
 def run_xylo_graph_with_clamps(qgraph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], *,

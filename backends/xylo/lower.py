@@ -216,27 +216,68 @@ def _latency(qgraph: QGraph, inp: str, layers: Mapping[str, tuple[str, str, str]
     return max((d for d in depth.values()), default=0)
 
 
-def traces_by_node(mapping: XyloMapping, inputs: np.ndarray, xt: Mapping[str, np.ndarray]) -> Traces:
+#: which Xylo record holds each trace of a hidden / readout neuron node
+_HIDDEN_RECORDS = {"out": "spikes", "i": "isyn", "v": "vmem"}
+_READOUT_RECORDS = {"out": "spikes_out", "i": "isyn_out", "v": "vmem_out"}
+
+
+def _wanted(mapping: XyloMapping, want: Mapping[str, tuple[str, ...]] | None) -> dict[str, tuple[str, ...]]:
+    """``want`` closed under what computes it: an Output node needs its readouts' "out"."""
+    if want is None:
+        return {n: ("out", "i", "v") for n in (*mapping.hidden, *mapping.readout)} | \
+            {n: ("out",) for n in (mapping.input, *mapping.layers, *(mapping.outputs or {}))}
+    need = {n: tuple(k) for n, k in want.items()}
+    for name in want:
+        for p in (mapping.outputs or {}).get(name, ()):
+            need[p] = tuple(dict.fromkeys((*need.get(p, ()), "out")))
+    return need
+
+
+def records_for(mapping: XyloMapping, want: Mapping[str, tuple[str, ...]] | None) -> tuple[str, ...]:
+    """The Xylo records :func:`traces_by_node` reads to give the traces ``want`` ({node: keys}; None: all)."""
+    from snncompile.backends.bitsim.xylo_c import RECORDS
+
+    need = _wanted(mapping, want)
+    rec: set[str] = set()
+    for name, keys in need.items():
+        table = _HIDDEN_RECORDS if name in mapping.hidden else _READOUT_RECORDS if name in mapping.readout else {}
+        rec.update(table[k] for k in keys if k in table)
+        if name in mapping.layers and mapping.layers[name][0] != mapping.input:
+            rec.add("spikes")  # a hidden source's events: its spikes of step t-1
+    return tuple(r for r in RECORDS if r in rec)
+
+
+def traces_by_node(mapping: XyloMapping, inputs: np.ndarray, xt: Mapping[str, np.ndarray],
+                   want: Mapping[str, tuple[str, ...]] | None = None) -> Traces:
     """Per-node traces (``out``, ``v``, ``i``) of the mapped QGraph from Xylo records ``xt``
-    (``XyloTraces.items()``). A weight layer's ``out`` is the exact sum of the events it delivered in the step:
-    its source's counts (input clamped to 15; hidden spikes of step t-1, clamped to 31) times
-    ``wrap16(w << shift)``."""
+    (``XyloTraces.items()``); ``want`` ({node: keys}, None: all) limits them to the asked nodes and keys
+    (``xt`` then needs only :func:`records_for`'s records). A weight layer's ``out`` is the exact sum of the
+    events it delivered in the step: its source's counts (input clamped to 15; hidden spikes of step t-1,
+    clamped to 31) times ``wrap16(w << shift)``."""
     from snncompile.backends.bitsim.xylo import effective_weights
 
+    need = _wanted(mapping, want)
     inp = mapping.input
-    traces: Traces = {inp: {"out": np.asarray(inputs, np.int64)}}
-    spikes = xt["spikes"]
-    delayed = np.concatenate([np.zeros_like(spikes[:1]), np.minimum(spikes[:-1], MAX_HIDDEN_SPIKES)])
-    for name, (a, b) in mapping.hidden.items():
-        traces[name] = {"out": spikes[:, :, a:b], "i": xt["isyn"][:, :, a:b], "v": xt["vmem"][:, :, a:b]}
-    for name, (a, b) in mapping.readout.items():
-        traces[name] = {"out": xt["spikes_out"][:, :, a:b], "i": xt["isyn_out"][:, :, a:b],
-                        "v": xt["vmem_out"][:, :, a:b]}
-    for name, (src, _, _) in mapping.layers.items():
-        counts = np.minimum(traces[inp]["out"], MAX_INPUT_EVENTS) if src == inp else \
-            delayed[:, :, slice(*mapping.hidden[src])]
-        weight, shift = layer_weights(mapping, name)
-        traces[name] = {"out": np.einsum("tbi,oi->tbo", counts, effective_weights(weight, shift))}
+    traces: Traces = {inp: {"out": np.asarray(inputs, np.int64)}} if inp in need else {}
+    for ranges, table in ((mapping.hidden, _HIDDEN_RECORDS), (mapping.readout, _READOUT_RECORDS)):
+        for name, (a, b) in ranges.items():
+            if name in need:
+                traces[name] = {k: xt[table[k]][:, :, a:b] for k in ("out", "i", "v") if k in need[name]}
+    if any(n in need for n in mapping.layers):
+        spikes = xt["spikes"] if "spikes" in xt else None
+        delayed = None if spikes is None else \
+            np.concatenate([np.zeros_like(spikes[:1]), np.minimum(spikes[:-1], MAX_HIDDEN_SPIKES)])
+        for name, (src, _, _) in mapping.layers.items():
+            if name not in need:
+                continue
+            counts = np.minimum(np.asarray(inputs, np.int64), MAX_INPUT_EVENTS) if src == inp else \
+                delayed[:, :, slice(*mapping.hidden[src])]  # type: ignore[index]
+            weight, shift = layer_weights(mapping, name)
+            traces[name] = {"out": np.einsum("tbi,oi->tbo", counts.astype(np.int64),
+                                             effective_weights(weight, shift))}
     for name, preds in (mapping.outputs or {}).items():
-        traces[name] = {"out": sum((traces[p]["out"] for p in preds[1:]), traces[preds[0]]["out"].copy())}
-    return traces
+        if name in need:
+            traces[name] = {"out": sum((traces[p]["out"] for p in preds[1:]), traces[preds[0]]["out"].copy())}
+    if want is None:
+        return traces
+    return {n: {k: traces[n][k] for k in keys} for n, keys in want.items()}

@@ -38,6 +38,28 @@ def test_exported_spec_in_xylosim_equals_bitsim(seed: int, tmp_path: Path) -> No
     assert sum(int(plain[n]["out"].max()) > 1 for n in ("lif1", "lif2") if n in plain) >= 1 or seed % 3 == 0
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_xylo_graph_traces_on_demand(seed: int) -> None:
+    """keep= / narrow= on a xylo graph: only the asked traces, the same integers, registers int16, spikes uint8."""
+    rng = np.random.default_rng(100 + seed)
+    g = random_qgraph(rng, widths=((10,), (10, 8), (9, 7, 5))[seed], recurrent=seed != 1)
+    x = (rng.random((25, 4, 6)) < 0.5).astype(np.int64)
+    full = simulate(g, x, narrow=False)
+    assert all(a.dtype == np.int64 for rec in full.values() for a in rec.values())
+    outs = simulate(g, x, keep="outputs")
+    assert set(outs) == set(g.outputs) and all(set(outs[n]) == {"out"} for n in outs)
+    neuron = next(n for n in g.order if n.startswith("lif"))
+    asked = simulate(g, x, keep={neuron: "v", g.outputs[0]: "out"})
+    assert set(asked) == {neuron, g.outputs[0]} and set(asked[neuron]) == {"v"}
+    assert asked[neuron]["v"].dtype == np.int16
+    narrow = simulate(g, x)
+    assert narrow[neuron]["out"].dtype == np.uint8
+    for got in (outs, asked, narrow):
+        for n, rec in got.items():
+            for k, a in rec.items():
+                assert np.array_equal(a.astype(np.int64), full[n][k]), (n, k)
+
+
 def test_emitted_files_load_in_rockpool(tmp_path: Path) -> None:
     rng = np.random.default_rng(11)
     g = random_qgraph(rng)
