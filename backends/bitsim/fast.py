@@ -55,7 +55,7 @@ from .ops import apply_int
 from .plain import Traces, check_inputs, initial_outputs
 from .traces import Keep, narrowed, resolve_keep, trace_dtypes
 
-PATHS = ("layerwise", "float_gemm", "sparse", "c", "stepwise", "event")
+PATHS = ("layerwise", "float_gemm", "sparse", "c", "stepwise", "event", "gemm")
 #: input density below which "auto" prefers the spike-sparse C accumulation over a float GEMM
 SPARSE_DENSITY = 0.3
 #: static input bounds up to this (spikes, spike counts) are used as they are; larger ones are measured
@@ -90,17 +90,21 @@ def run_fast_with_clamps(
         raise ValueError(f"unknown bitsim path {path!r}; known: {', '.join((*PATHS, 'auto'))}")
     want = resolve_keep(qgraph, keep)
     dtypes = trace_dtypes(qgraph, narrow=narrow, allow_counts=allow_counts)
-    kernels = ckernel.load() if path in ("c", "event") else ckernel.available() if path == "auto" else None
-    if path in ("event", "auto") and kernels is not None:
-        from . import event
+    kernels = ckernel.load() if path in ("c", "event", "gemm") else ckernel.available() if path == "auto" else None
+    if path in ("event", "gemm", "auto") and kernels is not None:
+        from . import event, gemm
 
-        if event.unsupported(qgraph, inputs, allow_counts) is None:
-            return event.run(qgraph, inputs, want, dtypes, kernels)
+        x = None if isinstance(event.chain(qgraph), str) else event.spikes_of(qgraph, inputs)
+        if x is not None:  # a chain the C kernels run, on spikes: the layered GEMM or the event path
+            if path != "event" and not isinstance(gemm.prepared(qgraph), str) \
+                    and (path == "gemm" or gemm.preferred(x, kernels)):
+                return gemm.run(qgraph, x, want, dtypes, kernels, spikes=x)
+            return event.run(qgraph, x, want, dtypes, kernels, spikes=x)
     data = _checked_inputs(qgraph, inputs, allow_counts)
     plan = {
         "layerwise": _Plan("int64", "numpy", False), "float_gemm": _Plan("float", "numpy", False),
         "sparse": _Plan("sparse", "numpy", False), "c": _Plan("c", "c", False),
-        "stepwise": _Plan("float", "numpy", True), "event": _Plan("c", "c", False),
+        "stepwise": _Plan("float", "numpy", True), "event": _Plan("c", "c", False), "gemm": _Plan("c", "c", False),
         "auto": _Plan("auto", "c" if kernels else "numpy", False),
     }[path]
     return _Executor(qgraph, data, plan, kernels, allow_counts, want, dtypes).run()
