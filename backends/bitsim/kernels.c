@@ -260,8 +260,11 @@ int64_t bs_neuron_run(const int64_t *opt, const int64_t *const *par, int64_t T, 
 
 /* ---- spike-sparse dense layers: out[r, c] = bias[c] + sum over j with x[r, j] != 0 of x[r, j] * wt[j, c] ---- */
 
-/* gcc on x86-64: one clone per vector width, picked at load time (the integer results are identical) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* gcc on x86-64: one clone per vector width, picked at load time (the integer results are identical);
+ * x86-64-v4 (AVX-512 F/BW/DQ/VL: 64-bit multiplies and 16-bit lanes in 512-bit vectors) from gcc 12 */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+#define BS_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx512f", "avx2", "default")))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define BS_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define BS_VECTOR_CLONES
