@@ -97,7 +97,7 @@ def run_fast_with_clamps(
         x = None if isinstance(event.chain(qgraph), str) else event.spikes_of(qgraph, inputs)
         if x is not None:  # a chain the C kernels run, on spikes: the layered GEMM or the event path
             if path != "event" and not isinstance(gemm.prepared(qgraph), str) \
-                    and (path == "gemm" or gemm.preferred(x, kernels)):
+                    and (path == "gemm" or gemm.preferred(qgraph, x, kernels)):
                 return gemm.run(qgraph, x, want, dtypes, kernels, spikes=x)
             return event.run(qgraph, x, want, dtypes, kernels, spikes=x)
     data = _checked_inputs(qgraph, inputs, allow_counts)

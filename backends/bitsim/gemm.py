@@ -6,7 +6,7 @@ GEMM -- u8 inputs times s8 weights into int32, with AVX-512 VNNI (``vpdpbusd``) 
 a portable C loop over the same packed weights -- and then steps the layer's neurons row by row with the
 event path's C neuron code, their outputs (u8) being the next layer's GEMM input. Dense arithmetic, but
 at 16 x 4 multiply-adds per instruction it beats gathering the active rows once the inputs are a few
-percent active (:func:`preferred`, the ``auto`` cost model).
+percent active (:func:`preferred`, the ``auto`` cost model, weighs that against the weights it reads).
 
 It is exact because every int32 sum is bounded: it applies to a chain :func:`.event.chain` accepts whose
 weights all fit int8, whose layer inputs are proven to lie in 0..255 (spikes, or spike counts up to 255),
@@ -34,9 +34,9 @@ from .plain import Traces
 GROUP, LANES = 4, 16
 #: accumulator cells (int32) per thread and block of steps: the block's GEMM output stays in L2
 BLOCK_CELLS = 1 << 18
-#: the ``auto`` cost model (docs/design-notes.md): multiply-adds per second of the VNNI GEMM, and input
-#: activity above which it beats the event path (measured on benchmarks/perf.py's workloads)
-GEMM_DENSITY = 0.02
+#: the ``auto`` cost model (:func:`preferred`): expected reads of each weight row per block above which
+#: the GEMM beats the event path (measured: 0.1 -> event 2x faster, 1.5 -> GEMM 1.8x faster)
+GEMM_USES = 1.0
 #: the int32 lanes' bound: every accumulation bound must stay below it
 ACC_LIMIT = 1 << 31
 #: use the portable GEMM even where the CPU has VNNI (tests exercise both; results are identical)
@@ -91,18 +91,31 @@ def unsupported(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray]) ->
     return None
 
 
-def preferred(x: np.ndarray, kernels: ckernel.CKernels) -> bool:
-    """``auto``'s choice between this path and the event path for input spikes x (:func:`.event.spikes_of`),
-    on a graph both accept.
+def _blocking(steps: int, batch: int, packed: tuple[np.ndarray, ...]) -> tuple[int, int, int]:
+    """(threads, steps per block, samples per thread): a block's int32 GEMM output stays near BLOCK_CELLS."""
+    widest = max(int(w.shape[1]) for w in packed)
+    threads = ckernel.threads_for(steps * batch * sum(int(w.shape[1]) for w in packed))
+    per_thread = -(-batch // max(1, min(threads, batch)))
+    return threads, max(1, min(steps, BLOCK_CELLS // (per_thread * widest))), per_thread
 
-    The event path's work follows the active inputs, the GEMM's every input: the GEMM wins where the CPU
-    has VNNI and the input spikes are active above GEMM_DENSITY (the hidden layers are taken to be as
-    active as the input; a sample of the steps measures it).
+
+def preferred(graph: QGraph, x: np.ndarray, kernels: ckernel.CKernels) -> bool:
+    """``auto``'s choice between this path and the event path for input spikes x (:func:`.event.spikes_of`),
+    on a graph both accept (docs/design-notes.md, "bitsim: the layered GEMM or the event path").
+
+    Per block of rows the GEMM reads every weight once, however few inputs are active; the event path
+    reads one weight row per active input and row. So the GEMM wins once a weight row would be read at
+    least once per block anyway: rows per block x input activity >= GEMM_USES (the hidden layers are taken
+    to be as active as the input, measured on a sample of the steps). Only where the CPU has VNNI: the
+    portable GEMM is the fallback of a machine without it, not a rival of the event path.
     """
-    if not kernels.vnni or FORCE_PORTABLE:
+    packed = prepared(graph)
+    if not kernels.vnni or FORCE_PORTABLE or isinstance(packed, str):
         return False
     sample = x[:: max(1, x.shape[0] // 16)]
-    return bool(np.count_nonzero(sample) >= GEMM_DENSITY * sample.size)
+    activity = np.count_nonzero(sample) / max(1, sample.size)
+    _, block, per_thread = _blocking(int(x.shape[0]), int(x.shape[1]), packed)
+    return bool(block * per_thread * activity >= GEMM_USES)
 
 
 def run(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], want: dict[str, tuple[str, ...]],
@@ -115,10 +128,6 @@ def run(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], want: dict
         from snncompile.errors import BackendError
 
         raise BackendError(f"bitsim gemm path: {packed if isinstance(packed, str) else 'the input is not spikes'}")
-    B = int(x.shape[1])
-    widest = max(int(w.shape[1]) for w in packed)
-    threads = ckernel.threads_for(int(x.shape[0]) * B * sum(int(w.shape[1]) for w in packed))
-    per_thread = -(-B // max(1, min(threads, B)))
-    block = max(1, min(int(x.shape[0]), BLOCK_CELLS // (per_thread * widest)))
+    _, block, _ = _blocking(int(x.shape[0]), int(x.shape[1]), packed)
     kernel = partial(kernels.layered_run, block=block, vnni=kernels.vnni and not FORCE_PORTABLE)
     return event.run(graph, x, want, dtypes, kernels, weights=packed, kernel=kernel, spikes=x)

@@ -152,12 +152,14 @@ def test_spike_counts_up_to_255_run_on_the_gemm() -> None:
         _same_as_plain(counts, spikes)
 
 
-@pytest.mark.parametrize("density", [0.005, 0.3])
-def test_auto_picks_by_input_activity(density: float) -> None:
+@pytest.mark.parametrize(("steps", "density", "gemm_wins"), [(20, 0.3, True), (2, 0.05, False), (20, 0.0, False)])
+def test_auto_weighs_weight_reads_against_activity(steps: int, density: float, gemm_wins: bool) -> None:
+    """auto: the GEMM where a weight row is read at least once per block anyway (rows x activity >= 1), else
+    the event path; either way the integers are plain's."""
     graph = _mlp((200, 30, 5))
-    spikes = (np.random.default_rng(1).random((20, 4, 200)) < density).astype(np.uint8)
+    spikes = (np.random.default_rng(1).random((steps, 4, 200)) < density).astype(np.uint8)
     kernels = ckernel.load()
-    assert gemm.preferred(spikes, kernels) == (kernels.vnni and density > gemm.GEMM_DENSITY)
+    assert gemm.preferred(graph, spikes, kernels) == (kernels.vnni and gemm_wins)
     _same_as_plain(graph, spikes, path="auto")
 
 
