@@ -23,8 +23,12 @@ Paths (``PATHS``; ``"auto"`` picks per layer) and why each is exact:
   int16 weights into int32 accumulators when ``max_i sum_j |W_ij| * max|x| < 2^31``, else int64;
   conv as in ``float_gemm``. Large calls are split over threads by independent neurons / rows.
 * ``stepwise``   -- the whole graph step by step (float-exact accumulation, numpy neuron).
-* ``auto``       -- C neurons when gcc is on PATH (else numpy); per dense layer the spike-sparse C
-  accumulation when under SPARSE_DENSITY of a sample of its input is non-zero, else ``float_gemm``'s.
+* ``event``      -- a dense feed-forward chain stepped entirely in C (:mod:`.event`).
+* ``gemm``       -- the same chain a layer at a time over blocks of steps, accumulating in an exact
+  u8 x s8 -> int32 GEMM (:mod:`.gemm`); chains it refuses run on ``event``.
+* ``auto``       -- ``gemm`` or ``event`` for such chains (:func:`.gemm.preferred` picks); otherwise C neurons
+  when gcc is on PATH (else numpy) and per dense layer the spike-sparse C accumulation when under
+  SPARSE_DENSITY of a sample of its input is non-zero, else ``float_gemm``'s.
 
 int64 arithmetic wraps modulo 2^64 in numpy, in C (-fwrapv) and in plain alike, so even values that
 overflow int64 agree (int64 accumulation is order-independent modulo 2^64).
