@@ -683,24 +683,25 @@ int64_t bs_chain_run(int64_t T, int64_t B, int64_t k0, int64_t layers, const uin
 #define BS_HAVE_VNNI_CODE 1
 
 /* rows a[0..3] (4 row pointers: a tail block repeats its last row, the caller stores only the valid ones) times
- * NV vectors of 16 outputs from column c0, over K4 groups of four inputs */
+ * NV vectors of 16 outputs from column c0, over the nq groups of four inputs qs[] (those not silent in all
+ * four rows) */
 #define BS_VNNI_BLOCK(NV)                                                                                        \
     __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void bs_vnni_block##NV(                       \
-        const uint8_t *const a[4], const int8_t *wp, int64_t k4, int64_t mp, int64_t c0, int32_t *const o[4],   \
-        int rows) {                                                                                           \
+        const uint8_t *const a[4], const int8_t *wp, const int32_t *qs, int64_t nq, int64_t mp, int64_t c0,    \
+        int32_t *const o[4], int rows) {                                                                      \
         __m512i acc[4][NV];                                                                                   \
         _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_si512();          \
-        for (int64_t q = 0; q < k4; q++) {                                                                    \
-            int32_t four[4];                                                                                  \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) memcpy(&four[r], a[r] + 4 * q, 4);           \
-            if ((four[0] | four[1] | four[2] | four[3]) == 0) continue; /* sixteen silent inputs */           \
+        for (int64_t e = 0; e < nq; e++) {                                                                    \
+            const int64_t q = qs[e];                                                                          \
             const int8_t *w = wp + (q * mp + c0) * 4;                                                         \
             __m512i wv[NV];                                                                                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                                              \
                 wv[v] = _mm512_loadu_si512((const void *)(w + 64 * v));                                       \
             _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                             \
-                const __m512i x = _mm512_set1_epi32(four[r]);                                                 \
+                int32_t four;                                                                                 \
+                memcpy(&four, a[r] + 4 * q, 4);                                                               \
+                const __m512i x = _mm512_set1_epi32(four);                                                    \
                 _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                                          \
                     acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, wv[v]);                                     \
             }                                                                                                 \
@@ -714,11 +715,20 @@ BS_VNNI_BLOCK(2)
 BS_VNNI_BLOCK(3)
 BS_VNNI_BLOCK(4)
 
+/* bytes of packed weights one pass over the rows keeps hot (in L2 on current x86) */
+#define BS_GEMM_TILE_BYTES (256 * 1024)
+
+/* out [R, mp] = a [R, lda] (u8; groups of four inputs) x wp (packed, see above), qs: scratch of k4 int32.
+ * Column groups whose weights fit BS_GEMM_TILE_BYTES outer, blocks of 4 rows inner: the groups of inputs
+ * silent in a block's 4 rows are found once per block and column group, and skipped. */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void bs_gemm_vnni(int64_t R, int64_t k4, int64_t mp,
                                                                                 const uint8_t *a, int64_t lda,
-                                                                                const int8_t *wp, int32_t *out) {
-    for (int64_t c0 = 0; c0 < mp; c0 += 64) { /* a 64-output tile of the weights (k * 64 bytes) stays in L2 */
-        const int64_t nv = (mp - c0) / 16 < 4 ? (mp - c0) / 16 : 4;
+                                                                                const int8_t *wp, int32_t *out,
+                                                                                int32_t *qs) {
+    int64_t span = BS_GEMM_TILE_BYTES / (k4 * 4 > 0 ? k4 * 4 : 1) / 64 * 64;
+    if (span < 64) span = 64;
+    for (int64_t g0 = 0; g0 < mp; g0 += span) {
+        const int64_t g1 = g0 + span < mp ? g0 + span : mp;
         for (int64_t r0 = 0; r0 < R; r0 += 4) {
             const uint8_t *rows[4];
             int32_t *o[4];
@@ -728,10 +738,21 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void bs_gemm_vnni(
                 rows[r] = a + rr * lda;
                 o[r] = out + rr * mp;
             }
-            if (nv == 4) bs_vnni_block4(rows, wp, k4, mp, c0, o, valid);
-            else if (nv == 3) bs_vnni_block3(rows, wp, k4, mp, c0, o, valid);
-            else if (nv == 2) bs_vnni_block2(rows, wp, k4, mp, c0, o, valid);
-            else bs_vnni_block1(rows, wp, k4, mp, c0, o, valid);
+            int64_t nq = 0;
+            for (int64_t q = 0; q < k4; q++) {
+                int32_t f0, f1, f2, f3;
+                memcpy(&f0, rows[0] + 4 * q, 4), memcpy(&f1, rows[1] + 4 * q, 4);
+                memcpy(&f2, rows[2] + 4 * q, 4), memcpy(&f3, rows[3] + 4 * q, 4);
+                qs[nq] = (int32_t)q;
+                nq += (f0 | f1 | f2 | f3) != 0;
+            }
+            for (int64_t c0 = g0; c0 < g1; c0 += 64) {
+                const int64_t nv = (g1 - c0) / 16 < 4 ? (g1 - c0) / 16 : 4;
+                if (nv == 4) bs_vnni_block4(rows, wp, qs, nq, mp, c0, o, valid);
+                else if (nv == 3) bs_vnni_block3(rows, wp, qs, nq, mp, c0, o, valid);
+                else if (nv == 2) bs_vnni_block2(rows, wp, qs, nq, mp, c0, o, valid);
+                else bs_vnni_block1(rows, wp, qs, nq, mp, c0, o, valid);
+            }
         }
     }
 }
@@ -789,8 +810,9 @@ static int64_t bs_layered_range(void *ctx, int64_t lo, int64_t hi) {
     int64_t *y = malloc(sizeof(int64_t) * (size_t)mmax), *out = malloc(sizeof(int64_t) * (size_t)mmax);
     uint8_t *hb = malloc((size_t)mmax);
     bs_nopt *opts = malloc(sizeof(bs_nopt) * (size_t)L);
+    int32_t *qs = malloc(sizeof(int32_t) * (size_t)(kmax / 4 + 1));
     int64_t rc = 0;
-    if (!xa || !xb || !acc || !y || !out || !hb || !opts) {
+    if (!xa || !xb || !acc || !y || !out || !hb || !opts || !qs) {
         rc = -2;
         goto done;
     }
@@ -810,7 +832,7 @@ static int64_t bs_layered_range(void *ctx, int64_t lo, int64_t hi) {
             const int64_t *bias = (const int64_t *)ptr[Q_BIAS];
             const int8_t *wp = (const int8_t *)ptr[Q_WT];
 #ifdef BS_HAVE_VNNI_CODE
-            if (J->vnni) bs_gemm_vnni(R, bs_round_up(k, 4) / 4, mp, xa, lda, wp, acc);
+            if (J->vnni) bs_gemm_vnni(R, bs_round_up(k, 4) / 4, mp, xa, lda, wp, acc, qs);
             else
 #endif
                 bs_gemm_portable(R, bs_round_up(k, 4) / 4, mp, xa, lda, wp, acc);
@@ -844,7 +866,7 @@ static int64_t bs_layered_range(void *ctx, int64_t lo, int64_t hi) {
         }
     }
 done:
-    free(xa), free(xb), free(acc), free(y), free(out), free(hb), free(opts);
+    free(xa), free(xb), free(acc), free(y), free(out), free(hb), free(opts), free(qs);
     return rc;
 }
 

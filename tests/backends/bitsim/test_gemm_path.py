@@ -86,12 +86,13 @@ def _mlp(sizes: tuple[int, ...], *, w_lo: int = -128, w_hi: int = 127, bias: int
     return QGraph(nodes, [*edges, (prev, "out")])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("sizes", [(5, 70, 3), (37, 130, 17, 64), (130, 1, 65)])
+@pytest.mark.parametrize("sizes", [(5, 70, 3), (37, 130, 17, 64), (130, 1, 65), (2050, 130, 2)])
 @pytest.mark.parametrize(("steps", "batch"), [(1, 1), (5, 3), (9, 7)])
 def test_wide_layers_tails_blocks_and_threads(sizes: tuple[int, ...], steps: int, batch: int,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inputs not a multiple of 4, outputs across several 64-wide tiles and a ragged last one, row blocks
-    with a tail, several blocks of steps and several threads: each equal to plain, on both GEMMs."""
+    """Inputs not a multiple of 4, outputs across several 64-wide tiles and a ragged last one, several column
+    groups (2050 inputs: 128 outputs' weights fill the VNNI GEMM's L2 tile), row blocks with a tail, several
+    blocks of steps and several threads: each equal to plain, on both GEMMs."""
     graph = _mlp(sizes, bias=50, shift=-1, seed=len(sizes) + steps)
     spikes = (np.random.default_rng(steps).random((steps, batch, sizes[0])) < 0.6).astype(np.uint8)
     assert gemm.unsupported(graph, spikes) is None
