@@ -682,15 +682,19 @@ int64_t bs_chain_run(int64_t T, int64_t B, int64_t k0, int64_t layers, const uin
 #include <immintrin.h>
 #define BS_HAVE_VNNI_CODE 1
 
-/* rows a[0..3] (4 row pointers: a tail block repeats its last row, the caller stores only the valid ones) times
- * NV vectors of 16 outputs from column c0, over the nq groups of four inputs qs[] (those not silent in all
- * four rows) */
+/* rows per register block of the VNNI GEMM: BS_RB x 4 accumulators + 4 weight vectors + 1 broadcast fit the
+ * 32 zmm registers */
+#define BS_RB 6
+
+/* rows a[0..BS_RB) (row pointers: a tail block repeats its last row, the caller stores only the valid ones)
+ * times NV vectors of 16 outputs from column c0, over the nq groups of four inputs qs[] (those not silent in
+ * all the block's rows) */
 #define BS_VNNI_BLOCK(NV)                                                                                        \
     __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void bs_vnni_block##NV(                       \
-        const uint8_t *const a[4], const int8_t *wp, const int32_t *qs, int64_t nq, int64_t mp, int64_t c0,    \
-        int32_t *const o[4], int rows) {                                                                      \
-        __m512i acc[4][NV];                                                                                   \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                                   \
+        const uint8_t *const a[BS_RB], const int8_t *wp, const int32_t *qs, int64_t nq, int64_t mp, int64_t c0, \
+        int32_t *const o[BS_RB], int rows) {                                                                  \
+        __m512i acc[BS_RB][NV];                                                                               \
+        _Pragma("GCC unroll 8") for (int r = 0; r < BS_RB; r++)                                               \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_si512();          \
         for (int64_t e = 0; e < nq; e++) {                                                                    \
             const int64_t q = qs[e];                                                                          \
@@ -698,7 +702,7 @@ int64_t bs_chain_run(int64_t T, int64_t B, int64_t k0, int64_t layers, const uin
             __m512i wv[NV];                                                                                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                                              \
                 wv[v] = _mm512_loadu_si512((const void *)(w + 64 * v));                                       \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                             \
+            _Pragma("GCC unroll 8") for (int r = 0; r < BS_RB; r++) {                                         \
                 int32_t four;                                                                                 \
                 memcpy(&four, a[r] + 4 * q, 4);                                                               \
                 const __m512i x = _mm512_set1_epi32(four);                                                    \
@@ -706,7 +710,7 @@ int64_t bs_chain_run(int64_t T, int64_t B, int64_t k0, int64_t layers, const uin
                     acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, wv[v]);                                     \
             }                                                                                                 \
         }                                                                                                     \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                                   \
+        _Pragma("GCC unroll 8") for (int r = 0; r < BS_RB; r++)                                               \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                                              \
                 if (r < rows) _mm512_storeu_si512((void *)(o[r] + c0 + 16 * v), acc[r][v]);                  \
     }
@@ -719,8 +723,8 @@ BS_VNNI_BLOCK(4)
 #define BS_GEMM_TILE_BYTES (256 * 1024)
 
 /* out [R, mp] = a [R, lda] (u8; groups of four inputs) x wp (packed, see above), qs: scratch of k4 int32.
- * Column groups whose weights fit BS_GEMM_TILE_BYTES outer, blocks of 4 rows inner: the groups of inputs
- * silent in a block's 4 rows are found once per block and column group, and skipped. */
+ * Column groups whose weights fit BS_GEMM_TILE_BYTES outer, blocks of BS_RB rows inner: the groups of inputs
+ * silent in all of a block's rows are found once per block and column group, and skipped. */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void bs_gemm_vnni(int64_t R, int64_t k4, int64_t mp,
                                                                                 const uint8_t *a, int64_t lda,
                                                                                 const int8_t *wp, int32_t *out,
@@ -729,22 +733,25 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void bs_gemm_vnni(
     if (span < 64) span = 64;
     for (int64_t g0 = 0; g0 < mp; g0 += span) {
         const int64_t g1 = g0 + span < mp ? g0 + span : mp;
-        for (int64_t r0 = 0; r0 < R; r0 += 4) {
-            const uint8_t *rows[4];
-            int32_t *o[4];
-            const int valid = R - r0 < 4 ? (int)(R - r0) : 4;
-            for (int r = 0; r < 4; r++) {
+        for (int64_t r0 = 0; r0 < R; r0 += BS_RB) {
+            const uint8_t *rows[BS_RB];
+            int32_t *o[BS_RB];
+            const int valid = R - r0 < BS_RB ? (int)(R - r0) : BS_RB;
+            for (int r = 0; r < BS_RB; r++) {
                 const int64_t rr = r < valid ? r0 + r : R - 1;
                 rows[r] = a + rr * lda;
                 o[r] = out + rr * mp;
             }
             int64_t nq = 0;
             for (int64_t q = 0; q < k4; q++) {
-                int32_t f0, f1, f2, f3;
-                memcpy(&f0, rows[0] + 4 * q, 4), memcpy(&f1, rows[1] + 4 * q, 4);
-                memcpy(&f2, rows[2] + 4 * q, 4), memcpy(&f3, rows[3] + 4 * q, 4);
+                int32_t any = 0;
+                for (int r = 0; r < BS_RB; r++) {
+                    int32_t f;
+                    memcpy(&f, rows[r] + 4 * q, 4);
+                    any |= f;
+                }
                 qs[nq] = (int32_t)q;
-                nq += (f0 | f1 | f2 | f3) != 0;
+                nq += any != 0;
             }
             for (int64_t c0 = g0; c0 < g1; c0 += 64) {
                 const int64_t nv = (g1 - c0) / 16 < 4 ? (g1 - c0) / 16 : 4;

@@ -88,17 +88,19 @@ def _mlp(sizes: tuple[int, ...], *, w_lo: int = -128, w_hi: int = 127, bias: int
 
 @pytest.mark.parametrize("sizes", [(5, 70, 3), (37, 130, 17, 64), (130, 1, 65), (2050, 130, 2)])
 @pytest.mark.parametrize(("steps", "batch"), [(1, 1), (5, 3), (9, 7)])
-def test_wide_layers_tails_blocks_and_threads(sizes: tuple[int, ...], steps: int, batch: int,
+@pytest.mark.parametrize("one_step_blocks", [True, False])
+def test_wide_layers_tails_blocks_and_threads(sizes: tuple[int, ...], steps: int, batch: int, one_step_blocks: bool,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Inputs not a multiple of 4, outputs across several 64-wide tiles and a ragged last one, several column
-    groups (2050 inputs: 128 outputs' weights fill the VNNI GEMM's L2 tile), row blocks with a tail, several
-    blocks of steps and several threads: each equal to plain, on both GEMMs."""
+    groups (2050 inputs: 128 outputs' weights fill the VNNI GEMM's L2 tile), full row blocks and tails,
+    several blocks of steps and several threads: each equal to plain, on both GEMMs."""
     graph = _mlp(sizes, bias=50, shift=-1, seed=len(sizes) + steps)
     spikes = (np.random.default_rng(steps).random((steps, batch, sizes[0])) < 0.6).astype(np.uint8)
     assert gemm.unsupported(graph, spikes) is None
-    monkeypatch.setattr(gemm, "BLOCK_CELLS", 1)  # one step per block
-    monkeypatch.setattr(ckernel, "THREADS", 3)
-    monkeypatch.setattr(ckernel, "WORK_PER_THREAD", 1)
+    if one_step_blocks:  # several blocks of steps, several threads, row blocks shorter than the kernel's 6
+        monkeypatch.setattr(gemm, "BLOCK_CELLS", 1)
+        monkeypatch.setattr(ckernel, "THREADS", 3)
+        monkeypatch.setattr(ckernel, "WORK_PER_THREAD", 1)
     _same_as_plain(graph, spikes)
 
 
