@@ -166,6 +166,19 @@ def test_auto_weighs_weight_reads_against_activity(steps: int, density: float, g
     _same_as_plain(graph, spikes, path="auto")
 
 
+def test_a_cpu_without_vnni_gets_the_event_path_from_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without VNNI auto never takes the portable GEMM (the event path is faster); path="gemm" still runs it."""
+    graph = _mlp((200, 30, 5))
+    spikes = (np.random.default_rng(1).random((20, 4, 200)) < 0.3).astype(np.uint8)
+    kernels = ckernel.load()
+    monkeypatch.setattr(kernels, "vnni", False)
+    assert not gemm.preferred(graph, spikes, kernels)
+    expected = run_plain_with_clamps(graph, spikes)
+    for path in ("auto", "gemm"):
+        got = run_fast_with_clamps(graph, spikes, path=path)
+        assert trace_mismatch(expected[0], got[0], same_dtype=True) == "" and got[1] == expected[1], path
+
+
 @given(st.integers(1, 300), st.integers(1, 90), st.integers(1, 9))
 @settings(max_examples=40, deadline=None, derandomize=True)
 def test_packing_round_trips(k: int, m: int, seed: int) -> None:
