@@ -5,8 +5,9 @@ A feed-forward layer's inputs are known for every step before its neurons run, s
 GEMM -- u8 inputs times s8 weights into int32, with AVX-512 VNNI (``vpdpbusd``) where the CPU has it, else
 a portable C loop over the same packed weights -- and then steps the layer's neurons row by row with the
 event path's C neuron code, their outputs (u8) being the next layer's GEMM input. Dense arithmetic, but
-at 16 x 4 multiply-adds per instruction it beats gathering the active rows once the inputs are a few
-percent active (:func:`preferred`, the ``auto`` cost model, weighs that against the weights it reads).
+at 16 x 4 multiply-adds per instruction, with groups of inputs silent in a block's rows skipped, it beats
+gathering the active rows wherever enough rows share each block (:func:`preferred`, the ``auto`` cost
+model, weighs the weights it reads against the event path's).
 
 It is exact because every int32 sum is bounded: it applies to a chain :func:`.event.chain` accepts whose
 weights all fit int8, whose layer inputs are proven to lie in 0..255 (spikes, or spike counts up to 255),
