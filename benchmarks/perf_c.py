@@ -67,8 +67,9 @@ class GeneratedC:
         if not (folder / "snn.c").is_file():
             shutil.rmtree(folder, ignore_errors=True)
             BACKEND.emit(qgraph, folder, spikes[:2, :1], sparse=sparse)  # small stimuli: the goldens are not used
-        tag = "-".join(f.strip("-") for f in flags)
-        self.lib = ctypes.CDLL(str(_gcc([folder / "snn.c", HERE / "gen_driver.c"], flags,
+        steps = int(spikes.shape[0])  # snn_run takes up to SNN_T_MAX steps (emit sized it from the 2-step stimuli)
+        tag = "-".join(f.strip("-") for f in flags) + f"-t{steps}"
+        self.lib = ctypes.CDLL(str(_gcc([folder / "snn.c", HERE / "gen_driver.c"], (*flags, f"-DSNN_T_MAX={steps}"),
                                         folder / f"gen-{tag}.so", include=folder)))
         self.n_out = int(qgraph.shapes[qgraph.outputs[0]][0])
 

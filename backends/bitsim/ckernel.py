@@ -42,7 +42,7 @@ SOURCE = Path(__file__).with_name("kernels.c")
 #: -fwrapv: signed overflow wraps modulo 2^64 as numpy's int64 does (the kernels rely on it)
 CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fwrapv", "-fvect-cost-model=dynamic",
           "-pthread", "-fPIC", "-shared")
-ABI_VERSION = 7
+ABI_VERSION = 8
 #: threads for large calls (the CPUs this process may run on); results never depend on it
 THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 64)
 #: elements of work (neuron-steps, or inputs scanned + outputs written) per extra thread
@@ -250,6 +250,11 @@ class CKernels:
         lib.bs_neuron_run.argtypes = [vp, vp, i64, i64, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, i64, ctypes.c_int]
         lib.bs_chain_run.restype = ctypes.c_int64
         lib.bs_chain_run.argtypes = [i64, i64, i64, i64, vp, vp, vp, ctypes.c_int]
+        lib.bs_layered_run.restype = ctypes.c_int64
+        lib.bs_layered_run.argtypes = [i64, i64, i64, i64, vp, vp, vp, i64, ctypes.c_int, ctypes.c_int]
+        lib.bs_gemm_vnni_available.restype = ctypes.c_int
+        #: the CPU runs the AVX-512 VNNI GEMM of the layered path (else it uses the portable one)
+        self.vnni = bool(lib.bs_gemm_vnni_available())
         lib.bs_dense_sparse.restype = ctypes.c_int64
         lib.bs_dense_sparse.argtypes = [i64, i64, i64, vp, vp, vp, vp, ctypes.c_int, ctypes.c_int]
 
@@ -304,13 +309,20 @@ class CKernels:
             raise MemoryError(f"bitsim C dense kernel: no memory for scratch buffers (code {rc})")
         return out
 
-
     def chain_run(self, T: int, B: int, k0: int, layers: int, x: np.ndarray, meta: np.ndarray,
                   ptr: ctypes.Array[ctypes.c_void_p], threads: int) -> int:
         """``bs_chain_run`` (see kernels.c and :mod:`.event`): 0, or its error code."""
         if x.dtype != np.uint8 or not x.flags.c_contiguous or meta.dtype != np.int64 or not meta.flags.c_contiguous:
             raise ValueError("bitsim event kernel: x must be contiguous uint8, meta contiguous int64")
         return int(self.lib.bs_chain_run(T, B, k0, layers, _ptr(x), _ptr(meta), ptr, threads))
+
+
+    def layered_run(self, T: int, B: int, k0: int, layers: int, x: np.ndarray, meta: np.ndarray,
+                    ptr: ctypes.Array[ctypes.c_void_p], threads: int, *, block: int, vnni: bool) -> int:
+        """``bs_layered_run`` (see kernels.c and :mod:`.gemm`): 0, or its error code."""
+        if x.dtype != np.uint8 or not x.flags.c_contiguous or meta.dtype != np.int64 or not meta.flags.c_contiguous:
+            raise ValueError("bitsim layered kernel: x must be contiguous uint8, meta contiguous int64")
+        return int(self.lib.bs_layered_run(T, B, k0, layers, _ptr(x), _ptr(meta), ptr, block, int(vnni), threads))
 
 
 def threads_for(work: int) -> int:

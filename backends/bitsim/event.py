@@ -16,7 +16,7 @@ Prepared weights and the per-layer options are built once per QGraph (:mod:`.cac
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,7 +126,7 @@ def spikes_of(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray]) -> n
         return None
     if arr.dtype == np.bool_:
         return np.ascontiguousarray(arr).view(np.uint8)
-    if int(arr.min()) < 0 or int(arr.max()) > 1:
+    if (arr.dtype.kind == "i" and int(arr.min()) < 0) or int(arr.max()) > 1:
         return None
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
@@ -141,12 +141,24 @@ def unsupported(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], al
     return None
 
 
+#: runs the chain's kernel: (T, B, k0, layers, x, meta, ptr, threads) -> 0 or its error code
+ChainKernel = Callable[[int, int, int, int, np.ndarray, np.ndarray, "ctypes.Array[ctypes.c_void_p]", int], int]
+
+
 def run(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], want: dict[str, tuple[str, ...]],
-        dtypes: dict[str, dict[str, np.dtype]], kernels: ckernel.CKernels) -> tuple[Traces, tuple[ClampEvent, ...]]:
-    """The requested traces (``want``, in ``dtypes``) and the clamp events of a graph :func:`unsupported` accepts."""
-    found, x = chain(graph), spikes_of(graph, inputs)
+        dtypes: dict[str, dict[str, np.dtype]], kernels: ckernel.CKernels, *,
+        weights: Sequence[np.ndarray] | None = None, kernel: ChainKernel | None = None,
+        spikes: np.ndarray | None = None) -> tuple[Traces, tuple[ClampEvent, ...]]:
+    """The requested traces (``want``, in ``dtypes``) and the clamp events of a graph :func:`unsupported` accepts.
+
+    ``weights`` and ``kernel``: per layer the weights another chain kernel reads and that kernel (the layered
+    GEMM path, :mod:`.gemm`); by default the event kernel ``bs_chain_run`` and its W^T. ``spikes``: the
+    input as :func:`spikes_of` gave it, when the caller has it (saves a pass over the input).
+    """
+    found, x = chain(graph), spikes_of(graph, inputs) if spikes is None else spikes
     if isinstance(found, str) or x is None:
         raise BackendError(f"bitsim event path: {found if isinstance(found, str) else 'the input is not spikes'}")
+    run_kernel: ChainKernel = kernels.chain_run if kernel is None else kernel
     T, B = int(x.shape[0]), int(x.shape[1])
     last = found.layers[-1].neuron
     record = {n: set(keys) for n, keys in want.items()}
@@ -163,7 +175,8 @@ def run(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], want: dict
         states[layer.neuron] = state
         par = (ctypes.c_void_p * 6)(*(p.ctypes.data for p in state.params))
         keep_alive.append(par)
-        slots: dict[int, int | None] = {0: layer.wt.ctypes.data, 1: layer.bias.ctypes.data,
+        wt = layer.wt if weights is None else weights[n]
+        slots: dict[int, int | None] = {0: wt.ctypes.data, 1: layer.bias.ctypes.data,
                                         2: state.opt.ctypes.data, 3: ctypes.addressof(par)}
         for q, arr in enumerate((state.v, state.i, state.s, state.x_prev, state.clamp_count, state.clamp_first)):
             slots[4 + q] = arr.ctypes.data
@@ -178,7 +191,7 @@ def run(graph: QGraph, inputs: np.ndarray | Mapping[str, np.ndarray], want: dict
             ptr[n * Q_PTRS + q] = address
         meta[n, :4] = (int(layer.wt.shape[0]), m, int(layer.narrow), layer.shift)
     work = T * B * sum(int(la.wt.shape[1]) for la in found.layers)
-    rc = kernels.chain_run(T, B, int(np.prod(x.shape[2:])), len(found.layers), x, meta, ptr, ckernel.threads_for(work))
+    rc = run_kernel(T, B, int(np.prod(x.shape[2:])), len(found.layers), x, meta, ptr, ckernel.threads_for(work))
     if rc == -2:
         raise MemoryError("bitsim event kernel: no memory for its scratch buffers")
     if rc != 0:

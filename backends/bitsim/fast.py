@@ -23,8 +23,12 @@ Paths (``PATHS``; ``"auto"`` picks per layer) and why each is exact:
   int16 weights into int32 accumulators when ``max_i sum_j |W_ij| * max|x| < 2^31``, else int64;
   conv as in ``float_gemm``. Large calls are split over threads by independent neurons / rows.
 * ``stepwise``   -- the whole graph step by step (float-exact accumulation, numpy neuron).
-* ``auto``       -- C neurons when gcc is on PATH (else numpy); per dense layer the spike-sparse C
-  accumulation when under SPARSE_DENSITY of a sample of its input is non-zero, else ``float_gemm``'s.
+* ``event``      -- a dense feed-forward chain stepped entirely in C (:mod:`.event`).
+* ``gemm``       -- the same chain a layer at a time over blocks of steps, accumulating in an exact
+  u8 x s8 -> int32 GEMM (:mod:`.gemm`); chains it refuses run on ``event``.
+* ``auto``       -- ``gemm`` or ``event`` for such chains (:func:`.gemm.preferred` picks); otherwise C neurons
+  when gcc is on PATH (else numpy) and per dense layer the spike-sparse C accumulation when under
+  SPARSE_DENSITY of a sample of its input is non-zero, else ``float_gemm``'s.
 
 int64 arithmetic wraps modulo 2^64 in numpy, in C (-fwrapv) and in plain alike, so even values that
 overflow int64 agree (int64 accumulation is order-independent modulo 2^64).
@@ -55,7 +59,7 @@ from .ops import apply_int
 from .plain import Traces, check_inputs, initial_outputs
 from .traces import Keep, narrowed, resolve_keep, trace_dtypes
 
-PATHS = ("layerwise", "float_gemm", "sparse", "c", "stepwise", "event")
+PATHS = ("layerwise", "float_gemm", "sparse", "c", "stepwise", "event", "gemm")
 #: input density below which "auto" prefers the spike-sparse C accumulation over a float GEMM
 SPARSE_DENSITY = 0.3
 #: static input bounds up to this (spikes, spike counts) are used as they are; larger ones are measured
@@ -90,17 +94,21 @@ def run_fast_with_clamps(
         raise ValueError(f"unknown bitsim path {path!r}; known: {', '.join((*PATHS, 'auto'))}")
     want = resolve_keep(qgraph, keep)
     dtypes = trace_dtypes(qgraph, narrow=narrow, allow_counts=allow_counts)
-    kernels = ckernel.load() if path in ("c", "event") else ckernel.available() if path == "auto" else None
-    if path in ("event", "auto") and kernels is not None:
-        from . import event
+    kernels = ckernel.load() if path in ("c", "event", "gemm") else ckernel.available() if path == "auto" else None
+    if path in ("event", "gemm", "auto") and kernels is not None:
+        from . import event, gemm
 
-        if event.unsupported(qgraph, inputs, allow_counts) is None:
-            return event.run(qgraph, inputs, want, dtypes, kernels)
+        x = None if isinstance(event.chain(qgraph), str) else event.spikes_of(qgraph, inputs)
+        if x is not None:  # a chain the C kernels run, on spikes: the layered GEMM or the event path
+            if path != "event" and not isinstance(gemm.prepared(qgraph), str) \
+                    and (path == "gemm" or gemm.preferred(qgraph, x, kernels)):
+                return gemm.run(qgraph, x, want, dtypes, kernels, spikes=x)
+            return event.run(qgraph, x, want, dtypes, kernels, spikes=x)
     data = _checked_inputs(qgraph, inputs, allow_counts)
     plan = {
         "layerwise": _Plan("int64", "numpy", False), "float_gemm": _Plan("float", "numpy", False),
         "sparse": _Plan("sparse", "numpy", False), "c": _Plan("c", "c", False),
-        "stepwise": _Plan("float", "numpy", True), "event": _Plan("c", "c", False),
+        "stepwise": _Plan("float", "numpy", True), "event": _Plan("c", "c", False), "gemm": _Plan("c", "c", False),
         "auto": _Plan("auto", "c" if kernels else "numpy", False),
     }[path]
     return _Executor(qgraph, data, plan, kernels, allow_counts, want, dtypes).run()

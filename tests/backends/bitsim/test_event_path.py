@@ -53,7 +53,7 @@ def test_event_path_equals_plain(case: tuple[QGraph, np.ndarray], pick: list[boo
     except QuantizationError:
         return  # the definition refuses an operand: the event path never takes such a graph (operand checks)
     COVERED["event" if event.unsupported(graph, spikes, False) is None else "fallback"] += 1
-    for path in ("event", "auto"):
+    for path in ("event", "gemm", "auto"):
         got, got_clamps = run_fast_with_clamps(graph, spikes, path=path)
         assert trace_mismatch(expected, got, same_dtype=True) == "", path
         assert got_clamps == clamps, path
@@ -83,7 +83,7 @@ def test_keep_on_every_path(case: tuple[QGraph, np.ndarray], pick: list[bool]) -
     except QuantizationError:
         return
     expected = {n: {k: full[n][k] for k in ks} for n, ks in want.items()}
-    for path in ("plain", "layerwise", "c", "stepwise", "auto"):
+    for path in ("plain", "layerwise", "c", "stepwise", "gemm", "auto"):
         got = simulate(graph, spikes, path=path, keep=want)
         assert trace_mismatch(expected, got, same_dtype=True) == "", path
 
