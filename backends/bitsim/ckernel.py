@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, fields
@@ -79,13 +80,28 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
         raise BackendError(f"bitsim C kernels: cannot run `{' '.join(cmd)}`: {exc}") from exc
 
 
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
+
+
+def _source_text(source_file: Path, seen: frozenset[Path] = frozenset()) -> str:
+    """``source_file`` with every file it includes with quotes (its own parts: kernels.c includes
+    kernels_chain.h and kernels_gemm.h), recursively: what the library's hash must cover."""
+    text = source_file.read_text()
+    parts = [text]
+    for name in _LOCAL_INCLUDE.findall(text):
+        part = (source_file.parent / name).resolve()
+        if part not in seen:
+            parts.append(_source_text(part, seen | {part}))
+    return "\0".join(parts)
+
+
 def build(directory: Path | None = None, cc: str = "gcc", source_file: Path = SOURCE) -> Path:
     """Compile ``kernels.c`` (or another C file of bitsim's, e.g. ``xylo.c``) unless a library with the same hash
     exists, and return the library path."""
     if shutil.which(cc) is None:
         raise BackendError(f"bitsim C kernels: compiler `{cc}` not found on PATH (command: {cc} {' '.join(CFLAGS)} "
                            f"{SOURCE.name} -o kernels.so); use another bitsim path, e.g. path='float_gemm'")
-    source = source_file.read_text()
+    source = _source_text(source_file)
     version = _run([cc, "--version"]).stdout.splitlines()[:1]
     digest = hashlib.sha256("\0".join([source, cc, *CFLAGS, *version]).encode()).hexdigest()[:16]
     directory = directory or cache_dir()

@@ -326,3 +326,19 @@ def test_c_path_falls_back_to_the_numpy_neuron_for_an_unknown_option(monkeypatch
         ckernel.neuron_options(graph.nodes["n"])
     spikes = (np.random.default_rng(2).random((12, 2, 3)) < 0.5).astype(np.int64)
     assert trace_mismatch(run_plain(graph, spikes), run_fast(graph, spikes, path="c")) == ""
+
+
+def test_kernel_cache_key_covers_included_parts(tmp_path: Any) -> None:
+    """kernels.c includes its parts with quotes; editing a part must rebuild, never reuse a stale library."""
+    part = tmp_path / "part.h"
+    main = tmp_path / "main.c"
+    main.write_text('#include "part.h"\nint answer(void) { return ANSWER; }\n')
+    part.write_text("#define ANSWER 41\n")
+    first = ckernel.build(tmp_path / "cache", source_file=main)
+    part.write_text("#define ANSWER 42\n")
+    second = ckernel.build(tmp_path / "cache", source_file=main)
+    assert first != second and first.exists() and second.exists()
+    import ctypes
+
+    assert ctypes.CDLL(str(second)).answer() == 42
+    assert "int64_t bs_layered_run(" in ckernel._source_text(ckernel.SOURCE)  # the GEMM part is hashed too
