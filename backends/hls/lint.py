@@ -87,7 +87,7 @@ def lint(files: Mapping[str, str | bytes], main: str = "snn.c") -> list[str]:
 
 
 #: initialisers shorter than this are parsed as written
-ELIDE_MIN = 1 << 14
+ELIDE_MIN = 1 << 10
 _LITERAL_BYTES = b"0123456789-+, \t\r\n{}"
 
 
