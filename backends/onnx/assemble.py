@@ -169,8 +169,8 @@ def scan_model(sg: StepGraph) -> onnx.ModelProto:
     return make_model(graph, f"snncompile {sg.label} model, all timesteps (Scan over the time axis)")
 
 
-def check_model(model: onnx.ModelProto) -> None:
-    """onnx.checker with full shape inference (raises onnx.checker.ValidationError)."""
+def check_model(model: onnx.ModelProto | bytes) -> None:
+    """onnx.checker with full shape inference (raises onnx.checker.ValidationError); ``model`` may be its bytes."""
     onnx.checker.check_model(model, full_check=True)
 
 
