@@ -237,7 +237,8 @@ def _run_layerwise(graph: Graph, data: dict[str, np.ndarray], T: int, B: int, dt
         if isinstance(node, Input):
             out[name] = {"out": _t(data[name], dtype)}
             continue
-        x = sum(out[p]["out"] for p in graph.predecessors(name))
+        preds = graph.predecessors(name)  # one predecessor: its output itself (0 + a would copy [T, B, ...])
+        x = out[preds[0]]["out"] if len(preds) == 1 else sum(out[p]["out"] for p in preds)
         assert isinstance(x, torch.Tensor)
         if isinstance(node, Delay):
             out[name] = {"out": _delay_all(node, x)}
@@ -251,6 +252,8 @@ def _run_layerwise(graph: Graph, data: dict[str, np.ndarray], T: int, B: int, dt
         else:
             flat = x.reshape(T * B, *x.shape[2:])
             y = apply_stateless(node, flat)
+            if y.data_ptr() == x.data_ptr():  # Output, Flatten: a view of the predecessor's trace; traces own memory
+                y = y.clone()
             out[name] = {"out": y.reshape(T, B, *y.shape[1:])}
     return out
 
