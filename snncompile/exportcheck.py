@@ -11,6 +11,10 @@ compares the target's *own* execution of its artifacts with them, obtained once:
   back: a ``qgraph.nir`` equal to the QGraph in every node, array, edge and metadata value makes
   ``golden.npz`` read back its traces (a bitsim run of the read graph would be the golden run again); a
   graph that does not read back equal is simulated (and will not match);
+* hls, when its ``emit`` ran the project's C simulation (``csim``, as ``export`` asks): the testbench built by
+  gcc from the emitted files compared every recorded value of every sample and step with ``golden.bin`` and
+  passed (else emit raised, with the first mismatch); the check reads ``golden.bin`` back and compares it with the
+  golden traces, so the C equals bitsim value for value without building and running the C a second time;
 * every other target runs its artifacts once (``backend.run``: gcc-compiled C, onnxruntime, the core
   simulator).
 
@@ -41,6 +45,11 @@ def target_traces(name: str, backend: Any, qgraph: QGraph, folder: Path, inputs:
     """(the target's own traces on ``inputs``, how they were obtained) -- see the module docstring."""
     if isinstance(emitted, Mapping) and "traces" in emitted:
         return emitted["traces"], "traces of the run inside emit"
+    if name == "hls" and isinstance(emitted, Mapping) and emitted.get("csim"):
+        from snncompile.backends.hls.backend import read_golden_traces
+
+        passed = "; ".join(line.removeprefix("PASS: ") for line in emitted["csim"])
+        return read_golden_traces(folder), f"make csim passed inside emit: {passed}; golden.bin read back"
     if name == "bitsim":
         from snncompile.backends.bitsim.backend import GOLDEN_FILE, QGRAPH_FILE, read_golden
         from snncompile.quant.qnir import read_qgraph

@@ -12,7 +12,7 @@ step by step. Both orders compute the same operations on the same values.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,13 @@ class NeuronState:
     i: torch.Tensor
     s: torch.Tensor  # spikes of the previous step (delayed reset)
     x_prev: torch.Tensor  # input of the previous step (synapse_delay = 1)
+    consts: dict[tuple[str, torch.dtype], torch.Tensor] = field(default_factory=dict)
+
+    def param(self, key: str, dt: torch.dtype) -> torch.Tensor:
+        """The node's parameter ``key`` as a tensor of ``dt``, converted once for all steps (not once per step)."""
+        if (key, dt) not in self.consts:
+            self.consts[key, dt] = _t(getattr(self.node, key), dt)
+        return self.consts[key, dt]
 
     @classmethod
     def fresh(cls, node: NeuronNode, batch: int, dtype: torch.dtype) -> NeuronState:
@@ -108,13 +115,13 @@ class NeuronState:
         """One step; returns the output (spikes, or v for non-spiking) and the recorded states."""
         node, sem, dt = self.node, self.node.semantics, x.dtype
         if isinstance(node, Threshold):
-            return _fire(x, _t(node.threshold, dt), sem), {}
+            return _fire(x, self.param("threshold", dt), sem), {}
         if sem.synapse_delay == 1:
             x, self.x_prev = self.x_prev, x
-        beta = _t(node.beta, dt) if isinstance(node, (LI, LIF, CubaLI, CubaLIF)) else None
-        bias = _t(node.bias, dt)  # type: ignore[attr-defined]
+        beta = self.param("beta", dt) if isinstance(node, (LI, LIF, CubaLI, CubaLIF)) else None
+        bias = self.param("bias", dt)
         if isinstance(node, (CubaLI, CubaLIF)):
-            alpha = _t(node.alpha, dt)  # type: ignore[arg-type]
+            alpha = self.param("alpha", dt)
             if sem.synapse_order == "decay_then_add":
                 self.i = alpha * self.i + x
             else:
@@ -130,8 +137,8 @@ class NeuronState:
             self.v = decayed + drive + bias
             states["v"] = self.v
             return self.v, states
-        theta = _t(node.threshold, dt)  # type: ignore[attr-defined]
-        v_reset = _t(node.v_reset, dt)  # type: ignore[attr-defined]
+        theta = self.param("threshold", dt)
+        v_reset = self.param("v_reset", dt)
         if sem.timing == "immediate":
             v = decayed + drive + bias
             s = _fire(v, theta, sem)
@@ -150,7 +157,7 @@ class NeuronState:
                 elif sem.reset == "zero":
                     v = v - d * (v - v_reset)
         if node.v_min is not None:  # the lower clamp, after this step's reset (Sinabs' min_v_mem)
-            v = torch.maximum(v, _t(node.v_min, dt))
+            v = torch.maximum(v, self.param("v_min", dt))
         self.v, self.s = v, s
         states["v"] = v
         return s, states
@@ -237,7 +244,8 @@ def _run_layerwise(graph: Graph, data: dict[str, np.ndarray], T: int, B: int, dt
         if isinstance(node, Input):
             out[name] = {"out": _t(data[name], dtype)}
             continue
-        x = sum(out[p]["out"] for p in graph.predecessors(name))
+        preds = graph.predecessors(name)  # one predecessor: its output itself (0 + a would copy [T, B, ...])
+        x = out[preds[0]]["out"] if len(preds) == 1 else sum(out[p]["out"] for p in preds)
         assert isinstance(x, torch.Tensor)
         if isinstance(node, Delay):
             out[name] = {"out": _delay_all(node, x)}
@@ -251,6 +259,8 @@ def _run_layerwise(graph: Graph, data: dict[str, np.ndarray], T: int, B: int, dt
         else:
             flat = x.reshape(T * B, *x.shape[2:])
             y = apply_stateless(node, flat)
+            if y.data_ptr() == x.data_ptr():  # Output, Flatten: a view of the predecessor's trace; traces own memory
+                y = y.clone()
             out[name] = {"out": y.reshape(T, B, *y.shape[1:])}
     return out
 

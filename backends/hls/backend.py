@@ -213,8 +213,11 @@ class HlsBackend:
             info["csim"] = run_testbench(files, project.csim_commands(opts))
         files["project.json"] = json.dumps(info, indent=2) + "\n"
         write_dir(out_dir, files)
-        return {"files": sorted(files), "estimate": est, "dir": str(Path(out_dir).resolve()),
-                "stimuli": info["stimuli"]}
+        result = {"files": sorted(files), "estimate": est, "dir": str(Path(out_dir).resolve()),
+                  "stimuli": info["stimuli"]}
+        if csim:  # the testbench's PASS lines: it compared every value of the C with golden.bin
+            result["csim"] = info["csim"]
+        return result
 
     def run(self, artifact: QGraph | str | Path | Mapping[str, Any], inputs: Any, *, sparse: bool = True,
             unroll: int = 1) -> Traces:
@@ -243,6 +246,19 @@ class HlsBackend:
         stim = pack_stimuli([i["name"] for i in ins], [tuple(i["shape"]) for i in ins], inputs)
         labels = {t.get("label") or t["node"]: t["node"] for t in info["traces"]}
         return simulate(build(files), stim, labels)
+
+
+def read_golden_traces(folder: str | Path) -> Traces:
+    """An emitted project's golden.bin as ``{node: {key: int64 [T, B, ...]}}`` (labels mapped to node names by
+    project.json)."""
+    folder = Path(folder)
+    try:
+        info = json.loads((folder / "project.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"hls: {folder} is not an emitted hls project: {exc}") from None
+    names = {t.get("label") or t["node"]: t["node"] for t in info["traces"]}
+    layout, data, _ = binfmt.read_golden(folder / "golden.bin")
+    return {names.get(label, label): rec for label, rec in binfmt.split_traces(layout, data).items()}
 
 
 BACKEND = HlsBackend()

@@ -15,6 +15,11 @@ problems, each naming the function and the construct (empty: clean). Rules:
 - **static arrays**: every array has constant dimensions (no variable-length arrays; a function parameter may
   leave its first dimension open, as m_axi / axis ports do).
 
+A large initialiser that holds nothing but integer literals, commas and braces (the weight arrays of
+``weights_data.h``: 6.3 M values are 40 MB of C) is checked for exactly that at C speed (a byte scan, balanced
+braces) and handed to the parser as ``{0}`` with its line breaks kept: no rule can concern such a list, and
+pycparser would take minutes over it. Its declaration (type, name, dimensions) is parsed and linted as written.
+
 ``LintError`` carries the list. :func:`check` raises it; emit runs it when pycparser is installed
 (``pip install snncompile[hls]``).
 """
@@ -77,7 +82,38 @@ def preprocess(files: Mapping[str, str | bytes], main: str = "snn.c") -> str:
 
 def lint(files: Mapping[str, str | bytes], main: str = "snn.c") -> list[str]:
     """Every rule broken by ``main`` (after preprocessing), as messages naming the function."""
-    return lint_text(preprocess(files, main))
+    return lint_text(preprocess({n: elide_literal_lists(d) if n.endswith((".c", ".h")) else d
+                                 for n, d in files.items()}, main))
+
+
+#: initialisers shorter than this are parsed as written
+ELIDE_MIN = 1 << 10
+_LITERAL_BYTES = b"0123456789-+, \t\r\n{}"
+
+
+def elide_literal_lists(text: str | bytes) -> str | bytes:
+    """``text`` with every initialiser ``= { ... };`` of at least ELIDE_MIN characters that holds only integer
+    literals, commas, braces (balanced) and white space replaced by ``= {0};`` plus its line breaks (so the lines
+    after it keep their numbers); every other initialiser is left as written."""
+    data = text.encode() if isinstance(text, str) else text
+    out, pos = [], 0
+    while (start := data.find(b"= {", pos)) >= 0:
+        end = data.find(b"};", start)
+        if end < 0:
+            break
+        body = data[start + 2:end + 1]  # "{ ... }"
+        if len(body) >= ELIDE_MIN and not body.translate(None, _LITERAL_BYTES) \
+                and body.count(b"{") == body.count(b"}"):
+            out += [data[pos:start], b"= {0}", b"\n" * body.count(b"\n")]
+            pos = end + 1
+        else:
+            out.append(data[pos:start + 3])
+            pos = start + 3
+    if not out:
+        return text
+    out.append(data[pos:])
+    joined = b"".join(out)
+    return joined.decode() if isinstance(text, str) else joined
 
 
 def check(files: Mapping[str, str | bytes], main: str = "snn.c") -> None:

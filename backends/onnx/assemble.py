@@ -120,10 +120,9 @@ def step_model(sg: StepGraph) -> onnx.ModelProto:
     return make_model(graph, f"snncompile {sg.label} model, one timestep with explicit state")
 
 
-def _renamed(graph: onnx.GraphProto, prefix: str) -> onnx.GraphProto:
-    """A copy with every value name prefixed (a Scan body must not reuse the outer graph's names)."""
-    g = onnx.GraphProto()
-    g.CopyFrom(graph)
+def _renamed(g: onnx.GraphProto, prefix: str) -> onnx.GraphProto:
+    """``g`` with every value name prefixed, in place (a Scan body must not reuse the outer graph's names); ``g``
+    must own its nodes and initializers -- ``helper.make_graph`` copies them in -- so nothing else changes."""
     for node in g.node:
         node.input[:] = [prefix + n if n else n for n in node.input]
         node.output[:] = [prefix + n for n in node.output]
@@ -169,8 +168,8 @@ def scan_model(sg: StepGraph) -> onnx.ModelProto:
     return make_model(graph, f"snncompile {sg.label} model, all timesteps (Scan over the time axis)")
 
 
-def check_model(model: onnx.ModelProto) -> None:
-    """onnx.checker with full shape inference (raises onnx.checker.ValidationError)."""
+def check_model(model: onnx.ModelProto | bytes) -> None:
+    """onnx.checker with full shape inference (raises onnx.checker.ValidationError); ``model`` may be its bytes."""
     onnx.checker.check_model(model, full_check=True)
 
 

@@ -104,14 +104,22 @@ def lower_float_graph(graph: Graph, dtype: str = "float64") -> StepGraph:
 
 def build_models(sg: StepGraph) -> tuple[onnx.ModelProto, onnx.ModelProto]:
     """(step model, scan model), both passing onnx.checker; UnsupportedNodeError when too large to serialise."""
+    step, scan, _ = _checked_models(sg)
+    return step, scan
+
+
+def _checked_models(sg: StepGraph) -> tuple[onnx.ModelProto, onnx.ModelProto, tuple[bytes, bytes]]:
+    """build_models plus the serialised models: each is serialised once, and those bytes are what onnx.checker
+    checks and what the files hold (a 6.3 M-weight model is ~50 MB of protobuf per serialisation)."""
     size = sum(t.ByteSize() for t in sg.initializers)
     if size > MAX_MODEL_BYTES:
         raise UnsupportedNodeError(f"backend 'onnx': the {sg.label} model's constants take {size} bytes; "
                                    f"a single ONNX file holds less than 2 GiB")
     step, scan = step_model(sg), scan_model(sg)
-    check_model(step)
-    check_model(scan)
-    return step, scan
+    blobs = step.SerializeToString(), scan.SerializeToString()
+    for blob in blobs:
+        check_model(blob)
+    return step, scan, blobs
 
 
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -147,10 +155,8 @@ def write_atomically(out_dir: str | Path, write: Callable[[Path], None]) -> dict
     return {name: out / name for name in names}
 
 
-def _write_models(step: onnx.ModelProto, scan: onnx.ModelProto, sg: StepGraph,
-                  names: tuple[str, str, str]) -> Callable[[Path], None]:
-    blobs = {names[0]: step.SerializeToString(), names[1]: scan.SerializeToString(),
-             names[2]: _npz_bytes({s.name: s.init for s in sg.states})}
+def _write_models(models: tuple[bytes, bytes], sg: StepGraph, names: tuple[str, str, str]) -> Callable[[Path], None]:
+    blobs = {names[0]: models[0], names[1]: models[1], names[2]: _npz_bytes({s.name: s.init for s in sg.states})}
 
     def write(folder: Path) -> None:
         for name, blob in blobs.items():
@@ -203,8 +209,9 @@ class OnnxBackend:
              golden: Traces | None = None) -> dict[str, Path]:
         """Write step.onnx, scan.onnx, initial_state.npz (and stimuli + golden traces when ``inputs`` is given;
         ``golden``: bitsim's traces on them when already computed)."""
-        step, scan, sg = self.build(qgraph)
-        write_models = _write_models(step, scan, sg, (STEP, SCAN, INITIAL))
+        self.check(qgraph)
+        sg = lower_qgraph(qgraph)
+        write_models = _write_models(_checked_models(sg)[2], sg, (STEP, SCAN, INITIAL))
         if inputs is None:
             golden = None
         elif golden is None:
@@ -255,8 +262,7 @@ class OnnxBackend:
 def emit_float(graph: Graph, out_dir: str | Path, *, dtype: str = "float64") -> dict[str, Path]:
     """Write the float discrete-time model: float_step.onnx, float_scan.onnx, float_initial_state.npz."""
     sg = lower_float_graph(graph, dtype)
-    step, scan = build_models(sg)
-    return write_atomically(out_dir, _write_models(step, scan, sg, (FLOAT_STEP, FLOAT_SCAN, FLOAT_INITIAL)))
+    return write_atomically(out_dir, _write_models(_checked_models(sg)[2], sg, (FLOAT_STEP, FLOAT_SCAN, FLOAT_INITIAL)))
 
 
 def run_float(artifact: Graph | str | Path | Mapping[str, Path], inputs: Inputs, *, model: str = "scan",

@@ -113,14 +113,15 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                         type_check=False)
 
 
-def nir_bytes(graph: nir.NIRGraph) -> bytes:
-    """``graph`` as the bytes of a .nir (HDF5) file, built in memory.
+def nir_bytes(graph: nir.NIRGraph, *, compression: str | None = "gzip") -> bytes:
+    """``graph`` as the bytes of a .nir (HDF5) file, built in memory; ``compression`` of its array datasets is
+    nir.write's (gzip by default; None stores them as they are).
 
     h5py never writes the disk itself: under a full disk or a file size limit it can crash the
     process (a segfault after the failed write), where a plain write raises OSError (ENOSPC, EFBIG).
     """
     buf = io.BytesIO()
-    nir.write(buf, graph)
+    nir.write(buf, graph, compression=compression)  # type: ignore[arg-type]
     return buf.getvalue()
 
 

@@ -93,20 +93,19 @@ def neuron_statistics(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[st
     for name, node in graph.nodes.items():
         if not isinstance(node, NeuronNode):
             continue
-        x = np.zeros((T, B, *node.shape))
-        for p in graph.predecessors(name):
-            out = traces[p]["out"]
-            x = x + (_shift(out, initial[p]) if (p, name) in graph.recurrent_edges else out)
-        x_max = np.abs(x).max(axis=(0, 1))
+        parts = [_shift(traces[p]["out"], initial[p]) if (p, name) in graph.recurrent_edges else traces[p]["out"]
+                 for p in graph.predecessors(name)]
+        x = _summed(parts, (T, B, *node.shape))
+        x_max = _abs_max(x)
         zeros = np.zeros(node.shape)
         if isinstance(node, Threshold):
             stats[name] = NeuronStats(v_max=zeros, i_max=zeros, x_max=x_max)
             continue
         tr = traces[name]
         sem = node.semantics
-        i_max = np.abs(tr["i"]).max(axis=(0, 1)) if "i" in tr else zeros
+        i_max = _abs_max(tr["i"]) if "i" in tr else zeros
         v = tr["v"]
-        v_max = np.abs(v).max(axis=(0, 1))
+        v_max = _abs_max(v)
         if node.SPIKING and sem.timing != "delayed":
             if sem.synapse_delay == 1:
                 x = _shift(x, np.zeros(x.shape[1:]))
@@ -115,12 +114,34 @@ def neuron_statistics(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[st
                                  v.shape[1:])
             beta = np.asarray(node.beta) if isinstance(node, (LI, LIF, CubaLI, CubaLIF)) else 1.0
             params = node.params()  # spiking non-Threshold kinds all have bias and threshold
-            v_pre = np.abs(beta * _shift(v, v0) + drive + np.asarray(params["bias"], np.float64))
-            if sem.timing == "snntorch_immediate":
-                v_pre = v_pre + sem.spike_cap * np.abs(np.asarray(params["threshold"], np.float64))
-            v_max = np.maximum(v_max, v_pre.max(axis=(0, 1)))
+            v_pre = _shift(v, v0)  # beta * v[t-1] + drive + bias, in that order, in one buffer
+            np.multiply(beta, v_pre, out=v_pre)
+            v_pre += drive
+            v_pre += np.asarray(params["bias"], np.float64)
+            pre_max = _abs_max(v_pre)
+            if sem.timing == "snntorch_immediate":  # max(|a| + c) = max|a| + c: c is the same at every step
+                pre_max = pre_max + sem.spike_cap * np.abs(np.asarray(params["threshold"], np.float64))
+            v_max = np.maximum(v_max, pre_max)
         stats[name] = NeuronStats(v_max=v_max, i_max=i_max, x_max=x_max)
     return stats
+
+
+def _summed(parts: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """The sum of the predecessors' outputs (float64; a zero array without any): one fresh buffer, or, for a single
+    predecessor, its trace itself (read only) -- 0.0 + a is a, up to the sign of a zero, which no maximum sees."""
+    if not parts:
+        return np.zeros(shape)
+    if len(parts) == 1:
+        return np.asarray(parts[0], np.float64)
+    total = np.add(parts[0], parts[1], dtype=np.float64)
+    for part in parts[2:]:
+        total += part
+    return total
+
+
+def _abs_max(a: np.ndarray) -> np.ndarray:
+    """max |a| over the step and sample axes, without an |a| copy: the larger of max(a) and -min(a)."""
+    return np.maximum(a.max(axis=(0, 1)), -a.min(axis=(0, 1)))
 
 
 def calibrate(

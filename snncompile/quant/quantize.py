@@ -134,7 +134,8 @@ def lower_weight(name: str, node: WeightNode, w_eff: np.ndarray, b_eff: np.ndarr
                  spec: QuantSpec) -> QWeightNode:
     """One weight layer: W_q = clip(round(W_eff*s), -q, q), b_q = round(b_eff*s) (must fit int32)."""
     q = weight_limit(spec.weight_bits)
-    w_q = np.clip(scale_round(w_eff, scale.reshape(-1, *([1] * (w_eff.ndim - 1)))), -q, q)
+    w_q = scale_round(w_eff, scale.reshape(-1, *([1] * (w_eff.ndim - 1))))
+    np.clip(w_q, -q, q, out=w_q)  # a fresh array: clipped in place
     b_q = scale_round(b_eff, scale)
     limit = (1 << (BIAS_BITS - 1)) - 1
     if b_q.size and np.abs(b_q).max() > limit:

@@ -31,8 +31,17 @@ def round_half_away(x: np.ndarray | float) -> np.ndarray:
 
     Magnitudes beyond 2^62 saturate there (no int64 cast overflow), so the range checks that follow report them.
     """
-    a = np.clip(np.asarray(x, np.float64), -_BIG, _BIG)
-    return (np.sign(a) * np.floor(np.abs(a) + 0.5)).astype(np.int64)
+    return _round_in_place(np.asarray(np.clip(np.asarray(x, np.float64), -_BIG, _BIG)))  # clip: a new array
+
+
+def _round_in_place(a: np.ndarray) -> np.ndarray:
+    """round_half_away of a float64 buffer already clipped to +-2^62, overwriting it: trunc(a + copysign(0.5, a))
+    is sign(a) * floor(|a| + 0.5) value for value (IEEE rounding of a +- 0.5 is symmetric in the sign) with two
+    temporaries instead of six -- a 6.3 M-weight layer's fresh pages cost more system time than the arithmetic."""
+    a += np.copysign(0.5, a)
+    np.trunc(a, out=a)
+    out = a.astype(np.int64)
+    return out[()] if out.ndim == 0 else out  # a 0-d input gives an int64 scalar, as numpy's ufuncs do
 
 
 _BIG = float(1 << 62)
@@ -42,7 +51,11 @@ _TINY = 1e-300  # smallest magnitude m a scale is computed from, so q / m stays 
 def scale_round(x: np.ndarray | float, scale: np.ndarray | float) -> np.ndarray:
     """round_half_away(x * scale); a product that overflows float64 saturates like any other huge value."""
     with np.errstate(over="ignore"):
-        return round_half_away(np.asarray(x, np.float64) * scale)
+        product = np.multiply(x, scale, dtype=np.float64)  # a fresh buffer: rounded in place
+    if product.ndim == 0:
+        return round_half_away(product)
+    np.clip(product, -_BIG, _BIG, out=product)
+    return _round_in_place(product)
 
 
 def show_int(value: int) -> str:

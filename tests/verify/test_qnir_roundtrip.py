@@ -120,7 +120,43 @@ def test_lava_like_round_trip_and_nir_view(tmp_path: Path) -> None:
         np.testing.assert_allclose(lif["v_threshold"][()], 100.0)
         np.testing.assert_allclose(lif["w_in"][()] * 1e-3 / lif["tau_syn"][()], 2.0 ** 6 * 2.0 ** -2 / 64.0)
         dense = f["node/nodes/dense1"]
-        assert dense["type"][()].decode() == "Linear" and dense["weight"].dtype == np.int64
+        assert dense["type"][()].decode() == "Linear" and dense["weight"].dtype == np.int16  # w_bits 9
+
+
+@pytest.mark.parametrize("w_bits", [2, 3, 7, 8, 9, 15, 16])
+def test_weights_are_stored_in_their_width_uncompressed_and_read_back_exactly(tmp_path: Path, w_bits: int) -> None:
+    hi = (1 << (w_bits - 1)) - 1
+    rng = np.random.default_rng(w_bits)
+    weight = rng.integers(-hi, hi + 1, (5, 7))
+    weight[0, :2] = -hi, hi  # both ends of the range
+    nodes = {"in": Input(shape=(7,)), "fc": QDense(name="fc", weight=weight, bias=rng.integers(-9, 9, 5),
+                                                   w_bits=w_bits),
+             "h": _neuron(rng, "h", "LIF", (5,), sc.PRESETS["snntorch"]), "out": Output()}
+    graph = QGraph(nodes, [("in", "fc"), ("fc", "h"), ("h", "out")], 1e-3, {}, QuantSpec(weight_bits=w_bits))
+    path = write_qgraph(graph, tmp_path / "q.nir")
+    with h5py.File(path) as f:
+        for key in ("weight", "bias"):
+            ds = f[f"node/nodes/fc/{key}"]
+            assert ds.compression is None
+            assert ds.dtype == ((np.int8 if w_bits <= 8 else np.int16) if key == "weight" else np.int64)
+    back = read_qgraph(path)
+    assert_same(graph, back)
+    fc = back.nodes["fc"]
+    assert isinstance(fc, QDense) and fc.weight.dtype == np.int64 and np.array_equal(fc.weight, weight)
+    assert np.array_equal(nir.read(path).nodes["fc"].weight, weight)  # what other NIR tools read
+
+
+def test_files_of_the_earlier_writer_int64_gzip_still_read(tmp_path: Path) -> None:
+    from snncompile.frontend.nir_write import nir_bytes
+    from snncompile.quant.qnir import to_nir
+
+    graph = random_mlp(2)
+    old = to_nir(graph)
+    old.nodes["fc"].weight = np.asarray(old.nodes["fc"].weight, np.int64)
+    (tmp_path / "old.nir").write_bytes(nir_bytes(old))  # gzip, as every earlier qgraph.nir
+    with h5py.File(tmp_path / "old.nir") as f:
+        assert f["node/nodes/fc/weight"].dtype == np.int64 and f["node/nodes/fc/weight"].compression == "gzip"
+    assert_same(graph, read_qgraph(tmp_path / "old.nir"))
 
 
 def test_float_nir_file_is_not_a_qgraph(tmp_path: Path) -> None:

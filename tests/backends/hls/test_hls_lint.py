@@ -82,3 +82,36 @@ def test_a_broken_project_fails_check(tmp_path: Path) -> None:
     files["snn.c"] = files["snn.c"].replace("void snn_reset(void) {", "void snn_reset(void) {\n    snn_reset();", 1)
     with pytest.raises(lint.LintError, match="hls lint: recursion: snn_reset -> snn_reset"):
         lint.check(files)
+
+
+def _big_list(n: int) -> str:
+    return "{\n" + "".join(f"    {{ {', '.join(str((k * 7) % 255 - 127) for k in range(r, r + 16))} }},\n"
+                           for r in range(0, n, 16)) + "}"
+
+
+def test_large_literal_lists_are_elided_with_their_lines() -> None:
+    decl = f"static const int32_t W[{4096 // 16}][16] = {_big_list(4096)};\n"
+    tail = "void f(int n) { while (n) { n--; } }\n"
+    elided = lint.elide_literal_lists(HEAD + decl + tail)
+    assert isinstance(elided, str)
+    assert "static const int32_t W[256][16] = {0}" in elided and len(elided) < 2000
+    assert elided.count("\n") == (HEAD + decl + tail).count("\n")  # line numbers after it are kept
+    assert lint.lint_text(elided) == lint.lint_text(HEAD + decl + tail)  # same findings (the while loop)
+    assert lint.elide_literal_lists((HEAD + decl).encode()) == elided[:-len(tail)].encode()
+
+
+@pytest.mark.parametrize("inside", ["f(1)", "N", "1.5", "'a'", "/* c */", "{ 1 }}"])
+def test_a_large_initialiser_with_anything_else_is_parsed_as_written(inside: str) -> None:
+    body = _big_list(4096)
+    text = f"static const int32_t W[4096] = {body[:-1]}{inside},\n}};\n"
+    assert lint.elide_literal_lists(text) == text
+
+
+def test_a_call_in_a_large_local_initialiser_is_still_found() -> None:
+    body = _big_list(4096)[:-1] + "(int32_t)malloc(4),\n}"
+    problems = lint.lint(project_files("void f(void) { static const int32_t a[4097] = " + body + "; (void)a; }"))
+    assert any(p.startswith("function 'f': calls 'malloc'") for p in problems), problems
+
+
+def project_files(snn_c: str) -> dict[str, str | bytes]:
+    return {"snn.c": "#include <stdint.h>\n" + snn_c + "\n"}
