@@ -21,6 +21,7 @@ import numpy as np
 
 from snncompile.quant.intops import shift_round
 from snncompile.quant.qnodes import QConv1d, QConv2d
+from snncompile.quant.ranges import by_rows
 
 from . import ckernel
 from .cache import abs_row_sums, transposed
@@ -37,7 +38,7 @@ def exact_float_type(weight: np.ndarray, bias: np.ndarray, x_max: int) -> type[n
 
     weight: int [out, in]; the bound is max_i (sum_j |W_ij| * x_max + |b_i|).
     """
-    rows = np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).astype(object) * int(x_max)
+    rows = by_rows(weight, lambda w: np.abs(w).sum(axis=1)).astype(object) * int(x_max)
     bound = int((rows + np.abs(np.broadcast_to(bias, rows.shape)).astype(object)).max(initial=0))
     for ftype, limit in FLOAT_EXACT:
         if bound < limit:

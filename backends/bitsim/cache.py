@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from snncompile.quant.ranges import by_rows
+
 T = TypeVar("T")
 
 _CACHE: dict[tuple[int, Hashable], tuple[weakref.ref[Any], Any]] = {}
@@ -44,4 +46,4 @@ def transposed(weight: np.ndarray, dtype: type[np.integer]) -> np.ndarray:
 
 def abs_row_sums(weight: np.ndarray) -> np.ndarray:
     """Per output row, sum_j |W_ij| (int64)."""
-    return cached(weight, "abs_rows", lambda: np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1))
+    return cached(weight, "abs_rows", lambda: by_rows(weight, lambda w: np.abs(w).sum(axis=1)))

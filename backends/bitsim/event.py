@@ -25,7 +25,7 @@ from snncompile.errors import BackendError
 from snncompile.nodes import Flatten, Output
 from snncompile.quant.clamps import ClampEvent, clamp_events
 from snncompile.quant.qnodes import QDense, QGraph, QNeuron
-from snncompile.quant.ranges import magnitude, unbounded, value_ranges
+from snncompile.quant.ranges import magnitude, max_abs_weight, unbounded, value_ranges
 
 from . import ckernel
 from .cache import cached, transposed
@@ -97,7 +97,7 @@ def _chain(graph: QGraph) -> _Chain | str:
         if ckernel.operand_checks(neuron, bound)[0]:
             return f"node '{after[0]}': its operands need the definition's range checks"
         assert isinstance(dense, QDense)
-        narrow = _width(magnitude(acc), magnitude(x_in), int(np.abs(dense.weight).max(initial=0)))
+        narrow = _width(magnitude(acc), magnitude(x_in), max_abs_weight(dense.weight))
         layers.append(_Layer(succ[0], after[0], neuron, transposed(dense.weight, _WEIGHT_TYPES[narrow]),
                              np.ascontiguousarray(np.broadcast_to(dense.bias, dense.weight.shape[:1]), np.int64),
                              narrow, int(dense.shift), ckernel.neuron_options(neuron, bound)))

@@ -196,3 +196,22 @@ def test_narrow_registers_stay_within_their_proven_ranges(case: tuple[QGraph, np
     graph, spikes = case
     if _accepted(graph):
         assert proof_violations(graph, spikes) == []
+
+
+def test_row_reductions_in_blocks_equal_the_whole_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """by_rows keeps its temporaries to a block of rows; the values equal one call on the whole matrix."""
+    from snncompile.backends.bitsim.cache import abs_row_sums
+    from snncompile.quant import ranges
+
+    rng = np.random.default_rng(3)
+    for shape in ((37, 11), (5, 3, 4), (1, 200), (64, 1)):
+        w = rng.integers(-128, 128, shape)
+        flat = w.reshape(shape[0], -1)
+        for block in (1, 7, 1 << 22):
+            monkeypatch.setattr(ranges, "ROW_BLOCK_ELEMENTS", block)
+            pos, neg = ranges.row_sums(w)
+            assert np.array_equal(pos, np.where(flat > 0, flat, 0).sum(axis=1))
+            assert np.array_equal(neg, np.where(flat < 0, flat, 0).sum(axis=1))
+            assert np.array_equal(abs_row_sums(w.copy()), np.abs(flat).sum(axis=1))
+        assert ranges.max_abs_weight(w) == int(np.abs(w).max())
+    assert ranges.max_abs_weight(np.zeros((0, 3), np.int64)) == 0
