@@ -201,6 +201,7 @@ def test_narrow_registers_stay_within_their_proven_ranges(case: tuple[QGraph, np
 def test_row_reductions_in_blocks_equal_the_whole_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
     """by_rows keeps its temporaries to a block of rows; the values equal one call on the whole matrix."""
     from snncompile.backends.bitsim.cache import abs_row_sums
+
     from snncompile.quant import ranges
 
     rng = np.random.default_rng(3)
