@@ -34,7 +34,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, QGraph, np.
     out = tmp_path_factory.mktemp("emit") / "proj"
     result = BACKEND.emit(graph, out, spikes, unroll=2)
     assert result["files"] == EXPECTED_FILES
-    proc = run(["make", "csim"], out)  # gcc -std=c99 -Wall -Wextra -Werror -pedantic -O2
+    proc = run(["make", "csim"], out)  # gcc -std=c99 -Wall -Wextra -Werror -pedantic -O3 -march=native
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "-Werror" in proc.stdout and "warning" not in (proc.stdout + proc.stderr).lower()
     assert "PASS: 3 samples x 12 timesteps, all traces" in proc.stdout
@@ -174,4 +174,4 @@ def test_gcc_failure_is_a_backend_error_with_command_and_stderr() -> None:
     with pytest.raises(BackendError) as err:
         build_library({"snn.c": "int broken(void) { return }\n", "snn_sim.c": ""})
     text = str(err.value)
-    assert "gcc -std=c99 -Wall -Wextra -Werror -pedantic -O2 -fPIC -shared" in text and "error" in text
+    assert "gcc -std=c99 -Wall -Wextra -Werror -pedantic -O3 -march=native -fPIC -shared" in text and "error" in text
