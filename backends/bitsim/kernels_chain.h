@@ -28,6 +28,16 @@ static void bs_put_row(void *base, int64_t size, int64_t at, const int64_t *src,
     else for (int64_t c = 0; c < m; c++) ((int64_t *)base)[at + c] = src[c];
 }
 
+/* one row of a layer's asked traces (ptr[Q_TR_*] non-NULL, in the widths meta[L_SZ_*]): the dense outputs y, the
+ * neuron outputs, v and i */
+static void bs_put_traces(void *const *ptr, const int64_t *meta, int64_t row, const int64_t *y, const int64_t *out,
+                          const int64_t *v, const int64_t *i, int64_t m) {
+    if (ptr[Q_TR_DENSE]) bs_put_row(ptr[Q_TR_DENSE], meta[L_SZ_DENSE], row, y, m);
+    if (ptr[Q_TR_OUT]) bs_put_row(ptr[Q_TR_OUT], meta[L_SZ_OUT], row, out, m);
+    if (ptr[Q_TR_V]) bs_put_row(ptr[Q_TR_V], meta[L_SZ_V], row, v, m);
+    if (ptr[Q_TR_I]) bs_put_row(ptr[Q_TR_I], meta[L_SZ_I], row, i, m);
+}
+
 /* The events of one step in a slice of nb samples: (input j, sample b, value) for every non-zero input,
  * grouped by j (a counting sort), so that each weight row is read once for all the samples it feeds. */
 typedef struct {
@@ -275,7 +285,6 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
             }
             int64_t *v = (int64_t *)ptr[Q_V], *i = (int64_t *)ptr[Q_I], *s = (int64_t *)ptr[Q_S];
             int64_t *xp = (int64_t *)ptr[Q_XP], *cc = (int64_t *)ptr[Q_CC], *cf = (int64_t *)ptr[Q_CF];
-            void *tr_dense = ptr[Q_TR_DENSE], *tr_out = ptr[Q_TR_OUT], *tr_v = ptr[Q_TR_V], *tr_i = ptr[Q_TR_I];
             const int64_t gain = shift > 0 ? (int64_t)1 << shift : 1, down = shift < 0 ? -shift : 0;
             for (int64_t b = 0; b < nb; b++) {
                 const int64_t row = (t * B + lo + b) * m, st = (lo + b) * m;
@@ -284,10 +293,7 @@ static int64_t bs_chain_range(void *ctx, int64_t lo, int64_t hi) {
                 else for (int64_t c = 0; c < m; c++) y[c] = acc[b * m + c] * gain >> down;
                 int64_t *out = ya + b * m;
                 bs_neuron_rows(&opts[l], m, y, v + st, i + st, s + st, xp + st, out, hb, cc, cf, B * m, st, t);
-                if (tr_dense) bs_put_row(tr_dense, meta[L_SZ_DENSE], row, y, m);
-                if (tr_out) bs_put_row(tr_out, meta[L_SZ_OUT], row, out, m);
-                if (tr_v) bs_put_row(tr_v, meta[L_SZ_V], row, v + st, m);
-                if (tr_i) bs_put_row(tr_i, meta[L_SZ_I], row, i + st, m);
+                bs_put_traces(ptr, meta, row, y, out, v + st, i + st, m);
             }
             int64_t *swap = xa;
             xa = ya;

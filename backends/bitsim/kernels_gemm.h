@@ -180,7 +180,6 @@ static int64_t bs_layered_range(void *ctx, int64_t lo, int64_t hi) {
                 bs_gemm_portable(R, bs_round_up(k, 4) / 4, mp, xa, lda, wp, acc);
             int64_t *v = (int64_t *)ptr[Q_V], *i = (int64_t *)ptr[Q_I], *s = (int64_t *)ptr[Q_S];
             int64_t *xp = (int64_t *)ptr[Q_XP], *cc = (int64_t *)ptr[Q_CC], *cf = (int64_t *)ptr[Q_CF];
-            void *tr_dense = ptr[Q_TR_DENSE], *tr_out = ptr[Q_TR_OUT], *tr_v = ptr[Q_TR_V], *tr_i = ptr[Q_TR_I];
             const int64_t gain = shift > 0 ? (int64_t)1 << shift : 1, down = shift < 0 ? -shift : 0;
             const int64_t ldn = bs_round_up(m, 4); /* the next layer's input rows */
             for (int64_t tt = 0; tt < steps; tt++) {
@@ -195,10 +194,7 @@ static int64_t bs_layered_range(void *ctx, int64_t lo, int64_t hi) {
                         uint8_t *nx = xb + r * ldn;
                         for (int64_t c = 0; c < m; c++) nx[c] = (uint8_t)out[c]; /* 0 .. 255: gemm.py checks */
                     }
-                    if (tr_dense) bs_put_row(tr_dense, meta[L_SZ_DENSE], row, y, m);
-                    if (tr_out) bs_put_row(tr_out, meta[L_SZ_OUT], row, out, m);
-                    if (tr_v) bs_put_row(tr_v, meta[L_SZ_V], row, v + st, m);
-                    if (tr_i) bs_put_row(tr_i, meta[L_SZ_I], row, i + st, m);
+                    bs_put_traces(ptr, meta, row, y, out, v + st, i + st, m);
                 }
             }
             uint8_t *swap = xa;
