@@ -21,15 +21,9 @@
 #        bash .ci/lava-venv.sh --rebuild  (throw the venv away first)
 set -euo pipefail
 
-PY311="${SNNCOMPILE_LAVA_BASE_PYTHON:-}"
-if [ -z "$PY311" ]; then  # Lava's pins were made for 3.11: python3.11, else a python3 that is 3.11
-    for cand in python3.11 python3; do
-        if command -v "$cand" >/dev/null && [ "$("$cand" -c 'import sys; print(sys.version_info[:2] == (3, 11))')" = True ]; then
-            PY311="$cand"; break
-        fi
-    done
-    [ -n "$PY311" ] || { echo "lava-venv: no Python 3.11 found (set SNNCOMPILE_LAVA_BASE_PYTHON)" >&2; exit 1; }
-fi
+SIDE=lava
+source "$(dirname "${BASH_SOURCE[0]}")/side-venv-lib.sh"
+PY311="$(find_python311 "${SNNCOMPILE_LAVA_BASE_PYTHON:-}" SNNCOMPILE_LAVA_BASE_PYTHON)"
 VENV="${SNNCOMPILE_LAVA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/snncompile-lava/venv}"
 TORCH="torch==2.13.0"  # the CPU build on the machine's local wheel index, as in .ci/run
 PINS=(
@@ -42,22 +36,8 @@ KEY="$(printf '%s\n' "$($PY311 -c 'import sys; print(sys.version.split()[0])')" 
     "$LAVA_NC" "$LAVA_DL" "patch:var_model-bytencoder-v1" "patch:slayer-obd-optional-v1")"
 MARKER="$VENV/.snncompile-lava-complete"
 
-log() { echo "lava-venv: $*" >&2; }
-# pip prints one warning per local index folder that lacks a package; drop those lines, keep its exit code.
-pip_q() { { "$VENV/bin/python" -m pip "$@" 2>&1 1>&3 | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2; } 3>&1; }
-
-if [ "${1:-}" = "--rebuild" ]; then rm -rf "$VENV"; fi
-if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$KEY" ] && [ -x "$VENV/bin/python" ]; then
-    log "reusing $VENV"
-    echo "$VENV/bin/python"
-    exit 0
-fi
-
-T0=$(date +%s)
-log "building $VENV (pins: ${PINS[*]} $LAVA_NC $LAVA_DL $TORCH)"
-rm -rf "$VENV"
-mkdir -p "$(dirname "$VENV")"
-"$PY311" -m venv "$VENV" >&2
+PIN_TEXT="${PINS[*]} $LAVA_NC $LAVA_DL $TORCH"
+reuse_or_start "$@"
 pip_q install -q --progress-bar off "${PINS[@]}" "$TORCH" >&2
 pip_q install -q --progress-bar off --ignore-requires-python "$LAVA_NC" "${PINS[@]}" >&2
 pip_q install -q --progress-bar off --ignore-requires-python --no-deps "$LAVA_DL" >&2
@@ -103,6 +83,4 @@ from importlib.metadata import version
 print("lava-venv: imports ok: lava-nc", version("lava-nc"), "lava-dl", version("lava-dl"), "numpy", version("numpy"))
 EOF
 
-printf '%s' "$KEY" >"$MARKER"
-log "built in $(( $(date +%s) - T0 ))s"
-echo "$VENV/bin/python"
+finish

@@ -17,15 +17,9 @@
 #        bash .ci/spyx-venv.sh --rebuild  (throw the venv away first)
 set -euo pipefail
 
-PY311="${SNNCOMPILE_SPYX_BASE_PYTHON:-}"
-if [ -z "$PY311" ]; then  # the pins were resolved on 3.11: python3.11, else a python3 that is 3.11
-    for cand in python3.11 python3; do
-        if command -v "$cand" >/dev/null && [ "$("$cand" -c 'import sys; print(sys.version_info[:2] == (3, 11))')" = True ]; then
-            PY311="$cand"; break
-        fi
-    done
-    [ -n "$PY311" ] || { echo "spyx-venv: no Python 3.11 found (set SNNCOMPILE_SPYX_BASE_PYTHON)" >&2; exit 1; }
-fi
+SIDE=spyx
+source "$(dirname "${BASH_SOURCE[0]}")/side-venv-lib.sh"
+PY311="$(find_python311 "${SNNCOMPILE_SPYX_BASE_PYTHON:-}" SNNCOMPILE_SPYX_BASE_PYTHON)"
 VENV="${SNNCOMPILE_SPYX_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/snncompile-spyx/venv}"
 SPYX="spyx==1.0.0"
 PINS=(  # what the test's subprocess imports, then the rest of spyx 1.0.0's resolved dependency tree
@@ -40,22 +34,8 @@ PINS=(  # what the test's subprocess imports, then the rest of spyx 1.0.0's reso
 KEY="$(printf '%s\n' "$($PY311 -c 'import sys; print(sys.version.split()[0])')" "$SPYX" "${PINS[@]}")"
 MARKER="$VENV/.snncompile-spyx-complete"
 
-log() { echo "spyx-venv: $*" >&2; }
-# pip prints one warning per local index folder that lacks a package; drop those lines, keep its exit code.
-pip_q() { { "$VENV/bin/python" -m pip "$@" 2>&1 1>&3 | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2; } 3>&1; }
-
-if [ "${1:-}" = "--rebuild" ]; then rm -rf "$VENV"; fi
-if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$KEY" ] && [ -x "$VENV/bin/python" ]; then
-    log "reusing $VENV"
-    echo "$VENV/bin/python"
-    exit 0
-fi
-
-T0=$(date +%s)
-log "building $VENV (pins: $SPYX ${PINS[*]})"
-rm -rf "$VENV"
-mkdir -p "$(dirname "$VENV")"
-"$PY311" -m venv "$VENV" >&2
+PIN_TEXT="$SPYX ${PINS[*]}"
+reuse_or_start "$@"
 pip_q install -q --progress-bar off "$SPYX" "${PINS[@]}" >&2
 pip_q check >&2
 
@@ -71,6 +51,4 @@ print("spyx-venv: imports ok: spyx", version("spyx"), "jax", version("jax"), "fl
       "numpy", version("numpy"), "nir", version("nir"))
 PYEOF
 
-printf '%s' "$KEY" >"$MARKER"
-log "built in $(( $(date +%s) - T0 ))s"
-echo "$VENV/bin/python"
+finish
