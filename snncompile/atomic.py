@@ -28,6 +28,9 @@ from typing import Any
 from . import staging
 from .errors import InputError
 
+#: what a file of write_dir holds: text (UTF-8) or bytes-like
+FileContent = str | bytes | bytearray
+
 RENAME_NOREPLACE = 1
 AT_FDCWD = -100
 #: renameat2 errors that mean "not supported here" (old kernel, file system without the flag): use the fallback
@@ -197,7 +200,7 @@ def swap_in(new: Path, out: Path, *, shown: str, check: Callable[[Path], str | N
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def write_dir(out_dir: str | Path, files: Mapping[str, str | bytes]) -> list[Path]:
+def write_dir(out_dir: str | Path, files: Mapping[str, FileContent]) -> list[Path]:
     """Write ``files`` (name -> text or bytes) as the whole content of ``out_dir``, atomically.
 
     An existing ``out_dir`` is replaced -- unless it is not a folder (a file, device, symlink), the
@@ -221,10 +224,10 @@ def write_dir(out_dir: str | Path, files: Mapping[str, str | bytes]) -> list[Pat
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                if isinstance(content, bytes):
-                    target.write_bytes(content)
-                else:
+                if isinstance(content, str):
                     target.write_text(content)
+                else:  # bytes-like (bytes, bytearray)
+                    target.write_bytes(content)
             except OSError as exc:
                 raise _retarget(exc, target, out / name) from None
         os.chmod(tmp, 0o777 & ~umask())

@@ -15,7 +15,7 @@ from snncompile.backends import per_graph
 from snncompile.backends.bitsim import Traces, check_inputs, run_plain
 
 import snncompile
-from snncompile.atomic import write_dir
+from snncompile.atomic import FileContent, write_dir
 from snncompile.errors import BackendError, InputError
 from snncompile.quant.qnodes import QGraph
 from snncompile.readout import compute as readout_compute
@@ -180,7 +180,7 @@ class HlsBackend:
         stim = pack_stimuli(names, [qgraph.shapes[n] for n in names], data)
         est = estimate(lw, unroll=unroll, clock_mhz=clock_mhz, timesteps=T)
         ports = project.ports(lw)
-        files: dict[str, str | bytes] = dict(project.sources(lw, t_max, opts))
+        files: dict[str, FileContent] = dict(project.sources(lw, t_max, opts))
         linted = lint.available()
         if linted:  # HLS's synthesis rules, checked on the parsed C (LintError: nothing is written)
             lint.check(files)
@@ -235,7 +235,7 @@ class HlsBackend:
         folder = Path(artifact["dir"] if isinstance(artifact, Mapping) else artifact)
         try:
             info = json.loads((folder / "project.json").read_text())
-            files: dict[str, str | bytes] = {
+            files: dict[str, FileContent] = {
                 n: (folder / n).read_text() for n in ("snn.c", "snn.h", "weights.h", *project.RUNTIME_FILES)}
             if (folder / project.BLOB_FILES[0]).is_file():
                 files.update({n: (folder / n).read_bytes() for n in project.BLOB_FILES[:2]})

@@ -85,17 +85,22 @@ def golden_header(layout: Sequence[TraceSpec], B: int, T: int) -> bytes:
     return head
 
 
-def golden_bytes(layout: Sequence[TraceSpec], traces: dict[str, dict[str, np.ndarray]]) -> bytes:
-    """bitsim traces ({node: {key: [T, B, *shape]}}) in golden.bin's layout."""
+def golden_bytes(layout: Sequence[TraceSpec], traces: dict[str, dict[str, np.ndarray]]) -> bytearray:
+    """bitsim traces ({node: {key: [T, B, *shape]}}) in golden.bin's layout: the header and every value, written
+    into one buffer in place (no int64 copy of the whole file besides the file itself)."""
     cols = [np.asarray(traces[t.node][t.key]) for t in layout]
     T, B = cols[0].shape[:2]
-    flat = np.empty((B, T, sum(t.size for t in layout)), "<i8")  # filled in place: one copy of each trace
+    words = sum(t.size for t in layout)
+    head = golden_header(layout, B, T)
+    out = bytearray(len(head) + 8 * B * T * words)
+    out[:len(head)] = head
+    flat = np.frombuffer(out, "<i8", offset=len(head)).reshape(B, T, words)
     offset = 0
     for c in cols:
         n = int(np.prod(c.shape[2:], dtype=np.int64))
         flat[:, :, offset:offset + n] = c.reshape(T, B, n).transpose(1, 0, 2)
         offset += n
-    return golden_header(layout, B, T) + flat.tobytes()
+    return out
 
 
 class _Reader:
@@ -117,7 +122,7 @@ class _Reader:
 
 
 def read_golden(path: str | Path) -> tuple[list[TraceSpec], np.ndarray, int]:
-    """(layout, int64 data [B, T, words], byte offset of the data) of a golden.bin."""
+    """(layout, int64 data [B, T, words] (read only), byte offset of the data) of a golden.bin."""
     p = Path(path)
     r = _Reader(p.read_bytes(), p)
     if r.take(4) != b"SNNG" or r.u32() != VERSION:
@@ -129,7 +134,7 @@ def read_golden(path: str | Path) -> tuple[list[TraceSpec], np.ndarray, int]:
         ndim = r.u32()
         layout.append(TraceSpec(node, key, tuple(r.u32() for _ in range(ndim))))
     data = np.frombuffer(r.raw, dtype="<i8", count=B * T * words, offset=r.pos).reshape(B, T, words)
-    return layout, data.astype(np.int64), r.pos
+    return layout, data.astype(np.int64, copy=False), r.pos  # read only: a view of the file's bytes
 
 
 def golden_offset(path: str | Path, b: int, t: int, node: str, key: str, element: int) -> int:

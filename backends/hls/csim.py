@@ -9,13 +9,15 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from snncompile.atomic import FileContent
+
 from .project import BLOB_FILES, CFLAGS
 from .runner import BLOB_SOURCE, compiler, run_checked
 
 TB_SOURCES = ("snn.c", "tb.c")
 
 
-def run_testbench(files: Mapping[str, str | bytes], commands: Sequence[str]) -> list[str]:
+def run_testbench(files: Mapping[str, FileContent], commands: Sequence[str]) -> list[str]:
     """Build ``tb`` from ``files`` and run ``commands`` (``./tb ...`` lines of the Makefile); their PASS lines."""
     with tempfile.TemporaryDirectory(prefix="snncompile-hls-csim-") as tmp:
         root = Path(tmp)

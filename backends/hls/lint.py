@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snncompile.atomic import FileContent
 from snncompile.errors import BackendError
 
 from .runner import compiler
@@ -63,7 +64,7 @@ def available() -> bool:
     return True
 
 
-def preprocess(files: Mapping[str, str | bytes], main: str = "snn.c") -> str:
+def preprocess(files: Mapping[str, FileContent], main: str = "snn.c") -> str:
     """``main`` as synthesis sees it: gcc -E -P with __SYNTHESIS__, the project's headers, a stand-in stdint.h."""
     with tempfile.TemporaryDirectory(prefix="snncompile-hls-lint-") as tmp:
         root = Path(tmp)
@@ -80,7 +81,7 @@ def preprocess(files: Mapping[str, str | bytes], main: str = "snn.c") -> str:
         return proc.stdout
 
 
-def lint(files: Mapping[str, str | bytes], main: str = "snn.c") -> list[str]:
+def lint(files: Mapping[str, FileContent], main: str = "snn.c") -> list[str]:
     """Every rule broken by ``main`` (after preprocessing), as messages naming the function."""
     return lint_text(preprocess({n: elide_literal_lists(d) if n.endswith((".c", ".h")) else d
                                  for n, d in files.items()}, main))
@@ -91,11 +92,11 @@ ELIDE_MIN = 1 << 10
 _LITERAL_BYTES = b"0123456789-+, \t\r\n{}"
 
 
-def elide_literal_lists(text: str | bytes) -> str | bytes:
+def elide_literal_lists(text: FileContent) -> FileContent:
     """``text`` with every initialiser ``= { ... };`` of at least ELIDE_MIN characters that holds only integer
     literals, commas, braces (balanced) and white space replaced by ``= {0};`` plus its line breaks (so the lines
     after it keep their numbers); every other initialiser is left as written."""
-    data = text.encode() if isinstance(text, str) else text
+    data = text.encode() if isinstance(text, str) else bytes(text)
     out, pos = [], 0
     while (start := data.find(b"= {", pos)) >= 0:
         end = data.find(b"};", start)
@@ -116,7 +117,7 @@ def elide_literal_lists(text: str | bytes) -> str | bytes:
     return joined.decode() if isinstance(text, str) else joined
 
 
-def check(files: Mapping[str, str | bytes], main: str = "snn.c") -> None:
+def check(files: Mapping[str, FileContent], main: str = "snn.c") -> None:
     problems = lint(files, main)
     if problems:
         raise LintError(problems)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from snncompile import staging
-from snncompile.atomic import rename_noreplace
+from snncompile.atomic import FileContent, rename_noreplace
 from snncompile.errors import BackendError
 
 from .binfmt import TraceSpec
@@ -59,7 +59,7 @@ def run_checked(cmd: list[str], cwd: Path, what: str) -> subprocess.CompletedPro
     return proc
 
 
-def build(files: Mapping[str, str | bytes]) -> Path:
+def build(files: Mapping[str, FileContent]) -> Path:
     """The shared library built from ``files`` (name -> C text, or bytes), from the cache when already built.
 
     With weights_bin.S among them, the large arrays come from weights.bin (``-DSNN_WEIGHTS_BIN``)."""
@@ -68,7 +68,9 @@ def build(files: Mapping[str, str | bytes]) -> Path:
     digest = hashlib.sha256(" ".join(cmd).encode())
     for name in sorted(files):
         data = files[name]
-        digest.update(name.encode() + b"\0" + (data if isinstance(data, bytes) else data.encode()) + b"\0")
+        digest.update(name.encode() + b"\0")
+        digest.update(data.encode() if isinstance(data, str) else data)  # bytes-like: hashed where it lies
+        digest.update(b"\0")
     final = cache_root() / digest.hexdigest()[:24]
     if (final / LIB_NAME).is_file():
         return final / LIB_NAME
@@ -78,10 +80,10 @@ def build(files: Mapping[str, str | bytes]) -> Path:
         tmp = root / staging.CONTENT
         tmp.mkdir()
         for name, data in files.items():
-            if isinstance(data, bytes):
-                (tmp / name).write_bytes(data)
-            else:
+            if isinstance(data, str):
                 (tmp / name).write_text(data)
+            else:
+                (tmp / name).write_bytes(data)
         run_checked(cmd, tmp, "gcc build of the simulator library")
         try:
             rename_noreplace(tmp, final)

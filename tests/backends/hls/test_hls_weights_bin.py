@@ -57,3 +57,24 @@ def test_c_array_text_is_exact(ctype: object) -> None:
         assert body.count("{") == body.count("}") == blocks
         got = [int(t) for t in re.findall(r"-?\d+", body)]
         assert got == a.reshape(-1).tolist()
+
+
+def test_looked_up_fields_equal_the_digit_arithmetic() -> None:
+    """Many values over a narrow span are formatted by a lookup of every value of the span: the same text."""
+    from snncompile.backends.hls.cwrite import _fields, int_fields
+
+    rng = np.random.default_rng(1)
+    for lo, hi in [(-128, 127), (0, 1), (-1, 0), (5, 5), (-32767, 32767), (-9, 99), (2**40, 2**40 + 50)]:
+        a = rng.integers(lo, hi + 1, (int(rng.integers(1, 4)) * 4 * (hi - lo + 1), 3))
+        a.reshape(-1)[:2] = lo, hi
+        assert np.array_equal(int_fields(a), _fields(a)), (lo, hi)
+
+
+def test_large_c_array_lines() -> None:
+    """A weight-sized int8 array (the looked-up path): values exact, at most per_line per line, no trailing blanks."""
+    a = np.random.default_rng(2).integers(-127, 128, (300, 37)).astype(np.int8)
+    lines = c_array("w", I8, a, per_line=16)
+    values = [line for line in lines if re.fullmatch(r"\s+(-?\d+,\s*)+", line)]
+    assert all(line == line.rstrip() and line.endswith(",") and line.count(",") <= 16 for line in values)
+    assert len(values) == 300 * 3  # 16 + 16 + 5 values per row
+    assert [int(t) for t in re.findall(r"-?\d+", "\n".join(values))] == a.reshape(-1).tolist()
