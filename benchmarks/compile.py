@@ -70,6 +70,18 @@ def mlp(sizes: tuple[int, ...], seed: int = 0) -> sc.Graph:
     return sc.Graph(nodes, edges)
 
 
+def sizes_of(name: str) -> tuple[int, ...]:
+    """``"8192-16384-10"`` -> (8192, 16384, 10): a network given by its layer sizes."""
+    try:
+        sizes = tuple(int(n) for n in name.split("-"))
+    except ValueError:
+        known = ", ".join(NETWORKS)
+        raise SystemExit(f"--networks: {name!r} is neither one of {known} nor layer sizes A-B-...") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise SystemExit(f"--networks: {name!r} needs at least two layer sizes >= 1")
+    return sizes
+
+
 def synapses(sizes: tuple[int, ...]) -> int:
     return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
@@ -198,7 +210,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="also the 67 M-synapse network (minutes, ~10 GiB)")
     ap.add_argument("--targets", default="bitsim,hls,onnx,loihi")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--networks", default=None, help="comma-separated subset of " + ", ".join(NETWORKS))
+    ap.add_argument("--networks", default=None, help="comma-separated subset of " + ", ".join(NETWORKS)
+                    + ", or layer sizes such as 8192-16384-16384-10 (a capacity run)")
     ap.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
     ap.add_argument("--python", default=sys.executable, metavar="PY",
                     help="interpreter of the export children, e.g. another checkout's venv for a before/after run")
@@ -208,8 +221,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="snncompile-bench-compile-") as tmp:
         for name in names:
-            print(f"{name} ({synapses(NETWORKS[name]):,} synapses)", flush=True)
-            rows.append(measure(name, NETWORKS[name], targets, args.repeat, Path(tmp), args.python))
+            sizes = NETWORKS[name] if name in NETWORKS else sizes_of(name)
+            print(f"{name} ({synapses(sizes):,} synapses)", flush=True)
+            rows.append(measure(name, sizes, targets, args.repeat, Path(tmp), args.python))
     print()
     print(f"CPU seconds (user+system), medians; x = median over rounds of export / (start-up + sim), y = of export / "
           f"quantise+sim; T={T}, B={B}, {DENSITY:.0%} input spikes")
