@@ -257,8 +257,8 @@ def read_golden_traces(folder: str | Path) -> Traces:
     except (OSError, ValueError) as exc:
         raise InputError(f"hls: {folder} is not an emitted hls project: {exc}") from None
     names = {t.get("label") or t["node"]: t["node"] for t in info["traces"]}
-    layout, data, _ = binfmt.read_golden(folder / "golden.bin")
-    return {names.get(label, label): rec for label, rec in binfmt.split_traces(layout, data).items()}
+    layout, values = binfmt.golden_values(folder / "golden.bin")
+    return {names.get(label, label): rec for label, rec in binfmt.split_traces(layout, values).items()}
 
 
 BACKEND = HlsBackend()

@@ -47,6 +47,16 @@ static uint64_t tb_read_le(FILE *f, const char *path, int nbytes)
     return x;
 }
 
+/* A signed little-endian integer of nbytes (1, 2, 4 or 8), sign-extended. */
+static int64_t tb_read_signed(FILE *f, const char *path, int nbytes)
+{
+    uint64_t x = tb_read_le(f, path, nbytes);
+    if (nbytes < 8 && ((x >> (8 * nbytes - 1)) & 1u)) {
+        x |= ~(uint64_t)0 << (8 * nbytes);
+    }
+    return (int64_t)x;
+}
+
 static uint32_t tb_u32(FILE *f, const char *path)
 {
     return (uint32_t)tb_read_le(f, path, 4);
@@ -61,9 +71,12 @@ static void tb_string(FILE *f, const char *path, char out[TB_MAX_NAME])
     out[n] = '\0';
 }
 
-static FILE *tb_open(const char *path, const char *magic, uint32_t *B, uint32_t *T)
+/* Opens a file of format versions 1..max_version; *version (when not NULL) says which. */
+static FILE *tb_open(const char *path, const char *magic, uint32_t max_version, uint32_t *version, uint32_t *B,
+                     uint32_t *T)
 {
     char m[4];
+    uint32_t v;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         tb_fail(path, "cannot open");
@@ -71,16 +84,22 @@ static FILE *tb_open(const char *path, const char *magic, uint32_t *B, uint32_t 
     if (fread(m, 1, 4, f) != 4 || memcmp(m, magic, 4) != 0) {
         tb_fail(path, "wrong magic (not written by snncompile?)");
     }
-    if (tb_u32(f, path) != 1) {
+    v = tb_u32(f, path);
+    if (v < 1 || v > max_version) {
         tb_fail(path, "unsupported format version");
+    }
+    if (version != NULL) {
+        *version = v;
     }
     *B = tb_u32(f, path);
     *T = tb_u32(f, path);
     return f;
 }
 
-/* Reads golden.bin's trace descriptors, checks them against this network's table. */
-static void tb_golden_layout(FILE *f, const char *path, uint32_t dims[SNN_N_TRACES][8], uint32_t ndims[SNN_N_TRACES])
+/* Reads golden.bin's trace descriptors (version 2: each with its value width in bytes; version 1: all 8), checks
+ * them against this network's table. */
+static void tb_golden_layout(FILE *f, const char *path, uint32_t version, uint32_t dims[SNN_N_TRACES][8],
+                             uint32_t ndims[SNN_N_TRACES], int width[SNN_N_TRACES])
 {
     char node[TB_MAX_NAME], key[TB_MAX_NAME];
     uint32_t k, d, size;
@@ -98,6 +117,10 @@ static void tb_golden_layout(FILE *f, const char *path, uint32_t dims[SNN_N_TRAC
                 dims[k][d] = n;
             }
             size *= n;
+        }
+        width[k] = version >= 2 ? (int)tb_u32(f, path) : 8;
+        if (width[k] != 1 && width[k] != 2 && width[k] != 4 && width[k] != 8) {
+            tb_fail(path, "a trace's value width is not 1, 2, 4 or 8 bytes");
         }
         if (strcmp(node, snn_traces[k].node) != 0 || strcmp(key, snn_traces[k].key) != 0 ||
             size != snn_traces[k].size || ndims[k] > 8) {
@@ -178,7 +201,7 @@ static int tb_readout(const uint8_t *stimuli, uint32_t B, uint32_t T, const char
     static int64_t got[SNN_READOUT_WORDS + 1];
     int32_t score[SNN_READOUT_N], cls = 0;
     uint32_t RB, RT, b, k;
-    FILE *rf = tb_open(rpath, "SNNR", &RB, &RT);
+    FILE *rf = tb_open(rpath, "SNNR", 1, NULL, &RB, &RT);
     if (RB != B || RT != T || tb_u32(rf, rpath) != SNN_READOUT_WORDS) {
         tb_fail(rpath, "sample, timestep or word count differs from stimuli.bin / this network");
     }
@@ -219,9 +242,10 @@ static int tb_readout(const uint8_t *stimuli, uint32_t B, uint32_t T, const char
 int main(int argc, char **argv)
 {
     static uint32_t dims[SNN_N_TRACES][8], ndims[SNN_N_TRACES], offset[SNN_N_TRACES];
+    static int width[SNN_N_TRACES];
     static int64_t golden[SNN_TRACE_WORDS], outs[SNN_N_OUT_WORDS + 1];
     const char *spath, *gpath;
-    uint32_t B, T, GB, GT, n_in, n_inputs, b, t, k, e, j, words = 0;
+    uint32_t B, T, GB, GT, version, n_in, n_inputs, b, t, k, e, j, words = 0;
     const char *mode = argc == 4 ? argv[1] : "";
     int stream = strcmp(mode, "--stream") == 0, readout = strcmp(mode, "--readout") == 0;
     int outputs_only = strcmp(mode, "--outputs-only") == 0 || stream;
@@ -249,7 +273,7 @@ int main(int argc, char **argv)
 #endif
     spath = argv[argc - 2];
     gpath = argv[argc - 1];
-    sf = tb_open(spath, "SNNS", &B, &T);
+    sf = tb_open(spath, "SNNS", 1, NULL, &B, &T);
     n_in = tb_u32(sf, spath);
     n_inputs = tb_u32(sf, spath);
     for (j = 0; j < n_inputs; j++) {
@@ -276,11 +300,11 @@ int main(int argc, char **argv)
     }
 #endif
 
-    gf = tb_open(gpath, "SNNG", &GB, &GT);
+    gf = tb_open(gpath, "SNNG", 2, &version, &GB, &GT);
     if (GB != B || GT != T) {
         tb_fail(gpath, "sample or timestep count differs from stimuli.bin");
     }
-    tb_golden_layout(gf, gpath, dims, ndims);
+    tb_golden_layout(gf, gpath, version, dims, ndims, width);
     for (k = 0; k < SNN_N_TRACES; k++) {
         offset[k] = words;
         words += snn_traces[k].size;
@@ -311,8 +335,10 @@ int main(int argc, char **argv)
             snn_reset();
         }
         for (t = 0; t < T; t++) {
-            for (e = 0; e < SNN_TRACE_WORDS; e++) {
-                golden[e] = (int64_t)tb_read_le(gf, gpath, 8);
+            for (k = 0; k < SNN_N_TRACES; k++) {
+                for (e = 0; e < snn_traces[k].size; e++) {
+                    golden[offset[k] + e] = tb_read_signed(gf, gpath, width[k]);
+                }
             }
             if (!outputs_only) {
                 snn_step_wide(in + (size_t)t * SNN_N_IN, outs);

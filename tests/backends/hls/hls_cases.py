@@ -171,3 +171,17 @@ BUILDERS: dict[str, Callable[[Net], tuple[int, ...]]] = {
 
 def gcc() -> str:
     return os.environ.get("CC", "gcc")
+
+
+def golden_edit(path: Any, b: int, t: int, node: str, key: str, element: int,
+                change: Callable[[int], int]) -> tuple[bytes, int, int]:
+    """golden.bin's bytes with one recorded value replaced by ``change(value)`` in that trace's width (it must fit);
+    returns (bytes, old value, new value)."""
+    from snncompile.backends.hls.binfmt import golden_slot
+
+    raw = bytearray(open(path, "rb").read())
+    offset, width = golden_slot(path, b, t, node, key, element)
+    old = int.from_bytes(raw[offset:offset + width], "little", signed=True)
+    new = change(old)
+    raw[offset:offset + width] = new.to_bytes(width, "little", signed=True)
+    return bytes(raw), old, new

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import trace_mismatch
-from hls_cases import build, hls_cache  # noqa: F401
+from hls_cases import build, golden_edit, hls_cache  # noqa: F401
 from snncompile.backends.bitsim import run_plain
 from snncompile.backends.hls import BACKEND
-from snncompile.backends.hls.binfmt import golden_offset, read_golden, split_traces
+from snncompile.backends.hls.binfmt import golden_values, split_traces
 from snncompile.backends.hls.runner import build as build_library
 
 from snncompile.errors import BackendError, UnsupportedNodeError
@@ -43,33 +43,76 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, QGraph, np.
 
 def test_golden_holds_every_bitsim_trace(project: tuple[Path, QGraph, np.ndarray]) -> None:
     out, graph, spikes = project
-    layout, data, _ = read_golden(out / "golden.bin")
-    assert trace_mismatch(run_plain(graph, spikes), split_traces(layout, data)) == ""
+    layout, values = golden_values(out / "golden.bin")
+    want = run_plain(graph, spikes)
+    assert trace_mismatch(want, split_traces(layout, values)) == ""
+    for t in layout:  # each trace in the narrowest signed width holding its values: spikes in one byte
+        a = want[t.node][t.key]
+        assert t.width == min(w for w in (1, 2, 4, 8) if -(1 << (8 * w - 1)) <= a.min() and a.max() < 1 << (8 * w - 1))
+    assert ("lif1", "out", 1) in {(t.node, t.key, t.width) for t in layout}
     assert {(t.node, t.key) for t in layout} >= {("lif1", "out"), ("lif1", "v"), ("li", "v"), ("loop", "out")}
+
+
+def _golden_v1(path: Path) -> bytes:
+    """The same golden.bin in format version 1: every value int64, no width field (what earlier exports wrote)."""
+    import struct
+
+    from snncompile.backends.hls.binfmt import _str, read_golden
+
+    layout, data, _ = read_golden(path)
+    head = b"SNNG" + struct.pack("<IIIII", 1, data.shape[0], data.shape[1], len(layout), data.shape[2])
+    for t in layout:
+        head += _str(t.node) + _str(t.key) + struct.pack(f"<I{len(t.shape)}I", len(t.shape), *t.shape)
+    return head + data.astype("<i8").tobytes()
+
+
+def test_golden_of_format_version_1_still_reads(project: tuple[Path, QGraph, np.ndarray], tmp_path: Path) -> None:
+    out, graph, spikes = project
+    (tmp_path / "golden.bin").write_bytes(_golden_v1(out / "golden.bin"))
+    assert trace_mismatch(run_plain(graph, spikes), split_traces(*golden_values(tmp_path / "golden.bin"))) == ""
+    for mode in ([], ["--outputs-only"]):
+        proc = run(["./tb", *mode, "stimuli.bin", str(tmp_path / "golden.bin")], out)
+        assert proc.returncode == 0 and "PASS" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_golden_widths_round_trip_at_every_boundary() -> None:
+    from snncompile.backends.hls.binfmt import TraceSpec, golden_bytes
+
+    edges = [0, 1, -1, 127, -128, 128, -129, 32767, -32768, 32768, -32769, 2**31 - 1, -2**31, 2**31, -2**31 - 1,
+             2**63 - 1, -2**63]
+    layout = [TraceSpec(f"n{k}", "v", (2,)) for k in range(len(edges))]
+    traces = {f"n{k}": {"v": np.array([[[0, e]], [[e, 0]]], np.int64)} for k, e in enumerate(edges)}  # [T=2, B=1, 2]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "golden.bin"
+        path.write_bytes(golden_bytes(layout, traces))
+        got_layout, values = golden_values(path)
+        got = split_traces(got_layout, values)
+    widths = [t.width for t in got_layout]
+    assert widths == [1, 1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8]
+    for k in range(len(edges)):
+        assert np.array_equal(got[f"n{k}"]["v"], traces[f"n{k}"]["v"]), edges[k]
 
 
 def test_corrupted_golden_fails_with_the_first_mismatch(project: tuple[Path, QGraph, np.ndarray],
                                                         tmp_path: Path) -> None:
     out, _, _ = project
-    golden = (out / "golden.bin").read_bytes()
     corrupt = tmp_path / "golden.bin"
-    offset = golden_offset(out / "golden.bin", b=1, t=4, node="lif1", key="v", element=7)
-    value = int(np.frombuffer(golden, "<i8", count=1, offset=offset)[0])
-    corrupt.write_bytes(golden[:offset] + np.array([value + 1], "<i8").tobytes() + golden[offset + 8:])
+    data, value, wrong = golden_edit(out / "golden.bin", 1, 4, "lif1", "v", 7, lambda v: v + 1 if v < 100 else v - 1)
+    corrupt.write_bytes(data)
     proc = run(["./tb", "stimuli.bin", str(corrupt)], out)
     assert proc.returncode == 1
     assert proc.stdout.strip() == (f"MISMATCH sample 1 timestep 4 layer 'lif1' (v) neuron 7 (7): "
-                                   f"expected {value + 1}, got {value}")
+                                   f"expected {wrong}, got {value}")
 
 
 def test_outputs_only_mode_checks_the_top_function(project: tuple[Path, QGraph, np.ndarray], tmp_path: Path) -> None:
     out, _, spikes = project
     proc = run(["./tb", "--outputs-only", "stimuli.bin", "golden.bin"], out)
     assert proc.returncode == 0 and "PASS: 3 samples x 12 timesteps, outputs" in proc.stdout, proc.stdout
-    golden = bytearray((out / "golden.bin").read_bytes())
-    offset = golden_offset(out / "golden.bin", b=2, t=11, node="output", key="out", element=1)
-    golden[offset:offset + 8] = (np.frombuffer(bytes(golden[offset:offset + 8]), "<i8") + 5).tobytes()
-    (tmp_path / "golden.bin").write_bytes(bytes(golden))
+    data, _, _ = golden_edit(out / "golden.bin", 2, 11, "output", "out", 1, lambda v: v + 5 if v < 100 else v - 5)
+    (tmp_path / "golden.bin").write_bytes(data)
     proc = run(["./tb", "--outputs-only", "stimuli.bin", str(tmp_path / "golden.bin")], out)
     assert proc.returncode == 1 and proc.stdout.startswith("MISMATCH sample 2 timestep 11 layer 'output' (out)")
 

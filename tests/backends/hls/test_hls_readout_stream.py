@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hls_cases import build, hls_cache  # noqa: F401
+from hls_cases import build, golden_edit, hls_cache  # noqa: F401
 from snncompile.backends.bitsim import run_plain
 from snncompile.backends.hls import BACKEND
-from snncompile.backends.hls.binfmt import golden_offset, read_readout
+from snncompile.backends.hls.binfmt import read_readout
 
 from snncompile import readout
 from snncompile.nodes import Input, Output
@@ -119,11 +119,9 @@ def test_stream_of_spikes_equals_bitsim(topology: str, tmp_path: Path) -> None:
     n_in = int(np.prod(x.shape[2:]))
     assert f"#define SNN_IN_PACKED {-(-n_in // 32)}" in header
     assert ("#define SNN_OUT_BITS 1" in header) == (topology == "mlp")
-    golden = bytearray((out / "golden.bin").read_bytes())
-    offset = golden_offset(out / "golden.bin", b=2, t=7, node="output", key="out", element=1)
-    value = int(np.frombuffer(bytes(golden[offset:offset + 8]), "<i8")[0])
-    golden[offset:offset + 8] = np.array([1 - value if topology == "mlp" else value + 3], "<i8").tobytes()
-    (tmp_path / "g.bin").write_bytes(bytes(golden))
+    data, _, _ = golden_edit(out / "golden.bin", 2, 7, "output", "out", 1,
+                             lambda v: 1 - v if topology == "mlp" else (v + 3 if v < 100 else v - 3))
+    (tmp_path / "g.bin").write_bytes(data)
     proc = sh(["./tb", "--stream", "stimuli.bin", str(tmp_path / "g.bin")], out)
     assert proc.returncode == 1 and proc.stdout.startswith("MISMATCH sample 2 timestep 7 layer 'output' (out)")
 
