@@ -173,3 +173,45 @@ def test_layerwise_and_stepwise_orders_agree() -> None:
     for key in ("out", "v", "i"):
         assert np.array_equal(a["n"][key], b["n"][key])
     assert np.array_equal(a["d"]["out"], b["d"]["out"])
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_neuron_steps_run_on_one_thread_and_the_count_is_restored(recurrent: bool,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The steps run single-threaded (same values on any thread count; a spinning second thread cost 35x on a busy
+    machine), the weight layers on torch's setting, which is restored afterwards -- also when a step raises."""
+    import torch
+
+    from snncompile import reference
+
+    seen: list[int] = []
+    real = reference.NeuronState.step
+
+    def step(self: reference.NeuronState, x: torch.Tensor) -> object:
+        seen.append(torch.get_num_threads())
+        return real(self, x)
+
+    nodes = {"x": ir.Input(shape=(3,)), "fc": ir.Linear(weight=np.eye(3)),
+             "n": ir.LIF(shape=(3,), beta=0.9, threshold=1.0, semantics=sc.PRESETS["snntorch"]), "y": ir.Output()}
+    edges = [("x", "fc"), ("fc", "n"), ("n", "y")] + ([("n", "fc")] if recurrent else [])
+    g = sc.Graph(nodes, edges)
+    assert bool(g.recurrent_edges) == recurrent
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(reference.NeuronState, "step", step)
+        want = run(g, np.ones((4, 2, 3)))
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+
+        def fail(self: reference.NeuronState, x: torch.Tensor) -> object:
+            raise RuntimeError("step failed")
+
+        monkeypatch.setattr(reference.NeuronState, "step", fail)
+        with pytest.raises(RuntimeError, match="step failed"):
+            run(g, np.ones((4, 2, 3)))
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(reference.NeuronState, "step", real)
+        torch.set_num_threads(1)
+        assert all(np.array_equal(want[n][k], v) for n, tr in run(g, np.ones((4, 2, 3))).items() for k, v in tr.items())
+    finally:
+        torch.set_num_threads(before)
