@@ -75,16 +75,19 @@ class LayerFold:
 
     def effective_weight(self, node: WeightNode) -> np.ndarray:
         """W * out_gain[out] * in_gain[in] in float64: the weights the scale rule sees and quantises."""
-        w = np.asarray(node.weight, np.float64)
-        tail = (1,) * (w.ndim - 1)
-        w = w * self.out_gain.reshape(-1, *tail)
+        tail = (1,) * (np.ndim(node.weight) - 1)
+        # one fresh float64 buffer, multiplied in place: (W * out_gain) * in_gain, the same values and order as
+        # three temporaries, whose fresh pages cost ~1 s of system time per 67 M weights here
+        w = np.multiply(node.weight, self.out_gain.reshape(-1, *tail), dtype=np.float64)
         if isinstance(node, (Affine, Linear)):
-            return w * self.in_gain.reshape(1, -1)
+            w *= self.in_gain.reshape(1, -1)
+            return w
         groups = node.groups
         c_out, c_in_g = w.shape[0], w.shape[1]
         group_of_out = np.arange(c_out) // (c_out // groups)
         cols = group_of_out[:, None] * c_in_g + np.arange(c_in_g)[None, :]  # input channel of W[o, j]
-        return w * self.in_gain[cols].reshape(c_out, c_in_g, *tail[1:])
+        w *= self.in_gain[cols].reshape(c_out, c_in_g, *tail[1:])
+        return w
 
     def effective_bias(self, node: WeightNode) -> np.ndarray:
         if isinstance(node, Linear):

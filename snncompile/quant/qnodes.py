@@ -103,6 +103,8 @@ def _int_array(owner: str, quantity: str, value: object, bits: int | None = None
                 f"node '{owner}': {quantity} value {int(arr.max())} does not fit "
                 f"{f'int{bits}' if bits else 'the range'} [{lo}, {hi}]"
             )
+    if arr.dtype == np.int64 and arr.flags.c_contiguous and not arr.flags.writeable:
+        return arr  # already read only: kept, not copied (the quantiser hands over each weight matrix this way)
     out = np.array(arr, dtype=np.int64, copy=True)
     out.setflags(write=False)
     return out

@@ -77,7 +77,7 @@ def quantize(
         weights = {n: f.effective_weight(_weight_node(graph, n)) for n, f in plan.layers.items()}
         biases = {n: f.effective_bias(_weight_node(graph, n)) for n, f in plan.layers.items()}
     for n in plan.layers:  # node constructors hold finite values; their products with the folded gains may not be
-        if not (np.isfinite(weights[n]).all() and np.isfinite(biases[n]).all()):
+        if not (_finite(weights[n]) and np.isfinite(biases[n]).all()):
             raise QuantizationError(f"node '{n}': its weights or bias times the float gains folded into them "
                                     "(Scale, AvgPool2d) overflow float64")
     own = {n: _own_magnitude(graph.nodes[n]) for n in plan.neurons}
@@ -88,7 +88,8 @@ def quantize(
     scales: dict[str, Any] = {}
     for name, fold in plan.layers.items():
         s = scale_of_group[fold.groups]
-        lowered[name] = lower_weight(name, _weight_node(graph, name), weights[name], biases[name], s, specs[name])
+        lowered[name] = lower_weight(name, _weight_node(graph, name), weights.pop(name), biases[name], s,
+                                     specs[name])  # popped: each float64 matrix is freed once it is lowered
         scales[name] = _compact(s)
     calibration = calibrate(graph, calib, seed=seed, timesteps=timesteps, batch=batch)
     report: dict[str, Any] = {}
@@ -106,6 +107,11 @@ def quantize(
         "scales": scales,
     }
     return QGraph(nodes, graph.edges, dt=graph.dt, metadata=metadata, spec=spec)
+
+
+def _finite(a: np.ndarray) -> bool:
+    """Every value finite: its max and min are (both propagate NaN), without a matrix-sized bool array."""
+    return a.size == 0 or bool(np.isfinite(a.max()) and np.isfinite(a.min()))
 
 
 def _weight_node(graph: Graph, name: str) -> WeightNode:
@@ -136,6 +142,7 @@ def lower_weight(name: str, node: WeightNode, w_eff: np.ndarray, b_eff: np.ndarr
     q = weight_limit(spec.weight_bits)
     w_q = scale_round(w_eff, scale.reshape(-1, *([1] * (w_eff.ndim - 1))))
     np.clip(w_q, -q, q, out=w_q)  # a fresh array: clipped in place
+    w_q.setflags(write=False)  # handed to the node as is (no copy of a matrix-sized int64 array)
     b_q = scale_round(b_eff, scale)
     limit = (1 << (BIAS_BITS - 1)) - 1
     if b_q.size and np.abs(b_q).max() > limit:

@@ -35,13 +35,30 @@ def round_half_away(x: np.ndarray | float) -> np.ndarray:
 
 
 def _round_in_place(a: np.ndarray) -> np.ndarray:
-    """round_half_away of a float64 buffer already clipped to +-2^62, overwriting it: trunc(a + copysign(0.5, a))
-    is sign(a) * floor(|a| + 0.5) value for value (IEEE rounding of a +- 0.5 is symmetric in the sign) with two
-    temporaries instead of six -- a 6.3 M-weight layer's fresh pages cost more system time than the arithmetic."""
-    a += np.copysign(0.5, a)
-    np.trunc(a, out=a)
-    out = a.astype(np.int64)
-    return out[()] if out.ndim == 0 else out  # a 0-d input gives an int64 scalar, as numpy's ufuncs do
+    """round_half_away of a float64 buffer already clipped to +-2^62, consuming it: trunc(a + copysign(0.5, a))
+    is sign(a) * floor(|a| + 0.5) value for value (IEEE rounding of a +- 0.5 is symmetric in the sign).
+
+    A C-contiguous writeable buffer is rounded a block at a time and each block's int64 values are stored over
+    its own float64 ones: the result is ``a``'s memory reinterpreted as int64 (``a`` must not be used after),
+    and no temporary is larger than one block -- a 33 M-weight layer's full-size temporaries (its fresh pages)
+    cost more time than the arithmetic, and their memory was the export's peak."""
+    if a.ndim == 0 or not (a.flags.c_contiguous and a.flags.writeable):
+        b = np.array(a, np.float64)  # a 0-d or read-only input: rounded in a copy
+        b += np.copysign(0.5, b)
+        np.trunc(b, out=b)
+        out = b.astype(np.int64)
+        return out[()] if out.ndim == 0 else out  # a 0-d input gives an int64 scalar, as numpy's ufuncs do
+    flat = a.reshape(-1)
+    ints = flat.view(np.int64)
+    for k in range(0, flat.size, _BLOCK):
+        block = flat[k:k + _BLOCK]
+        block += np.copysign(0.5, block)
+        np.trunc(block, out=block)
+        ints[k:k + _BLOCK] = block  # the same memory: numpy reads the block through a block-sized buffer
+    return ints.reshape(a.shape)
+
+
+_BLOCK = 1 << 18
 
 
 _BIG = float(1 << 62)
@@ -89,8 +106,8 @@ def group_scales(
     m_w = np.zeros(plan.n_groups)
     m_b = np.zeros(plan.n_groups)
     for name, fold in plan.layers.items():
-        w = np.abs(weights[name]).reshape(weights[name].shape[0], -1)
-        np.maximum.at(m_w, fold.groups, w.max(axis=1, initial=0.0))
+        w = weights[name].reshape(weights[name].shape[0], -1)  # max |w| per row without an |w| copy
+        np.maximum.at(m_w, fold.groups, np.maximum(w.max(axis=1, initial=0.0), -w.min(axis=1, initial=0.0)))
         np.maximum.at(m_b, fold.groups, np.abs(biases[name]))
     m_n = np.zeros(plan.n_groups)
     for name, groups in plan.neurons.items():

@@ -49,3 +49,34 @@ def test_scale_round_is_the_definition_and_leaves_its_input(k: int) -> None:
     got = scale_round(x, scale)
     assert np.shape(got) == np.shape(want) and np.asarray(got).dtype == np.int64 and np.array_equal(got, want)
     assert np.array_equal(np.asarray(x), before, equal_nan=True)
+
+
+def test_rounding_by_blocks_is_the_definition_at_every_block_edge() -> None:
+    """Large buffers are rounded a block at a time into their own memory: halves straddling each block edge, a
+    ragged last block, non-contiguous and read-only inputs (rounded in a copy, left untouched)."""
+    from snncompile.quant.scales import _BLOCK
+
+    rng = np.random.default_rng(1)
+    x = np.round(rng.normal(0, 1e4, 3 * _BLOCK + 7)) + 0.5
+    for k in range(1, 4):
+        x[k * _BLOCK - 2:k * _BLOCK + 2] = [-2.5, 2.5, -0.5, 0.49999999999999994]
+    x[-3:] = [np.inf, -BIG * 4, -1.5]
+    want = definition(x)
+    assert np.array_equal(scale_round(x, 1.0), want) and np.array_equal(round_half_away(x), want)
+    strided = x.reshape(-1, 1)[::2]
+    frozen = x.copy()
+    frozen.setflags(write=False)
+    assert np.array_equal(round_half_away(strided), definition(strided))
+    assert np.array_equal(round_half_away(frozen), want) and np.array_equal(frozen, x)
+
+
+def test_a_read_only_int64_weight_is_kept_and_a_writeable_one_copied() -> None:
+    from snncompile.quant.qnodes import QDense
+
+    w = np.arange(12, dtype=np.int64).reshape(3, 4) - 6
+    copied = QDense(weight=w)
+    w[0, 0] = 5  # the caller's array changes; the node's does not
+    assert copied.weight[0, 0] == -6 and not copied.weight.flags.writeable
+    w.setflags(write=False)
+    assert QDense(weight=w).weight is w
+    assert QDense(weight=w.astype(np.int32)).weight is not w
