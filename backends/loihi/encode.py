@@ -205,21 +205,32 @@ def _step(mode: str, bits: int) -> int:
     return 1 << (8 - bits + (1 if mode == "mixed" else 0))
 
 
-def _mantissas(w: np.ndarray, mode: str, bits: int = 8) -> np.ndarray:
+def _mantissas(w: np.ndarray, mode: str, bits: int = 8, *, overwrite: bool = False) -> np.ndarray:
     """Round scaled float weights to ``bits``-bit Loihi mantissas valid under ``mode`` (Lava's clip and truncation:
-    8 bits mixed are even values in [-256, 254])."""
+    8 bits mixed are even values in [-256, 254]). ``overwrite``: ``w`` (float64) is the caller's scratch buffer."""
     step = _step(mode, bits)
     lo, hi = {"mixed": (-256, 256 - step), "excitatory": (0, 256 - step), "inhibitory": (-(256 - step), 0)}[mode]
     # step * round_half_away(w / step), clipped to [lo, hi], in place on one float and one int array (millions of
     # weights): |w / step| is first limited to 1024 (any larger value clips to the same bound, since step >= 1),
-    # and sign(x) * floor(|x| + 0.5) == trunc(x + copysign(0.5, x)) in floating point (negation is exact)
-    x = np.divide(w, step, dtype=np.float64)
+    # and round_half_away(x) = sign(x) * floor(|x| + 0.5), computed on |x| with the sign kept in a boolean mask
+    # (== trunc(x + copysign(0.5, x)): negation is exact in floating point; -0.0 rounds to 0 either way)
+    inplace = overwrite and w.dtype == np.float64 and w.flags.writeable
+    x = np.divide(w, step, out=w) if inplace else np.divide(w, step, dtype=np.float64)
     np.clip(x, -1024.0, 1024.0, out=x)
-    x += np.copysign(0.5, x)
-    np.trunc(x, out=x)
+    negative = x < 0
+    np.abs(x, out=x)
+    x += 0.5
+    np.floor(x, out=x)
     q = x.astype(np.int64)
+    np.negative(q, out=q, where=negative)
     q *= step
     return np.clip(q, lo, hi, out=q)
+
+
+def _row_abs_max(w: np.ndarray) -> np.ndarray:
+    """max |w| per output channel (0.0 for an empty row), without an |w| copy: the larger of max(w) and -min(w)."""
+    rows = w.reshape(w.shape[0], -1)
+    return np.maximum(rows.max(axis=1, initial=0.0), -rows.min(axis=1, initial=0.0))
 
 
 def _split_scaled_bias(name: str, b: np.ndarray, netx: bool = False) -> np.ndarray:
@@ -277,17 +288,17 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
         np.minimum.at(theta, groups.reshape(-1), np.broadcast_to(np.asarray(node.threshold, np.float64),
                                                                  node.shape).reshape(-1))
         bound[name] = (c, which)
-    weights, exps, modes, tops = {}, {}, {}, {}
+    weights, exps, modes, tops, maxima = {}, {}, {}, {}, {}
     for name, fold in plan.layers.items():
         w = fold.effective_weight(fg.nodes[name])  # type: ignore[arg-type]
         modes[name] = sign_mode_of(w)
         tops[name] = 256 - _step(modes[name], weight_bits)
-        m = np.abs(w).reshape(w.shape[0], -1).max(axis=1, initial=0.0)
+        maxima[name] = m = _row_abs_max(w)
         weights[name] = w
         exps[name] = 0 if netx else _weight_exp(cap[fold.groups], theta[fold.groups], m, tops[name])
     scale = cap.copy()
     for name, fold in plan.layers.items():
-        m = np.abs(weights[name]).reshape(weights[name].shape[0], -1).max(axis=1, initial=0.0)
+        m = maxima[name]
         with np.errstate(divide="ignore"):
             limit = np.where(m > 0, tops[name] * 2.0 ** (exps[name] + INPUT_SHIFT) / np.where(m > 0, m, 1.0), np.inf)
         np.minimum.at(scale, fold.groups, limit)
@@ -299,7 +310,8 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
         s = scale[fold.groups].reshape(-1, *([1] * (weights[name].ndim - 1)))
         scaled = s * weights[name]
         scaled /= 2.0 ** (exps[name] + INPUT_SHIFT)
-        mant = _mantissas(scaled, modes[name], weight_bits)
+        mant = _mantissas(scaled, modes[name], weight_bits, overwrite=True)
+        del scaled
         node = fg.nodes[name]
         common: dict[str, Any] = dict(name=name, weight=mant, w_bits=9, shift=exps[name])
         if isinstance(node, Linear):

@@ -198,8 +198,8 @@ def netx_layers(qgraph: QGraph, netlist: Netlist | None = None) -> tuple[int, li
             conv = {"stride": tuple(node.stride), "padding": tuple(node.padding), "dilation": tuple(node.dilation),
                     "groups": int(node.groups), "input_shape": tuple(src_shape)}
         else:
-            dense = isinstance(node, QDense) and np.shape(node.weight) == (pop.size, size)
-            weight = _effective_weights(p, size, pop.size, node.weight if dense else None)  # type: ignore[union-attr]
+            matrix = node.weight if isinstance(node, QDense) and np.shape(node.weight) == (pop.size, size) else None
+            weight = _effective_weights(p, size, pop.size, matrix)
         layers.append(NetxLayer(
             name=name, weights=p.weights, weight=weight, bias=mant, shape=tuple(pop.shape), conv=conv,
             i_decay=_scalar("netx_layer_registers", name, "du", regs.du) + 1,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from snncompile.backends.loihi.encode import _mantissas, _row_abs_max, _step
 from snncompile.backends.loihi.netlist import Projection, Tap, dense_synapses
 from snncompile.backends.loihi.netx import _effective_weights
 from snncompile.backends.loihi.rules import LoihiRuleError
@@ -65,3 +66,70 @@ def test_netx_matrix_path_leaves_the_qgraph_matrix_alone() -> None:
     with pytest.raises(ValueError):
         out[0, 0] = 1
     assert np.array_equal(w, before) and w.flags.writeable
+
+
+def _old_dense_synapses(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    flat = np.flatnonzero(weight).astype(np.int64, copy=False)
+    post = np.repeat(np.arange(weight.shape[0], dtype=np.int64), np.count_nonzero(weight, axis=1))
+    return flat - post * weight.shape[1], post, weight.reshape(-1)[flat].astype(np.int64, copy=False)
+
+
+@FAST
+@given(seed=st.integers(0, 2**31), n_out=st.integers(1, 12), n_in=st.integers(1, 12),
+       zeros=st.sampled_from([0.0, 0.5, 0.95, 1.0]), dtype=st.sampled_from([np.int64, np.int32, np.int8]))
+def test_dense_synapses_equal_the_flatnonzero_definition(seed: int, n_out: int, n_in: int, zeros: float,
+                                                         dtype: type) -> None:
+    w = _matrix(seed, n_out, n_in, zeros, 100).astype(dtype)
+    for got, want in zip(dense_synapses(w), _old_dense_synapses(w), strict=True):
+        assert got.dtype == want.dtype == np.int64 and np.array_equal(got, want)
+
+
+def _old_mantissas(w: np.ndarray, mode: str, bits: int = 8) -> np.ndarray:
+    step = _step(mode, bits)
+    lo, hi = {"mixed": (-256, 256 - step), "excitatory": (0, 256 - step), "inhibitory": (-(256 - step), 0)}[mode]
+    x = np.divide(w, step, dtype=np.float64)
+    np.clip(x, -1024.0, 1024.0, out=x)
+    x += np.copysign(0.5, x)
+    np.trunc(x, out=x)
+    q = x.astype(np.int64)
+    q *= step
+    return np.clip(q, lo, hi, out=q)
+
+
+_HALVES = np.array([0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.0, -0.0, 1e300, -1e300, 1023.5, -1024.5, 3e-320, -3e-320])
+
+
+@FAST
+@given(seed=st.integers(0, 2**31), n=st.integers(0, 40), spread=st.sampled_from([1.0, 100.0, 600.0]),
+       mode=st.sampled_from(["mixed", "excitatory", "inhibitory"]), bits=st.integers(1, 8), half=st.booleans())
+def test_mantissas_in_place_equal_the_copysign_definition(seed: int, n: int, spread: float, mode: str, bits: int,
+                                                          half: bool) -> None:
+    """The in-place rounding (sign mask, floor of |x| + 0.5) == trunc(x + copysign(0.5, x)), ties and -0.0
+    included; the caller's buffer may be overwritten, a read-only or non-float64 one is not."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0.0, spread, n)
+    if half:  # exact ties at every step size, signed zeros, huge and subnormal values
+        w = np.concatenate([w, _HALVES * _step(mode, bits)])
+    want = _old_mantissas(w, mode, bits)
+    for overwrite in (False, True):
+        buf = w.copy()
+        got = _mantissas(buf, mode, bits, overwrite=overwrite)
+        assert got.dtype == np.int64 and np.array_equal(got, want)
+        if not overwrite:
+            assert np.array_equal(buf, w)
+    frozen = w.copy()
+    frozen.flags.writeable = False
+    assert np.array_equal(_mantissas(frozen, mode, bits, overwrite=True), want)
+    with np.errstate(over="ignore"):  # 1e300 as float32 is inf: it clips like any large value
+        single = w.astype(np.float32)
+    assert np.array_equal(_mantissas(single, mode, bits, overwrite=True), _old_mantissas(single, mode, bits))
+
+
+@FAST
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 6), cols=st.integers(0, 7), signs=st.sampled_from([-1, 0, 1]))
+def test_row_abs_max_equals_abs_then_max(seed: int, rows: int, cols: int, signs: int) -> None:
+    w = np.random.default_rng(seed).normal(0.0, 3.0, (rows, cols, 2))
+    if signs:
+        w = signs * np.abs(w)
+    want = np.abs(w).reshape(rows, -1).max(axis=1, initial=0.0)
+    assert np.array_equal(_row_abs_max(w), want)
