@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from snncompile.backends.loihi.cost import SynapseLists, _runs
 from snncompile.backends.loihi.encode import _mantissas, _row_abs_max, _step
+from snncompile.backends.loihi.mapfile import entry_compartments
 from snncompile.backends.loihi.netlist import Projection, Tap, dense_synapses
 from snncompile.backends.loihi.netx import _effective_weights
 from snncompile.backends.loihi.rules import LoihiRuleError
+from snncompile.backends.loihi.tables import _entry_positions
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -133,3 +136,68 @@ def test_row_abs_max_equals_abs_then_max(seed: int, rows: int, cols: int, signs:
         w = signs * np.abs(w)
     want = np.abs(w).reshape(rows, -1).max(axis=1, initial=0.0)
     assert np.array_equal(_row_abs_max(w), want)
+
+
+@FAST
+@given(values=st.lists(st.integers(-3, 60), max_size=40))
+def test_runs_equal_unique_of_the_sorted_array(values: list[int]) -> None:
+    ordered = np.sort(np.asarray(values, np.int64))
+    got = _runs(ordered)
+    want = np.unique(ordered, return_index=True, return_counts=True)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and np.array_equal(g, w)
+
+
+def _random_lists(seed: int, n_lists: int, dense_p: float) -> tuple[SynapseLists, np.ndarray]:
+    """Lists as tables._synapse_lists sees them: per list ascending distinct targets; post in list order."""
+    rng = np.random.default_rng(seed)
+    posts = [np.sort(rng.choice(50, int(rng.integers(1, 8)), replace=False)) for _ in range(n_lists)]
+    count = np.asarray([len(p) for p in posts], np.int64)
+    low = np.asarray([p[0] for p in posts], np.int64)
+    span = np.asarray([p[-1] - p[0] + 1 for p in posts], np.int64)
+    dense = rng.random(n_lists) < dense_p
+    start = np.cumsum(count) - count
+    lists = SynapseLists(np.arange(n_lists, dtype=np.int64), np.arange(int(count.sum())), start, count, low, span,
+                         dense, np.zeros(n_lists, np.int64))
+    return lists, np.concatenate([np.zeros(0, np.int64), *posts]).astype(np.int64)
+
+
+@FAST
+@given(seed=st.integers(0, 2**31), n_lists=st.integers(0, 12), dense_p=st.sampled_from([0.0, 0.5, 1.0]),
+       shift=st.integers(-5, 5))
+def test_entry_positions_equal_the_general_formula(seed: int, n_lists: int, dense_p: float, shift: int) -> None:
+    lists, post = _random_lists(seed, n_lists, dense_p)
+    length = np.where(lists.dense, lists.span, lists.count)
+    head = np.cumsum(length) - length
+    rank = np.arange(len(post)) - np.repeat(lists.start, lists.count)
+    dense = np.repeat(lists.dense, lists.count)
+    want_at = np.repeat(head, lists.count) + np.where(dense, post - np.repeat(lists.low, lists.count), rank)
+    want_local = post[~dense] - shift
+    at, local = _entry_positions(lists, head, post, shift)
+    assert at.dtype == want_at.dtype and np.array_equal(at, want_at)
+    assert local.dtype == want_local.dtype and np.array_equal(local, want_local)
+
+
+def _old_entry_compartments(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    length = np.asarray(arrays["list_length"], np.int64)
+    dense = np.asarray(arrays["list_dense"], bool)
+    start = np.cumsum(length) - length
+    pos = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(start, length)
+    out = np.repeat(np.asarray(arrays["list_base"], np.int64), length) + pos
+    out[np.repeat(~dense, length)] = np.asarray(arrays["sparse_compartment"], np.int64)
+    return out
+
+
+@FAST
+@given(seed=st.integers(0, 2**31), n_lists=st.integers(0, 12), dense_p=st.sampled_from([0.0, 0.5, 1.0]),
+       dtype=st.sampled_from([np.int8, np.int16, np.int64]))
+def test_entry_compartments_equal_the_two_repeat_definition(seed: int, n_lists: int, dense_p: float,
+                                                            dtype: type) -> None:
+    rng = np.random.default_rng(seed)
+    length = rng.integers(1, 6, n_lists)
+    dense = rng.random(n_lists) < dense_p
+    arrays = {"list_length": length.astype(dtype), "list_dense": dense.astype(dtype),
+              "list_base": rng.integers(0, 60, n_lists).astype(dtype),
+              "sparse_compartment": rng.integers(0, 60, int(length[~dense].sum())).astype(dtype)}
+    got, want = entry_compartments(arrays), _old_entry_compartments(arrays)
+    assert got.dtype == want.dtype == np.int64 and np.array_equal(got, want)
