@@ -205,25 +205,32 @@ def _step(mode: str, bits: int) -> int:
     return 1 << (8 - bits + (1 if mode == "mixed" else 0))
 
 
-def _mantissas(w: np.ndarray, mode: str, bits: int = 8, *, overwrite: bool = False) -> np.ndarray:
-    """Round scaled float weights to ``bits``-bit Loihi mantissas valid under ``mode`` (Lava's clip and truncation:
-    8 bits mixed are even values in [-256, 254]). ``overwrite``: ``w`` (float64) is the caller's scratch buffer."""
+def _mantissas(w: np.ndarray, mode: str, bits: int = 8, *, scale: np.ndarray | float | None = None,
+               overwrite: bool = False) -> np.ndarray:
+    """Round scaled float weights ``scale * w`` (``w`` when ``scale`` is None) to ``bits``-bit Loihi mantissas valid
+    under ``mode`` (Lava's clip and truncation: 8 bits mixed are even values in [-256, 254]).
+
+    ``overwrite``: ``w`` (float64, no ``scale``) is the caller's scratch buffer."""
     step = _step(mode, bits)
     lo, hi = {"mixed": (-256, 256 - step), "excitatory": (0, 256 - step), "inhibitory": (-(256 - step), 0)}[mode]
-    # step * round_half_away(w / step), clipped to [lo, hi], in place on one float and one int array (millions of
-    # weights): |w / step| is first limited to 1024 (any larger value clips to the same bound, since step >= 1),
-    # and round_half_away(x) = sign(x) * floor(|x| + 0.5), computed on |x| with the sign kept in a boolean mask
-    # (== trunc(x + copysign(0.5, x)): negation is exact in floating point; -0.0 rounds to 0 either way)
-    inplace = overwrite and w.dtype == np.float64 and w.flags.writeable
-    x = np.divide(w, step, out=w) if inplace else np.divide(w, step, dtype=np.float64)
-    np.clip(x, -1024.0, 1024.0, out=x)
+    # step * round_half_away(scale * w / step), clipped to [lo, hi], on one float and one int array (millions of
+    # weights). step is a power of two, so scale * w / step == w * (scale / step): scaling by 2^k commutes with
+    # rounding (in the subnormal range, where it may not, every value rounds to 0 either way), and the product is
+    # the one pass over the weights. round_half_away(x) = sign(x) * floor(|x| + 0.5) (== trunc(x + copysign(0.5,
+    # x)): negation is exact; -0.0 rounds to 0), computed on |x| with the sign in a boolean mask; |x| is limited
+    # to 1024 first (any larger value clips to the same bound, step >= 1), and the int cast of |x| + 0.5 > 0 is its
+    # floor
+    factor = 1.0 / step if scale is None else np.asarray(scale, np.float64) / step
+    inplace = overwrite and scale is None and w.dtype == np.float64 and w.flags.writeable
+    x = np.multiply(w, factor, out=w) if inplace else np.multiply(w, factor, dtype=np.float64)
     negative = x < 0
     np.abs(x, out=x)
+    np.minimum(x, 1024.0, out=x)
     x += 0.5
-    np.floor(x, out=x)
     q = x.astype(np.int64)
     np.negative(q, out=q, where=negative)
-    q *= step
+    if step != 1:
+        q *= step
     return np.clip(q, lo, hi, out=q)
 
 
@@ -308,10 +315,8 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     scales: dict[str, Any] = {}
     for name, fold in plan.layers.items():
         s = scale[fold.groups].reshape(-1, *([1] * (weights[name].ndim - 1)))
-        scaled = s * weights[name]
-        scaled /= 2.0 ** (exps[name] + INPUT_SHIFT)
-        mant = _mantissas(scaled, modes[name], weight_bits, overwrite=True)
-        del scaled
+        # == _mantissas(s * W / 2^(e+6)): the power-of-two divisor folded into the per-channel factor (_mantissas)
+        mant = _mantissas(weights[name], modes[name], weight_bits, scale=s / 2.0 ** (exps[name] + INPUT_SHIFT))
         node = fg.nodes[name]
         common: dict[str, Any] = dict(name=name, weight=mant, w_bits=9, shift=exps[name])
         if isinstance(node, Linear):

@@ -107,8 +107,9 @@ _HALVES = np.array([0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.0, -0.0, 1e300, -1e300, 1
        mode=st.sampled_from(["mixed", "excitatory", "inhibitory"]), bits=st.integers(1, 8), half=st.booleans())
 def test_mantissas_in_place_equal_the_copysign_definition(seed: int, n: int, spread: float, mode: str, bits: int,
                                                           half: bool) -> None:
-    """The in-place rounding (sign mask, floor of |x| + 0.5) == trunc(x + copysign(0.5, x)), ties and -0.0
-    included; the caller's buffer may be overwritten, a read-only or non-float64 one is not."""
+    """The in-place rounding (sign mask, floor of |x| + 0.5, the division as a product) == trunc(x + copysign(0.5,
+    x)) after x = w / step, ties and -0.0 included; the caller's buffer may be overwritten, a read-only or
+    non-float64 one is not."""
     rng = np.random.default_rng(seed)
     w = rng.normal(0.0, spread, n)
     if half:  # exact ties at every step size, signed zeros, huge and subnormal values
@@ -126,6 +127,29 @@ def test_mantissas_in_place_equal_the_copysign_definition(seed: int, n: int, spr
     with np.errstate(over="ignore"):  # 1e300 as float32 is inf: it clips like any large value
         single = w.astype(np.float32)
     assert np.array_equal(_mantissas(single, mode, bits, overwrite=True), _old_mantissas(single, mode, bits))
+
+
+@FAST
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 5), cols=st.integers(0, 9),
+       mode=st.sampled_from(["mixed", "excitatory", "inhibitory"]), bits=st.integers(1, 8),
+       exp=st.integers(-8, 7), scale_log2=st.floats(-40.0, 40.0), extreme=st.booleans())
+def test_scaled_mantissas_equal_scaling_then_rounding(seed: int, rows: int, cols: int, mode: str, bits: int, exp: int,
+                                                      scale_log2: float, extreme: bool) -> None:
+    """The encoder's one product W * (s / 2^(e+6)) rounds to the integers of (s * W) / 2^(e+6) then rounding, as
+    the quantiser computed them before: per-channel scales, every weight_exp, huge, tiny and tied values."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0.0, 1.0, (rows, cols))
+    s = 2.0 ** (scale_log2 + rng.normal(0.0, 0.5, (rows, 1)))
+    if extreme and cols:
+        w[0, 0], w[-1, -1] = 1e300, -3e-320
+        tie = (0.5 + int(rng.integers(-300, 300))) * 2.0 ** (exp + 6) * _step(mode, bits)
+        w[rows // 2, cols // 2] = tie / s[rows // 2, 0]
+    with np.errstate(over="ignore", under="ignore"):
+        old_scaled = s * w
+        old_scaled /= 2.0 ** (exp + 6)
+        want = _old_mantissas(old_scaled, mode, bits)
+        got = _mantissas(w, mode, bits, scale=s / 2.0 ** (exp + 6))
+    assert got.dtype == np.int64 and np.array_equal(got, want)
 
 
 @FAST
