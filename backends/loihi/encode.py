@@ -51,6 +51,7 @@ from snncompile.quant.scales import round_half_away
 from snncompile.reference import apply_stateless
 from snncompile.semantics import PRESETS
 
+from .pages import small_pages
 from .pooling import fold_pools
 from .registers import (
     BIAS_EXP_RANGE,
@@ -268,6 +269,7 @@ def _decay(name: str, what: str, value: np.ndarray, lo: int, hi: int) -> np.ndar
     return np.clip(round_half_away(v * (1 << FRAC_BITS)), lo, hi)
 
 
+@small_pages()
 def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray] | None = None, *, seed: int = 0,
                        granularity: str = "channel", headroom_bits: int = 1, timesteps: int = 32,
                        batch: int = 16, netx: bool = False, weight_bits: int = 8) -> QGraph:
