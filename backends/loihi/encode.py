@@ -206,12 +206,10 @@ def _step(mode: str, bits: int) -> int:
     return 1 << (8 - bits + (1 if mode == "mixed" else 0))
 
 
-def _mantissas(w: np.ndarray, mode: str, bits: int = 8, *, scale: np.ndarray | float | None = None,
-               overwrite: bool = False) -> np.ndarray:
-    """Round scaled float weights ``scale * w`` (``w`` when ``scale`` is None) to ``bits``-bit Loihi mantissas valid
-    under ``mode`` (Lava's clip and truncation: 8 bits mixed are even values in [-256, 254]).
-
-    ``overwrite``: ``w`` (float64, no ``scale``) is the caller's scratch buffer."""
+def _mantissas(w: np.ndarray, mode: str, bits: int = 8, *, scale: np.ndarray | float | None = None) -> np.ndarray:
+    """Round scaled float weights ``scale * w`` (``w`` when ``scale`` is None; it broadcasts against ``w``) to
+    ``bits``-bit Loihi mantissas valid under ``mode`` (Lava's clip and truncation: 8 bits mixed are even values in
+    [-256, 254]). ``w`` is not changed."""
     step = _step(mode, bits)
     lo, hi = {"mixed": (-256, 256 - step), "excitatory": (0, 256 - step), "inhibitory": (-(256 - step), 0)}[mode]
     # step * round_half_away(scale * w / step), clipped to [lo, hi], on one float and one int array (millions of
@@ -222,8 +220,7 @@ def _mantissas(w: np.ndarray, mode: str, bits: int = 8, *, scale: np.ndarray | f
     # to 1024 first (any larger value clips to the same bound, step >= 1), and the int cast of |x| + 0.5 > 0 is its
     # floor
     factor = 1.0 / step if scale is None else np.asarray(scale, np.float64) / step
-    inplace = overwrite and scale is None and w.dtype == np.float64 and w.flags.writeable
-    x = np.multiply(w, factor, out=w) if inplace else np.multiply(w, factor, dtype=np.float64)
+    x = np.multiply(w, factor, dtype=np.float64)
     negative = x < 0
     np.abs(x, out=x)
     np.minimum(x, 1024.0, out=x)
