@@ -27,6 +27,7 @@ from .mapfile import ARRAYS_FILE, MAPPING_FILE
 from .mapper import LoihiMapping, map_network
 from .netlist import Netlist, lower
 from .netx import NETX_FILE, netx_bytes
+from .pages import small_pages
 from .rules import LoihiRuleError, as_rule_error
 from .spec import CoreSpec, load_core_spec
 from .tables import cores_csv, format_table, mapping_arrays
@@ -78,6 +79,7 @@ class LoihiBackend:
         except (QuantizationError, UnsupportedNodeError) as exc:
             raise as_rule_error("loihi_lowering", exc) from None
 
+    @small_pages()
     def map(self, qgraph: QGraph, *, core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None,
             inputs: Inputs | None = None, golden: Any = None) -> LoihiMapping:
         """The mapping (pure); rates default to bitsim's measured rates on ``inputs`` when given (from ``golden``,
@@ -88,6 +90,7 @@ class LoihiBackend:
             rates = measured_rates(qgraph, inputs, golden)
         return map_network(netlist, spec, rates)
 
+    @small_pages()
     def emit(self, qgraph: QGraph, out_dir: str | Path, inputs: Inputs | None = None, *,
              core_spec: SpecArg | None = None, rates: Mapping[str, np.ndarray] | None = None,
              netx: str = "auto", golden: Any = None) -> dict[str, Any]:
@@ -126,6 +129,7 @@ class LoihiBackend:
         }
         return {"files": write_dir(out_dir, files), "summary": index["summary"], "table": table}
 
+    @small_pages()
     def run(self, artifact_or_qgraph: str | Path | QGraph, inputs: Inputs, *,
             core_spec: SpecArg | None = None) -> Traces:
         """Core-simulate an emitted folder (its mapping.json) or a QGraph (mapped with ``core_spec`` first)."""

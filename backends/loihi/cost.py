@@ -159,7 +159,7 @@ class CostModel:
         pre, post = proj.pre[sl], proj.post[sl]
         small = pre.size == 0 or int(pre.max()) < (1 << 16)  # radix sort as uint16; posts stay ascending per source
         order = np.argsort(pre.astype(np.uint16) if small else pre, kind="stable")
-        uniq, first, count = np.unique(pre[order], return_index=True, return_counts=True)
+        uniq, first, count = _runs(pre[order])
         low = post[order][first]
         span = post[order][first + count - 1] - low + 1
         bits_syn = self.weight_bits[proj.name] + int(proj.delay - 1).bit_length()
@@ -391,6 +391,15 @@ class CostModel:
                 own = core_of[self.offset[name] + rows[:, 0]]
                 inter += float(r[rows[:, 2] != own].sum())
         return total, host, inter
+
+
+def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(ordered, return_index=True, return_counts=True)`` of an already sorted array, without sorting
+    it again: (the distinct values, where each run starts, the run lengths), int64 positions."""
+    if not len(ordered):
+        return ordered.copy(), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    first = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])).astype(np.int64, copy=False)
+    return ordered[first], first, np.diff(first, append=np.int64(len(ordered)))
 
 
 def distinct_rows(pre: list[np.ndarray], lag: list[np.ndarray], core: list[np.ndarray], shape: tuple[int, int, int]

@@ -51,6 +51,7 @@ from snncompile.quant.scales import round_half_away
 from snncompile.reference import apply_stateless
 from snncompile.semantics import PRESETS
 
+from .pages import small_pages
 from .pooling import fold_pools
 from .registers import (
     BIAS_EXP_RANGE,
@@ -205,21 +206,36 @@ def _step(mode: str, bits: int) -> int:
     return 1 << (8 - bits + (1 if mode == "mixed" else 0))
 
 
-def _mantissas(w: np.ndarray, mode: str, bits: int = 8) -> np.ndarray:
-    """Round scaled float weights to ``bits``-bit Loihi mantissas valid under ``mode`` (Lava's clip and truncation:
-    8 bits mixed are even values in [-256, 254])."""
+def _mantissas(w: np.ndarray, mode: str, bits: int = 8, *, scale: np.ndarray | float | None = None) -> np.ndarray:
+    """Round scaled float weights ``scale * w`` (``w`` when ``scale`` is None; it broadcasts against ``w``) to
+    ``bits``-bit Loihi mantissas valid under ``mode`` (Lava's clip and truncation: 8 bits mixed are even values in
+    [-256, 254]). ``w`` is not changed."""
     step = _step(mode, bits)
     lo, hi = {"mixed": (-256, 256 - step), "excitatory": (0, 256 - step), "inhibitory": (-(256 - step), 0)}[mode]
-    # step * round_half_away(w / step), clipped to [lo, hi], in place on one float and one int array (millions of
-    # weights): |w / step| is first limited to 1024 (any larger value clips to the same bound, since step >= 1),
-    # and sign(x) * floor(|x| + 0.5) == trunc(x + copysign(0.5, x)) in floating point (negation is exact)
-    x = np.divide(w, step, dtype=np.float64)
-    np.clip(x, -1024.0, 1024.0, out=x)
-    x += np.copysign(0.5, x)
-    np.trunc(x, out=x)
+    # step * round_half_away(scale * w / step), clipped to [lo, hi], on one float and one int array (millions of
+    # weights). step is a power of two, so scale * w / step == w * (scale / step): scaling by 2^k commutes with
+    # rounding (in the subnormal range, where it may not, every value rounds to 0 either way), and the product is
+    # the one pass over the weights. round_half_away(x) = sign(x) * floor(|x| + 0.5) (== trunc(x + copysign(0.5,
+    # x)): negation is exact; -0.0 rounds to 0), computed on |x| with the sign in a boolean mask; |x| is limited
+    # to 1024 first (any larger value clips to the same bound, step >= 1), and the int cast of |x| + 0.5 > 0 is its
+    # floor
+    factor = 1.0 / step if scale is None else np.asarray(scale, np.float64) / step
+    x = np.multiply(w, factor, dtype=np.float64)
+    negative = x < 0
+    np.abs(x, out=x)
+    np.minimum(x, 1024.0, out=x)
+    x += 0.5
     q = x.astype(np.int64)
-    q *= step
+    np.negative(q, out=q, where=negative)
+    if step != 1:
+        q *= step
     return np.clip(q, lo, hi, out=q)
+
+
+def _row_abs_max(w: np.ndarray) -> np.ndarray:
+    """max |w| per output channel (0.0 for an empty row), without an |w| copy: the larger of max(w) and -min(w)."""
+    rows = w.reshape(w.shape[0], -1)
+    return np.maximum(rows.max(axis=1, initial=0.0), -rows.min(axis=1, initial=0.0))
 
 
 def _split_scaled_bias(name: str, b: np.ndarray, netx: bool = False) -> np.ndarray:
@@ -250,6 +266,7 @@ def _decay(name: str, what: str, value: np.ndarray, lo: int, hi: int) -> np.ndar
     return np.clip(round_half_away(v * (1 << FRAC_BITS)), lo, hi)
 
 
+@small_pages()
 def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray] | None = None, *, seed: int = 0,
                        granularity: str = "channel", headroom_bits: int = 1, timesteps: int = 32,
                        batch: int = 16, netx: bool = False, weight_bits: int = 8) -> QGraph:
@@ -277,17 +294,17 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
         np.minimum.at(theta, groups.reshape(-1), np.broadcast_to(np.asarray(node.threshold, np.float64),
                                                                  node.shape).reshape(-1))
         bound[name] = (c, which)
-    weights, exps, modes, tops = {}, {}, {}, {}
+    weights, exps, modes, tops, maxima = {}, {}, {}, {}, {}
     for name, fold in plan.layers.items():
         w = fold.effective_weight(fg.nodes[name])  # type: ignore[arg-type]
         modes[name] = sign_mode_of(w)
         tops[name] = 256 - _step(modes[name], weight_bits)
-        m = np.abs(w).reshape(w.shape[0], -1).max(axis=1, initial=0.0)
+        maxima[name] = m = _row_abs_max(w)
         weights[name] = w
         exps[name] = 0 if netx else _weight_exp(cap[fold.groups], theta[fold.groups], m, tops[name])
     scale = cap.copy()
     for name, fold in plan.layers.items():
-        m = np.abs(weights[name]).reshape(weights[name].shape[0], -1).max(axis=1, initial=0.0)
+        m = maxima[name]
         with np.errstate(divide="ignore"):
             limit = np.where(m > 0, tops[name] * 2.0 ** (exps[name] + INPUT_SHIFT) / np.where(m > 0, m, 1.0), np.inf)
         np.minimum.at(scale, fold.groups, limit)
@@ -297,9 +314,8 @@ def quantize_for_loihi(graph: Graph, calib: np.ndarray | Mapping[str, np.ndarray
     scales: dict[str, Any] = {}
     for name, fold in plan.layers.items():
         s = scale[fold.groups].reshape(-1, *([1] * (weights[name].ndim - 1)))
-        scaled = s * weights[name]
-        scaled /= 2.0 ** (exps[name] + INPUT_SHIFT)
-        mant = _mantissas(scaled, modes[name], weight_bits)
+        # == _mantissas(s * W / 2^(e+6)): the power-of-two divisor folded into the per-channel factor (_mantissas)
+        mant = _mantissas(weights[name], modes[name], weight_bits, scale=s / 2.0 ** (exps[name] + INPUT_SHIFT))
         node = fg.nodes[name]
         common: dict[str, Any] = dict(name=name, weight=mant, w_bits=9, shift=exps[name])
         if isinstance(node, Linear):

@@ -76,10 +76,11 @@ def entry_compartments(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     length = np.asarray(arrays["list_length"], np.int64)
     dense = np.asarray(arrays["list_dense"], bool)
     start = np.cumsum(length) - length
-    pos = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(start, length)
-    out = np.repeat(np.asarray(arrays["list_base"], np.int64), length) + pos
-    sparse = np.repeat(~dense, length)
-    out[sparse] = np.asarray(arrays["sparse_compartment"], np.int64)
+    # base + (entry - start) for every entry, as one repeat added to one arange in place
+    out = np.arange(int(length.sum()), dtype=np.int64)
+    out += np.repeat(np.asarray(arrays["list_base"], np.int64) - start, length)
+    if not dense.all():
+        out[np.repeat(~dense, length)] = np.asarray(arrays["sparse_compartment"], np.int64)
     return out
 
 

@@ -129,10 +129,16 @@ def lower_neuron(name: str, node: Node, qgraph: QGraph) -> Part:
 
 
 def dense_synapses(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pre, post, w) of the nonzero entries of weight[post, pre], sorted by (post, pre)."""
-    flat = np.flatnonzero(weight).astype(np.int64, copy=False)
-    post = np.repeat(np.arange(weight.shape[0], dtype=np.int64), np.count_nonzero(weight, axis=1))
-    return flat - post * weight.shape[1], post, weight.reshape(-1)[flat].astype(np.int64, copy=False)
+    """(pre, post, w) of the nonzero entries of weight[post, pre], sorted by (post, pre), int64.
+
+    One boolean mask (1 byte per entry) serves the positions, the row counts and the values; pre is computed in
+    the positions' own buffer (no matrix-sized int64 temporaries beyond the three results and one product)."""
+    mask = weight.reshape(-1) != 0
+    pre = np.flatnonzero(mask).astype(np.int64, copy=False)  # flat positions, made into pre in place below
+    counts = np.add.reduce(mask.reshape(weight.shape), axis=1, dtype=np.int64)
+    post = np.repeat(np.arange(weight.shape[0], dtype=np.int64), counts)
+    np.subtract(pre, post * weight.shape[1], out=pre)
+    return pre, post, weight.reshape(-1)[mask].astype(np.int64, copy=False)
 
 
 def conv_synapses(weight: np.ndarray, in_shape: tuple[int, ...], out_shape: tuple[int, ...],

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from snncompile.atomic import write_file
-from snncompile.quant.qnodes import QConv2d, QGraph
+from snncompile.quant.qnodes import QConv2d, QDense, QGraph
 
 from .netlist import Netlist, Projection, lower
 from .registers import BIAS_MANT_RANGE, NETX_BIAS_EXP
@@ -79,14 +79,14 @@ MAX_DENSE_ENTRIES = 1 << 22
 
 
 def _check_range(name: str, w: np.ndarray, exp: int) -> None:
-    mode = "excitatory" if w.min() >= 0 else "inhibitory" if w.max() <= 0 else "mixed"
+    w_min, w_max = (int(w.min()), int(w.max())) if w.size else (0, 0)  # two passes, no matrix-sized temporaries
+    mode = "excitatory" if w_min >= 0 else "inhibitory" if w_max <= 0 else "mixed"
     lo, hi = NETX_WEIGHT_RANGE[mode]
-    bad = (w < lo) | (w > hi)
-    if bad.any():
-        at = tuple(int(i) for i in np.argwhere(bad)[0])
+    if w_min < lo or w_max > hi:
+        at = tuple(int(i) for i in np.argwhere((w < lo) | (w > hi))[0])
         raise _fail("netx_weights", f"node '{name}': effective weight {int(w[at])} (mantissa x 2^{exp}) at {at} is "
                                     f"outside netx's {mode} range {lo}..{hi}")
-    if not w.any():
+    if w_min == 0 and w_max == 0:
         raise _fail("netx_weights", f"node '{name}': every weight is 0 (netx's optimize_weight_bits divides by "
                                     "the largest weight)")
 
@@ -104,10 +104,14 @@ def _conv_kernel(name: str, node: QConv2d) -> np.ndarray:
     return eff
 
 
-def _effective_weights(p: Projection, n_in: int, n_out: int) -> np.ndarray:
+def _effective_weights(p: Projection, n_in: int, n_out: int, matrix: np.ndarray | None = None) -> np.ndarray:
+    """The effective integer matrix [n_out, n_in] of ``p``, read only. ``matrix``: the QDense weight matrix whose
+    nonzero entries are p's synapses (:func:`.netlist.dense_synapses`), used instead of scattering them back."""
     if n_in * n_out > MAX_DENSE_ENTRIES:
         raise _fail("netx_size", f"node '{p.weights}': a dense matrix of {n_out} x {n_in} entries (at most "
                                  f"{MAX_DENSE_ENTRIES} are written)")
+    if matrix is not None:
+        return _dense_effective(p, np.asarray(matrix, np.int64))
     eff = np.asarray(p.weight, np.int64)  # not changed in place: the shifts below make new arrays
     if p.weight_exp > 0:
         eff = eff << p.weight_exp
@@ -125,6 +129,28 @@ def _effective_weights(p: Projection, n_in: int, n_out: int) -> np.ndarray:
         w = np.zeros((n_out, n_in), np.int64)
         w.reshape(-1)[p.post * n_in + p.pre] = eff
     _check_range(p.weights, w, p.weight_exp)
+    w.flags.writeable = False
+    return w
+
+
+def _dense_effective(p: Projection, w: np.ndarray) -> np.ndarray:
+    """:func:`_effective_weights` from the weight matrix itself: the same integers (its zeros stay zero under
+    either shift) and, for a weight_exp < 0 that leaves a fraction, the same first offending synapse (C order of
+    the matrix is the synapses' (post, pre) order)."""
+    if p.weight_exp > 0:
+        w = w << p.weight_exp
+    elif p.weight_exp < 0:
+        k = -p.weight_exp
+        frac = w & ((1 << k) - 1)  # == w % 2^k for two's complement integers
+        if frac.any():
+            post, pre = np.unravel_index(int(np.argmax(frac != 0)), w.shape)
+            raise _fail("netx_weights", f"node '{p.weights}': weight {int(w[post, pre])} at (post {int(post)}, pre "
+                                        f"{int(pre)}) with weight_exp {p.weight_exp} is not an integer multiple "
+                                        "of the exponent; netx stores integer weights at exponent 0")
+        w = w >> k
+    _check_range(p.weights, w, p.weight_exp)
+    w = w.view()  # read only: the QGraph's own matrix when weight_exp is 0
+    w.flags.writeable = False
     return w
 
 
@@ -172,7 +198,8 @@ def netx_layers(qgraph: QGraph, netlist: Netlist | None = None) -> tuple[int, li
             conv = {"stride": tuple(node.stride), "padding": tuple(node.padding), "dilation": tuple(node.dilation),
                     "groups": int(node.groups), "input_shape": tuple(src_shape)}
         else:
-            weight = _effective_weights(p, size, pop.size)
+            matrix = node.weight if isinstance(node, QDense) and np.shape(node.weight) == (pop.size, size) else None
+            weight = _effective_weights(p, size, pop.size, matrix)
         layers.append(NetxLayer(
             name=name, weights=p.weights, weight=weight, bias=mant, shape=tuple(pop.shape), conv=conv,
             i_decay=_scalar("netx_layer_registers", name, "du", regs.du) + 1,

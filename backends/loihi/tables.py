@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .cost import SynapseLists
 from .mapfile import ARRAYS_FILE, FORMAT, HOST, SECTIONS, expand, offsets
 from .mapper import LoihiMapping
 from .registers import REGISTER_FIELDS
@@ -72,12 +73,9 @@ def _synapse_lists(m: LoihiMapping, keys: np.ndarray, groups: tuple[tuple[str, i
             post, w = proj.post[sl][lists.order], proj.weight[sl][lists.order]
             length = np.where(lists.dense, lists.span, lists.count)
             head = np.cumsum(length) - length  # where each list's entries start
-            rank = np.arange(len(post)) - np.repeat(lists.start, lists.count)
-            dense = np.repeat(lists.dense, lists.count)
-            at = np.repeat(head, lists.count) + np.where(dense, post - np.repeat(lists.low, lists.count), rank)
+            at, local = _entry_positions(lists, head, post, start - base)
             stored = np.zeros(int(length.sum()), np.int64)
             stored[at] = w
-            local = post[~dense] - start + base  # sparse synapses, in list order
             for tap in proj.taps:
                 cols["list_axon"].append(np.searchsorted(keys, m.cost.axon_base[(tap.source, tap.lag)] + lists.pre))
                 cols["list_projection"].append(np.full(len(lists.pre), pidx[proj.name], np.int64))
@@ -89,6 +87,25 @@ def _synapse_lists(m: LoihiMapping, keys: np.ndarray, groups: tuple[tuple[str, i
                 sparse.append(local)
         base += stop - start
     return cols, weights, sparse
+
+
+def _entry_positions(lists: SynapseLists, head: np.ndarray, post: np.ndarray, shift: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(where each synapse's weight is stored, the local compartments of the sparse ones in list order) for the
+    synapses ``post`` in list order: a dense list stores a weight at head + (post - low), a sparse one at head +
+    its rank in the list. All-dense and all-sparse lists (the common cases) take one repeat each."""
+    if lists.dense.all():
+        at = np.repeat(head - lists.low, lists.count)
+        at += post
+        return at, np.zeros(0, post.dtype)
+    if not lists.dense.any():
+        at = np.repeat(head - lists.start, lists.count)
+        at += np.arange(len(post))
+        return at, post - shift
+    rank = np.arange(len(post)) - np.repeat(lists.start, lists.count)
+    dense = np.repeat(lists.dense, lists.count)
+    at = np.repeat(head, lists.count) + np.where(dense, post - np.repeat(lists.low, lists.count), rank)
+    return at, post[~dense] - shift
 
 
 def _routes(m: LoihiMapping, keys: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:

@@ -1,0 +1,42 @@
+"""``small_pages``: numpy's transparent-huge-page advice off while the loihi backend builds its large arrays.
+
+numpy (>= 1.20, on Linux) advises the kernel to back every large array with 2 MiB huge pages
+(``madvise(MADV_HUGEPAGE)``). Under the common ``defrag=madvise`` setting a fault on such an array may stall for
+direct memory compaction, and on a long-running shared machine that compaction mostly fails: the export of a
+6.3 M-synapse network spent ~0.7 s of *system* CPU in it (``NUMPY_MADVISE_HUGEPAGE=0`` measured 0.66-0.94 s of
+system time instead of 1.31-1.88 s). With 4 KiB pages each fresh array costs ordinary page faults instead.
+
+The advice is process-wide state, so ``small_pages`` (a context manager and decorator) restores the previous
+setting on exit; nesting is fine. Results never depend on it (it changes how memory is backed, not its contents).
+"""
+
+from __future__ import annotations
+
+from contextlib import ContextDecorator
+from typing import Any
+
+try:
+    from numpy._core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - numpy < 2 names the module numpy.core; without either, nothing to switch
+    try:
+        from numpy.core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined,no-redef]
+    except ImportError:
+        _set_madvise_hugepage = None
+
+__all__ = ["small_pages"]
+
+
+class small_pages(ContextDecorator):  # noqa: N801 - used like contextlib's lower-case helpers
+    """numpy's huge-page advice off inside the block (module docstring); the previous setting back on exit."""
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> small_pages:
+        if _set_madvise_hugepage is not None:
+            self._previous.append(bool(_set_madvise_hugepage(False)))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if _set_madvise_hugepage is not None and self._previous:
+            _set_madvise_hugepage(self._previous.pop())
