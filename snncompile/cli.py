@@ -289,8 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     console.set_level(console.QUIET if getattr(args, "quiet", False) else
                       console.VERBOSE if getattr(args, "verbose", False) else console.NORMAL)
+    from .pages import small_pages
+
     try:
-        with _warnings_as_lines():
+        with _warnings_as_lines(), small_pages():  # snncompile.pages: 4 KiB pages for the large arrays
             return int(args.func(args))
     except SnnCompileError as err:
         return _fail(str(err), err.exit_code)

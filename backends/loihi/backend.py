@@ -19,6 +19,7 @@ import numpy as np
 
 from snncompile.atomic import write_dir
 from snncompile.errors import QuantizationError, UnsupportedNodeError
+from snncompile.pages import small_pages
 from snncompile.quant.qnodes import QGraph, QNeuron
 
 from . import mapfile
@@ -27,7 +28,6 @@ from .mapfile import ARRAYS_FILE, MAPPING_FILE
 from .mapper import LoihiMapping, map_network
 from .netlist import Netlist, lower
 from .netx import NETX_FILE, netx_bytes
-from .pages import small_pages
 from .rules import LoihiRuleError, as_rule_error
 from .spec import CoreSpec, load_core_spec
 from .tables import cores_csv, format_table, mapping_arrays

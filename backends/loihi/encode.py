@@ -44,6 +44,7 @@ import torch
 
 from snncompile.graph import Graph
 from snncompile.nodes import IF, LIF, Affine, Conv1d, Conv2d, CubaLIF, Flatten, Input, Linear, Node, Output, Scale
+from snncompile.pages import small_pages
 from snncompile.quant.calibrate import calibrate
 from snncompile.quant.fold import chains_into, plan_folding
 from snncompile.quant.qnodes import QConv1d, QConv2d, QDense, QGraph, QNeuron, QScale
@@ -51,7 +52,6 @@ from snncompile.quant.scales import round_half_away
 from snncompile.reference import apply_stateless
 from snncompile.semantics import PRESETS
 
-from .pages import small_pages
 from .pooling import fold_pools
 from .registers import (
     BIAS_EXP_RANGE,

@@ -107,9 +107,10 @@ def neuron_statistics(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[st
         v = tr["v"]
         v_max = _abs_max(v)
         if node.SPIKING and sem.timing != "delayed":
-            if sem.synapse_delay == 1:
-                x = _shift(x, np.zeros(x.shape[1:]))
-            drive = tr["i"] if "i" in tr else x
+            if "i" in tr:  # Cuba kinds: the current drives v (its delay is already in i)
+                drive = tr["i"]
+            else:
+                drive = _shift(x, np.zeros(x.shape[1:])) if sem.synapse_delay == 1 else x
             v0 = np.broadcast_to(np.asarray(node.v_init if sem.initial_v == "v_init" else 0.0, np.float64),
                                  v.shape[1:])
             beta = np.asarray(node.beta) if isinstance(node, (LI, LIF, CubaLI, CubaLIF)) else 1.0

@@ -221,22 +221,3 @@ def test_entry_compartments_equal_the_two_repeat_definition(seed: int, n_lists: 
               "sparse_compartment": rng.integers(0, 60, int(length[~dense].sum())).astype(dtype)}
     got, want = entry_compartments(arrays), _old_entry_compartments(arrays)
     assert got.dtype == want.dtype == np.int64 and np.array_equal(got, want)
-
-
-def test_small_pages_switches_numpy_advice_off_and_restores_it() -> None:
-    from snncompile.backends.loihi import pages
-
-    setter = pages._set_madvise_hugepage
-    if setter is None:  # pragma: no cover - a numpy without the switch: nothing to check
-        pytest.skip("this numpy has no _set_madvise_hugepage")
-    for outer in (True, False):
-        setter(outer)
-        try:
-            with pages.small_pages():
-                assert setter(False) is False  # off inside (the call returns the current setting)
-                with pages.small_pages():
-                    assert setter(False) is False
-                assert setter(False) is False  # the inner exit restored the outer block's setting
-            assert setter(outer) is outer  # the previous setting is back
-        finally:
-            setter(True)
