@@ -136,6 +136,7 @@ def measure(name: str, sizes: tuple[int, ...], targets: list[str], repeat: int, 
     floor: list[tuple[float, float, int]] = []
     inspect: list[float] = []
     runs: dict[str, list[tuple[float, float, int]]] = {t: [] for t in targets}
+    refused: dict[str, str] = {}
     for k in range(max(1, repeat)):
         startup.append(child([python, "-c", STARTUP_CHILD, str(model)], folder))
         inspect.append(child([*py, "inspect", str(model)], folder)[0])
@@ -143,10 +144,17 @@ def measure(name: str, sizes: tuple[int, ...], targets: list[str], repeat: int, 
         floor.append(child([*py, "simulate", str(model), "--fixed", "--inputs", str(stim), "-o",
                             str(folder / "sim.npy")], folder))
         for target in targets:
+            if target in refused:
+                continue
             out = folder / f"out-{target}"
             shutil.rmtree(out, ignore_errors=True)  # outside the measured child
-            runs[target].append(child([*py, "export", str(model), "--target", target, "-o", str(out), "--inputs",
-                                       str(stim), "--simulator", "icarus"], folder))
+            try:
+                runs[target].append(child([*py, "export", str(model), "--target", target, "-o", str(out),
+                                           "--inputs", str(stim), "--simulator", "icarus"], folder))
+            except RuntimeError as err:  # the target refuses this network (e.g. a resource limit): say so
+                refused[target] = str(err).strip().splitlines()[-1][-300:]
+                print(f"  {name} round {k + 1}: {target} refused: {refused[target]}", flush=True)
+                continue
             print(f"  {name} round {k + 1}: {target} {runs[target][-1][0]:.2f} s CPU "
                   f"(start-up {startup[-1][0]:.2f} s)", flush=True)
     qfile = folder / "out-bitsim" / "bitsim" / "qgraph.nir"
@@ -170,8 +178,10 @@ def measure(name: str, sizes: tuple[int, ...], targets: list[str], repeat: int, 
     row["inspect_cpu_s"] = statistics.median(inspect)
     row["quantsim_cpu_s"] = statistics.median(r[0] for r in floor)
     row["quantsim_runs"] = [round(r[0], 3) for r in floor]
-    row["export"] = {}
+    row["export"] = {t: {"refused": why} for t, why in refused.items()}
     for target, rs in runs.items():
+        if target in refused:
+            continue
         ratios = [r[0] / (s[0] + row["sim_cpu_s"]) for r, s in zip(rs, startup, strict=True)]
         row["export"][target] = {"cpu_s": statistics.median(r[0] for r in rs),
                                  "wall_s": statistics.median(r[1] for r in rs), "peak_rss": max(r[2] for r in rs),
@@ -189,9 +199,11 @@ def table(rows: list[dict[str, Any]], targets: list[str]) -> str:
         cells = [r["network"], f"{r['synapses']:,}", f"{r['startup_cpu_s']:.2f}", f"{r['inspect_cpu_s']:.2f}",
                  f"{r['sim_cpu_s']:.2f} ({r['sim_warm_cpu_s']:.2f})",
                  f"{r['sim_rss'] / 2**20:.0f}", f"{r['quantsim_cpu_s']:.2f}"]
-        cells += [f"{r['export'][t]['cpu_s']:.2f} ({r['export'][t]['ratio']:.2f}, {r['export'][t]['floor_ratio']:.2f})"
+        cells += ["refused" if "refused" in r["export"][t] else
+                  f"{r['export'][t]['cpu_s']:.2f} ({r['export'][t]['ratio']:.2f}, {r['export'][t]['floor_ratio']:.2f})"
                   for t in targets]
-        cells += [f"{r['export'][t]['peak_rss'] / 2**20:.0f}" for t in targets]
+        cells += ["-" if "refused" in r["export"][t] else f"{r['export'][t]['peak_rss'] / 2**20:.0f}"
+                  for t in targets]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -202,8 +214,10 @@ def capacity(rows: list[dict[str, Any]], targets: list[str]) -> str:
     itself grows with the synapses) -- an estimate, not a measurement."""
     big = max(rows, key=lambda r: r["synapses"])
     base = min(r["startup_rss"] for r in rows) if len(rows) > 1 else BASE_RSS
-    peak = max([big["sim_rss"], *(big["export"][t]["peak_rss"] for t in targets)])
-    worst = max(targets, key=lambda t: big["export"][t]["peak_rss"])
+    ran = [t for t in targets if "refused" not in big["export"][t]] or ["(none)"]
+    rss = {t: big["export"][t]["peak_rss"] if t in big["export"] else 0 for t in ran}
+    peak = max([big["sim_rss"], *rss.values()])
+    worst = max(ran, key=rss.__getitem__)
     per = (peak - base) / big["synapses"]
     fits = int((24 * GIB - base) / per)
     return (f"estimate: {per:.1f} bytes per synapse beyond a {base / GIB:.2f} GiB base at {big['network']} (worst: "
@@ -237,6 +251,10 @@ def main() -> None:
     print(f"CPU seconds (user+system), medians; x = median over rounds of export / (start-up + sim), y = of export / "
           f"quantise+sim; T={T}, B={B}, {DENSITY:.0%} input spikes")
     print(table(rows, targets))
+    for r in rows:
+        for t, e in r["export"].items():
+            if "refused" in e:
+                print(f"{r['network']}: {t} refused: {e['refused']}")
     print(capacity(rows, targets))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
