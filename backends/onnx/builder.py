@@ -54,6 +54,10 @@ class Val:
     dtype: np.dtype
 
 
+#: float64 weight constants of at least this many values are stored as float32 when that is exact
+NARROW_MIN = 1 << 12
+
+
 class Builder:
     """Collects nodes and initializers of one ONNX graph."""
 
@@ -87,6 +91,17 @@ class Builder:
             self.initializers.append(numpy_helper.from_array(arr, name))
             self._consts[key] = Val(name, arr.dtype)
         return self._consts[key]
+
+    def weights(self, value: Any, dtype: Any) -> Val:
+        """A weight constant of ``dtype``. A large float64 one whose every value is a float32 number (weights
+        trained in float32) is stored as float32 and widened by a Cast -- the same float64 values in half the
+        bytes; onnxruntime folds the Cast of a constant when it loads the model. Anything else: :meth:`const`."""
+        arr = np.array(value, dtype=dtype, order="C")
+        if arr.dtype == np.float64 and arr.size >= NARROW_MIN:
+            narrow = arr.astype(np.float32)
+            if np.array_equal(narrow, arr):
+                return self.op("Cast", [self.const(narrow)], arr.dtype, "widen", to=onnx.TensorProto.DOUBLE)
+        return self.const(arr)
 
     def param(self, arr: np.ndarray, dtype: Any = I64) -> Val:
         """A per-neuron parameter: a scalar constant when every entry is equal, else the whole array."""

@@ -43,7 +43,7 @@ def _w(ctx: StepContext, arr: Any) -> Val:
 
 def lower_affine(ctx: StepContext, name: str, node: Affine | Linear, x: Val) -> Val:
     b = ctx.b
-    y = b.op("MatMul", [x, b.const(np.ascontiguousarray(node.weight.T), ctx.compute)], ctx.compute, "matmul")
+    y = b.op("MatMul", [x, b.weights(np.ascontiguousarray(node.weight.T), ctx.compute)], ctx.compute, "matmul")
     if isinstance(node, Affine):
         y = b.add(y, b.const(node.bias, ctx.compute))
     return y
@@ -62,14 +62,15 @@ def lower_conv(ctx: StepContext, name: str, node: Conv1d | Conv2d, x: Val) -> Va
     bias = b.const(np.asarray(node.bias, ctx.compute).reshape(-1, *([1] * nd)))
     out_shape = ctx.graph.shapes[name]
     if ctx.compute == np.float32:  # onnxruntime has a float32 Conv kernel only
-        y = b.op("Conv", [x, b.const(w)], ctx.compute, "conv", strides=list(stride), pads=[*padding, *padding],
-                 dilations=list(dilation), group=node.groups, kernel_shape=list(w.shape[2:]))
+        y = b.op("Conv", [x, b.weights(w, ctx.compute)], ctx.compute, "conv", strides=list(stride),
+                 pads=[*padding, *padding], dilations=list(dilation), group=node.groups,
+                 kernel_shape=list(w.shape[2:]))
         return b.add(y, bias)
     g, c_out, c_in_g = node.groups, w.shape[0], w.shape[1]
     win, _ = windows(ctx, x, ctx.graph.input_shape(name), tuple(w.shape[2:]), stride, padding, dilation)
     k, p = int(np.prod(w.shape[2:])), int(np.prod(out_shape[1:]))
     cols = b.op("Reshape", [win, b.const([0, g, c_in_g * k, p], I64)], ctx.compute, "cols")
-    prod = b.op("MatMul", [b.const(np.ascontiguousarray(w.reshape(g, c_out // g, c_in_g * k))), cols],
+    prod = b.op("MatMul", [b.weights(np.ascontiguousarray(w.reshape(g, c_out // g, c_in_g * k)), ctx.compute), cols],
                 ctx.compute, "matmul")
     return b.add(b.op("Reshape", [prod, b.const([0, *out_shape], I64)], ctx.compute, "conv"), bias)
 

@@ -3,6 +3,8 @@ rounding; every float node type and Semantics option (seeded random graphs)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import pytest
@@ -61,3 +63,36 @@ def test_float_model_rejects_integer_nodes_and_bad_dtype() -> None:
         lower_float_graph(graph)
     with pytest.raises(InputError, match="float model dtype 'float16' is not 'float32' or 'float64'"):
         lower_float_graph(float_graph(np.random.default_rng(0)), "float16")
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_float32_weights_are_stored_narrow_and_widened_exactly(exact: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """float64 weights that are all float32 numbers are stored as float32 and Cast back (half the bytes): the
+    float model's traces equal those of the model stored in float64, value for value, on every node; weights that
+    are not float32 numbers stay float64."""
+    from snncompile.backends.onnx import builder
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        graph = float_graph(rng)
+        if any(getattr(n, "weight", np.zeros(0)).size >= 8 for n in graph.nodes.values()):
+            break
+    def weights(w: np.ndarray) -> np.ndarray:  # float32 numbers, or values that are not
+        w = np.asarray(w, np.float64)
+        return w.astype(np.float32).astype(np.float64) if exact else w + 1e-12
+
+    graph = Graph({n: replace(nd, weight=weights(nd.weight)) if hasattr(nd, "weight") else nd  # type: ignore
+                   for n, nd in graph.nodes.items()}, graph.edges)
+    inputs = float_inputs(rng, graph)
+    monkeypatch.setattr(builder, "NARROW_MIN", 8)
+    step, _ = build_models(lower_float_graph(graph))
+    narrow = {t.name for t in step.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    casts = [n for n in step.graph.node if n.op_type == "Cast" and n.input[0] in narrow]
+    assert bool(casts) == exact and bool(narrow) == exact
+    got = {m: run_float(graph, inputs, model=m) for m in ("scan", "step")}
+    monkeypatch.setattr(builder, "NARROW_MIN", 1 << 62)  # nothing narrowed
+    for m in ("scan", "step"):
+        wide = run_float(graph, inputs, model=m)
+        for node, rec in wide.items():
+            for key, arr in rec.items():
+                assert np.array_equal(arr, got[m][node][key]), f"{m}: {node}.{key}"
