@@ -110,28 +110,32 @@ def _fields(values: np.ndarray) -> np.ndarray:
 
 def _value_lines(a: np.ndarray, pad: str, per_line: int) -> list[str]:
     """``a`` ([R, C]) as lines of at most ``per_line`` values, each value followed by a comma; row r's lines
-    come before row r+1's. Every line is assembled in one numpy buffer (pad, right-aligned fields, commas, a
-    newline where the line ends), decoded once and split: no Python loop over values or lines."""
+    come before row r+1's. Every line is assembled in place in one numpy buffer (pad, right-aligned fields,
+    commas, a newline where the line ends), decoded once and split: no Python loop over values or lines."""
     rows, cols = a.shape
     if cols == 0 or rows == 0:
         return []
     fields = int_fields(a)  # [R, C, w]
     w = fields.shape[-1]
     per = min(per_line, cols)
-    slot = np.full((rows, cols, w + 2), ord(" "), np.uint8)  # "  -12, " ... the last space ends a full line
-    slot[..., :w] = fields
-    slot[..., w] = ord(",")
     lead = np.frombuffer(pad.encode("ascii"), np.uint8)
     n_full, rem = divmod(cols, per)
-    blocks = []
-    for start, count, n in ((0, per, n_full), (n_full * per, rem, int(rem > 0))):  # full lines, then the rest
-        if n:
-            line = np.empty((rows, n, len(lead) + count * (w + 2)), np.uint8)
-            line[..., :len(lead)] = lead
-            line[..., len(lead):] = slot[:, start:start + n * count].reshape(rows, n, count * (w + 2))
-            line[..., -1] = ord("\n")  # in place of the trailing space
-            blocks.append(line.reshape(rows, -1))
-    return np.concatenate(blocks, axis=1).tobytes().decode("ascii").split("\n")[:-1]
+    parts = [(0, per, n_full), (n_full * per, rem, int(rem > 0))]  # full lines, then each row's rest
+    widths = [n * (len(lead) + count * (w + 2)) for _, count, n in parts]
+    text = np.empty((rows, sum(widths)), np.uint8)
+    offset = 0
+    for (start, count, n), width in zip(parts, widths, strict=True):
+        if not n:
+            continue
+        line = text[:, offset:offset + width].reshape(rows, n, len(lead) + count * (w + 2))
+        line[..., :len(lead)] = lead
+        slot = line[..., len(lead):].reshape(rows, n, count, w + 2)  # "  -12, " ... the last space ends the line
+        slot[..., :w] = fields[:, start:start + n * count].reshape(rows, n, count, w)
+        slot[..., w] = ord(",")
+        slot[..., w + 1] = ord(" ")
+        line[..., -1] = ord("\n")  # in place of the trailing space
+        offset += width
+    return str(memoryview(text.reshape(-1)), "ascii").split("\n")[:-1]
 
 
 def c_array(name: str, ctype: CType, values: np.ndarray, *, per_line: int = 16) -> list[str]:
