@@ -135,7 +135,7 @@ def _value_lines(a: np.ndarray, pad: str, per_line: int) -> list[str]:
         slot[..., w + 1] = ord(" ")
         line[..., -1] = ord("\n")  # in place of the trailing space
         offset += width
-    return str(memoryview(text.reshape(-1)), "ascii").split("\n")[:-1]
+    return str(text.data, "ascii").split("\n")[:-1]  # one decode of the C-contiguous buffer
 
 
 def c_array(name: str, ctype: CType, values: np.ndarray, *, per_line: int = 16) -> list[str]:
