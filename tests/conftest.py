@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,16 @@ def _compile_cache_under_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ.setdefault("SNNCOMPILE_CACHE", str(tmp_path_factory.mktemp("snncompile-cache")))
+
+
+@pytest.fixture(scope="module")
+def bitsim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SNNCOMPILE_CACHE forced to the session's temporary directory for a module (even when set outside): the
+    bitsim C-kernel tests build their kernels there, never into the user's ~/.cache."""
+    path = str(tmp_path_factory.getbasetemp() / "bitsim-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SNNCOMPILE_CACHE", path)
+        yield path
 
 
 # Seeded randomness only: hypothesis draws the same examples on every run (and in CI).

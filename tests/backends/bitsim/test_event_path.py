@@ -6,8 +6,6 @@ the clamp events must equal plain's too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 from conftest import trace_mismatch
@@ -26,12 +24,7 @@ from snncompile.quant.ranges import trace_ranges
 COVERED = {"event": 0, "fallback": 0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def bitsim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = str(tmp_path_factory.getbasetemp() / "bitsim-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SNNCOMPILE_CACHE", path)
-        yield path
+pytestmark = pytest.mark.usefixtures("bitsim_cache")  # tests/conftest.py: kernels built in the session temp
 
 
 def _subset(graph: QGraph, pick: list[bool]) -> dict[str, tuple[str, ...]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,14 +19,7 @@ from snncompile.quant.clamps import ClampEvent
 from snncompile.quant.qnodes import QDense, QGraph, QNeuron, QScale
 from snncompile.semantics import Semantics
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bitsim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The C kernels are built under the session's temporary directory, never into the user's ~/.cache."""
-    path = str(tmp_path_factory.getbasetemp() / "bitsim-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SNNCOMPILE_CACHE", path)
-        yield path
+pytestmark = pytest.mark.usefixtures("bitsim_cache")  # tests/conftest.py: kernels built in the session temp
 
 
 def assert_paths_equal_plain(graph: QGraph, inputs: Any, allow_counts: bool = False,

@@ -8,7 +8,6 @@ fallback when the range proof or the weights' width rule the GEMM out.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -28,12 +27,7 @@ COVERED = {"gemm": 0, "fallback": 0}
 GEMMS = [pytest.param(False, id="vnni"), pytest.param(True, id="portable")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def bitsim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = str(tmp_path_factory.getbasetemp() / "bitsim-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SNNCOMPILE_CACHE", path)
-        yield path
+pytestmark = pytest.mark.usefixtures("bitsim_cache")  # tests/conftest.py: kernels built in the session temp
 
 
 def _same_as_plain(graph: QGraph, spikes: np.ndarray, path: str = "gemm") -> None:
